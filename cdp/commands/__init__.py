@@ -1,0 +1,1 @@
+"""One module per `cdp` subcommand; each parses arguments and calls into the packages."""

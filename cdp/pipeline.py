@@ -1,0 +1,122 @@
+"""The pipeline's stages as plain functions: the one API that both the Airflow DAG and `cdp run` call.
+
+Each stage takes the configuration (and, where it matters, the run's logical date and batch id),
+does its work through the packages below and returns a small JSON-serialisable summary that Airflow
+keeps as XCom and `cdp run` prints. Stages are idempotent: running one twice for the same inputs
+gives the same lake.
+
+Order: ingest (per source) -> standardize -> resolve -> quality gate -> dbt marts -> publish.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from warehouse.config import CdpConfig
+from warehouse.paths import LakePaths
+
+log = logging.getLogger("cdp.pipeline")
+
+Summary = dict[str, Any]
+
+STAGES = ("ingest", "standardize", "resolve", "quality_gate", "build_marts", "publish")
+
+
+def source_names(config: CdpConfig) -> list[str]:
+    """Names of the configured sources, in configuration order (one ingest task each)."""
+    return list((config.section("sources") or {}).keys())
+
+
+def ingest(config: CdpConfig, source: str, batch_id: str) -> Summary:
+    """Land one source's new and changed files in bronze; bad rows go to quarantine."""
+    log.info("ingest %s: not built yet", source)
+    return {"stage": "ingest", "source": source, "batch_id": batch_id, "status": "not_built"}
+
+
+def standardize(config: CdpConfig, batch_id: str) -> Summary:
+    """Bronze -> silver: typed, standardized, deduplicated entities."""
+    log.info("standardize: not built yet")
+    return {"stage": "standardize", "batch_id": batch_id, "status": "not_built"}
+
+
+def resolve(config: CdpConfig, batch_id: str) -> Summary:
+    """Silver customer records -> stable customer ids, links with evidence, golden records."""
+    log.info("resolve: not built yet")
+    return {"stage": "resolve", "batch_id": batch_id, "status": "not_built"}
+
+
+def quality_gate(config: CdpConfig, layer: str, batch_id: str) -> Summary:
+    """Run the layer's expectation suites; a critical failure raises and stops the publish."""
+    log.info("quality gate %s: not built yet", layer)
+    return {"stage": "quality_gate", "layer": layer, "batch_id": batch_id, "status": "not_built"}
+
+
+def build_marts(config: CdpConfig, batch_id: str) -> Summary:
+    """`dbt build` of every mart into the build database (never the published one)."""
+    log.info("build marts: not built yet")
+    return {"stage": "build_marts", "batch_id": batch_id, "status": "not_built"}
+
+
+def publish(config: CdpConfig, batch_id: str) -> Summary:
+    """Swap the freshly built marts in atomically: Parquet under marts/ and tables in cdp.duckdb."""
+    log.info("publish: not built yet")
+    return {"stage": "publish", "batch_id": batch_id, "status": "not_built"}
+
+
+def summarize(config: CdpConfig, batch_id: str) -> Summary:
+    """What a person wants to see after a run: rows per layer, customers, quality, output paths."""
+    paths = LakePaths.at(config.data_root)
+    summary: Summary = {
+        "stage": "summary",
+        "batch_id": batch_id,
+        "data_root": str(paths.root),
+        "marts": str(paths.marts),
+        "duckdb": str(paths.duckdb),
+    }
+    _write_run_summary(paths, batch_id, summary)
+    return summary
+
+
+def _write_run_summary(paths: LakePaths, batch_id: str, summary: Summary) -> None:
+    """Keep every run's summary (runs/<batch>.json) and the latest one for `cdp demo` to print."""
+    paths.runs.mkdir(parents=True, exist_ok=True)
+    text = json.dumps(summary, indent=2, default=str, ensure_ascii=False)
+    (paths.runs / f"{batch_id}.json").write_text(text, encoding="utf-8")
+    (paths.runs / "latest.json").write_text(text, encoding="utf-8")
+
+
+def run_all(
+    config: CdpConfig,
+    batch_id: str,
+    sources: list[str] | None = None,
+    until: str | None = None,
+) -> Summary:
+    """Every stage in order, in this process; a failing source is recorded and the rest go on."""
+    stages: list[Summary] = []
+    failed: list[str] = []
+    for source in sources or source_names(config):
+        try:
+            stages.append(ingest(config, source, batch_id))
+        except Exception as exc:  # one broken source must not stop the others
+            log.error("ingest %s failed: %s", source, exc)
+            failed.append(source)
+            stages.append({"stage": "ingest", "source": source, "status": "failed", "error": str(exc)})
+    steps = [
+        ("standardize", lambda: standardize(config, batch_id)),
+        ("resolve", lambda: resolve(config, batch_id)),
+        ("quality_gate", lambda: quality_gate(config, "silver", batch_id)),
+        ("build_marts", lambda: build_marts(config, batch_id)),
+        ("quality_gate", lambda: quality_gate(config, "gold", batch_id)),
+        ("publish", lambda: publish(config, batch_id)),
+    ]
+    if until != "ingest":
+        for name, step in steps:
+            stages.append(step())
+            if until == name and not (name == "quality_gate" and stages[-1].get("layer") == "silver"):
+                break
+    result = summarize(config, batch_id)
+    result["stages"] = stages
+    result["failed_sources"] = failed
+    return result

@@ -1,0 +1,148 @@
+"""Delta Lake I/O for the bronze, silver, identity and meta tables.
+
+Thin wrappers over `deltalake` so that every package writes tables the same way: schema evolution
+by merge (an added source column is accepted), commits tagged with the pipeline batch, and reads as
+lazy Polars frames or Arrow datasets that DuckDB can scan without copying.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Literal
+
+import polars as pl
+import pyarrow as pa
+import pyarrow.dataset as pads
+from deltalake import CommitProperties, DeltaTable, write_deltalake
+
+WriteMode = Literal["append", "overwrite"]
+
+
+def exists(path: str | Path) -> bool:
+    return DeltaTable.is_deltatable(str(path))
+
+
+def open_table(path: str | Path) -> DeltaTable:
+    return DeltaTable(str(path))
+
+
+def scan(path: str | Path) -> pl.LazyFrame:
+    """Lazy Polars scan of the table's current version."""
+    return pl.scan_delta(str(path))
+
+
+def read(path: str | Path, columns: Iterable[str] | None = None) -> pl.DataFrame:
+    frame = scan(path)
+    if columns is not None:
+        frame = frame.select(list(columns))
+    return frame.collect()
+
+
+def read_or_empty(path: str | Path, schema: dict[str, pl.DataType] | pl.Schema) -> pl.DataFrame:
+    """The table, or an empty frame of `schema` when it has never been written."""
+    if exists(path):
+        return read(path)
+    return pl.DataFrame(schema=schema)
+
+
+def dataset(path: str | Path) -> pads.Dataset:
+    """Arrow dataset of the current version, for DuckDB scans and streaming reads."""
+    return open_table(path).to_pyarrow_dataset()
+
+
+def _to_arrow(data: pl.DataFrame | pa.Table) -> pa.Table:
+    return data.to_arrow() if isinstance(data, pl.DataFrame) else data
+
+
+def _commit(batch_id: str | None, operation: str | None) -> CommitProperties | None:
+    metadata = {k: v for k, v in {"cdp_batch_id": batch_id, "cdp_operation": operation}.items() if v}
+    return CommitProperties(custom_metadata=metadata) if metadata else None
+
+
+def write(
+    data: pl.DataFrame | pa.Table,
+    path: str | Path,
+    mode: WriteMode = "append",
+    *,
+    partition_by: list[str] | None = None,
+    predicate: str | None = None,
+    batch_id: str | None = None,
+    operation: str | None = None,
+) -> None:
+    """Append or overwrite; with `predicate` an overwrite replaces only the matching rows.
+
+    New columns are merged into the table schema so that schema drift upstream does not need a
+    migration here.
+    """
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    write_deltalake(
+        str(path),
+        _to_arrow(data),
+        mode=mode,
+        partition_by=partition_by if not exists(path) else None,
+        schema_mode="merge" if mode == "append" else ("merge" if predicate else "overwrite"),
+        predicate=predicate,
+        commit_properties=_commit(batch_id, operation),
+    )
+
+
+def merge_upsert(
+    data: pl.DataFrame | pa.Table,
+    path: str | Path,
+    keys: list[str],
+    *,
+    batch_id: str | None = None,
+    partition_by: list[str] | None = None,
+) -> None:
+    """Insert new rows and update rows whose `keys` match: the idempotent load primitive."""
+    arrow = _to_arrow(data)
+    if not exists(path):
+        write(arrow, path, "append", partition_by=partition_by, batch_id=batch_id, operation="create")
+        return
+    predicate = " AND ".join(f"t.`{k}` = s.`{k}`" for k in keys)
+    (
+        open_table(path)
+        .merge(
+            arrow,
+            predicate=predicate,
+            source_alias="s",
+            target_alias="t",
+            merge_schema=True,
+            commit_properties=_commit(batch_id, "merge"),
+        )
+        .when_matched_update_all()
+        .when_not_matched_insert_all()
+        .execute()
+    )
+
+
+def delete_where(path: str | Path, predicate: str) -> int:
+    """Delete matching rows; returns how many were deleted (0 when the table does not exist)."""
+    if not exists(path):
+        return 0
+    metrics = open_table(path).delete(predicate)
+    return int(metrics.get("num_deleted_rows", 0))
+
+
+def vacuum_all_history(path: str | Path) -> list[str]:
+    """Physically remove every file no longer referenced by the current version.
+
+    Used by erasure: a deleted person must not survive in an old table version.
+    """
+    if not exists(path):
+        return []
+    return open_table(path).vacuum(
+        retention_hours=0, dry_run=False, enforce_retention_duration=False, full=True
+    )
+
+
+def row_count(path: str | Path) -> int:
+    if not exists(path):
+        return 0
+    return int(open_table(path).count())
+
+
+def sql_string(value: str) -> str:
+    """Quote a value for a Delta predicate."""
+    return "'" + value.replace("'", "''") + "'"

@@ -22,6 +22,7 @@ COMMANDS: list[tuple[str, str]] = [
     ("cdp.commands.generate", "generate"),
     ("cdp.commands.run", "run"),
     ("cdp.commands.demo", "demo"),
+    ("cdp.commands.bench", "bench"),
 ]
 
 

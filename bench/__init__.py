@@ -1,0 +1,1 @@
+"""Benchmarks behind `cdp bench ...`: speed and memory targets are checked here, never in tests."""

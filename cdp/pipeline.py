@@ -14,6 +14,7 @@ import json
 import logging
 from typing import Any
 
+from warehouse import delta, inventory
 from warehouse.config import CdpConfig
 from warehouse.paths import LakePaths
 
@@ -68,15 +69,50 @@ def publish(config: CdpConfig, batch_id: str) -> Summary:
 def summarize(config: CdpConfig, batch_id: str) -> Summary:
     """What a person wants to see after a run: rows per layer, customers, quality, output paths."""
     paths = LakePaths.at(config.data_root)
+    counts = inventory.layer_counts(paths)
     summary: Summary = {
         "stage": "summary",
         "batch_id": batch_id,
+        "layers": {layer: sum(tables.values()) for layer, tables in counts.items()},
+        "tables": counts,
+        "customers": _customers_resolved(paths),
+        "quality": _quality_score(paths),
         "data_root": str(paths.root),
         "marts": str(paths.marts),
+        "mart_names": inventory.mart_files(paths),
         "duckdb": str(paths.duckdb),
     }
     _write_run_summary(paths, batch_id, summary)
     return summary
+
+
+def _customers_resolved(paths: LakePaths) -> int | None:
+    """Distinct customer ids after identity resolution (None before the first resolve)."""
+    golden = paths.identity("golden_customer")
+    return delta.row_count(golden) if delta.exists(golden) else None
+
+
+def _quality_score(paths: LakePaths) -> dict[str, Any] | None:
+    """The latest run's overall quality score: share of checked rows that passed, per layer."""
+    results = paths.lake / "quality" / "dq_results"
+    if not delta.exists(results):
+        return None
+    import polars as pl
+
+    frame = delta.scan(results)
+    latest = frame.select(pl.col("run_id").max()).collect().item()
+    per_layer = (
+        frame.filter(pl.col("run_id") == latest)
+        .group_by("layer")
+        .agg(pl.col("passed").sum(), pl.col("checked").sum(), (~pl.col("success")).sum().alias("failed"))
+        .collect()
+    )
+    checked = int(per_layer["checked"].sum()) or 1
+    return {
+        "run_id": latest,
+        "score": round(float(per_layer["passed"].sum()) / checked, 4),
+        "failed_expectations": int(per_layer["failed"].sum()),
+    }
 
 
 def _write_run_summary(paths: LakePaths, batch_id: str, summary: Summary) -> None:

@@ -7,7 +7,9 @@ import importlib
 import click
 
 # (module in bench/, click command attribute): each benchmark registers itself here.
-BENCHMARKS: list[tuple[str, str]] = []
+BENCHMARKS: list[tuple[str, str]] = [
+    ("bench.clv", "clv"),
+]
 
 
 @click.group()

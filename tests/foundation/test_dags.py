@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import subprocess
 import sys
 
@@ -45,7 +46,7 @@ def test_dags_import_without_errors(parsed):
 def test_cdp_daily_runs_stages_in_order(parsed):
     edges = {tuple(e) for e in parsed["edges"]}
     chain = ["standardize", "resolve", "quality_gate_silver"]
-    for upstream, downstream in zip(chain, chain[1:], strict=False):
+    for upstream, downstream in itertools.pairwise(chain):
         assert (upstream, downstream) in edges
     assert ("list_sources", "ingest") in edges
     assert ("ingest", "standardize") in edges

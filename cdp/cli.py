@@ -23,6 +23,7 @@ COMMANDS: list[tuple[str, str]] = [
     ("cdp.commands.run", "run"),
     ("cdp.commands.demo", "demo"),
     ("cdp.commands.bench", "bench"),
+    ("cdp.commands.ingest", "ingest"),
     ("cdp.commands.clv", "clv"),
 ]
 

@@ -27,19 +27,23 @@ STAGES = ("ingest", "standardize", "resolve", "quality_gate", "build_marts", "pu
 
 def source_names(config: CdpConfig) -> list[str]:
     """Names of the configured sources, in configuration order (one ingest task each)."""
-    return list((config.section("sources") or {}).keys())
+    from ingest.config import sources_config
+
+    return sources_config(config).names()
 
 
 def ingest(config: CdpConfig, source: str, batch_id: str) -> Summary:
     """Land one source's new and changed files in bronze; bad rows go to quarantine."""
-    log.info("ingest %s: not built yet", source)
-    return {"stage": "ingest", "source": source, "batch_id": batch_id, "status": "not_built"}
+    from ingest.loader import load_source
+
+    return {"stage": "ingest", **load_source(config, source, batch_id)}
 
 
 def standardize(config: CdpConfig, batch_id: str) -> Summary:
     """Bronze -> silver: typed, standardized, deduplicated entities."""
-    log.info("standardize: not built yet")
-    return {"stage": "standardize", "batch_id": batch_id, "status": "not_built"}
+    from ingest.standardize import standardize as build_silver
+
+    return build_silver(config, batch_id)
 
 
 def resolve(config: CdpConfig, batch_id: str) -> Summary:

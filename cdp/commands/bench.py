@@ -8,6 +8,7 @@ import click
 
 # (module in bench/, click command attribute): each benchmark registers itself here.
 BENCHMARKS: list[tuple[str, str]] = [
+    ("bench.ingest", "ingest"),
     ("bench.clv", "clv"),
 ]
 

@@ -1,0 +1,79 @@
+"""`cdp ingest`: land sources in bronze (all, or `--source NAME`), or `--report` on what landed."""
+
+from __future__ import annotations
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from cdp.batch import new_batch_id
+from cdp.context import CliContext, pass_cli
+from cdp.report import print_summary
+
+
+@click.command()
+@click.option("--source", "sources", multiple=True, help="Only these sources (repeatable; default: all).")
+@click.option(
+    "--batch-id", default=None, help="Reuse a batch id (a re-run of the same batch changes nothing)."
+)
+@click.option(
+    "--report", is_flag=True, help="Do not load: print per source what landed and why rows were rejected."
+)
+@click.option(
+    "--standardize/--no-standardize", default=False, help="Also rebuild silver from bronze afterwards."
+)
+@pass_cli
+def ingest(
+    cli: CliContext, sources: tuple[str, ...], batch_id: str | None, report: bool, standardize: bool
+) -> None:
+    """Land new and changed landing files in bronze; bad rows go to quarantine, nothing is lost.
+
+    Files already loaded with the same sha256 are skipped; a corrected re-delivery replaces its
+    earlier rows. A source whose file lost a required column fails with the file and column named,
+    after every other file has landed.
+    """
+    from ingest.config import sources_config
+    from ingest.errors import SourceFailed
+    from ingest.loader import load_source
+
+    if report:
+        _print_report(cli, sources)
+        return
+    batch = batch_id or new_batch_id()
+    names = list(sources) or sources_config(cli.config).names()
+    stages, failures = [], []
+    for name in names:
+        try:
+            stages.append({"stage": "ingest", **load_source(cli.config, name, batch)})
+        except SourceFailed as exc:
+            failures.append(str(exc))
+            stages.append(
+                {"stage": "ingest", "source": name, "status": "failed", "error": "; ".join(exc.problems)}
+            )
+    if standardize and not failures:
+        from ingest.standardize import standardize as build_silver
+
+        stages.append(build_silver(cli.config, batch))
+    print_summary({"batch_id": batch, "stages": stages})
+    if failures:
+        raise click.ClickException("\n".join(failures))
+
+
+def _print_report(cli: CliContext, sources: tuple[str, ...]) -> None:
+    from ingest.report import load_report
+
+    console = Console()
+    for source in list(sources) or [None]:
+        report = load_report(cli.paths, source)
+        if not report:
+            console.print(f"nothing loaded yet under {cli.paths.lake}")
+            return
+        for title, frame in report.items():
+            if frame.is_empty():
+                continue
+            table = Table(title=f"{title}{f' ({source})' if source else ''}")
+            for column in frame.columns:
+                table.add_column(column)
+            for row in frame.iter_rows():
+                table.add_row(*["" if v is None else f"{v:,}" if isinstance(v, int) else str(v) for v in row])
+            console.print(table)

@@ -1,0 +1,267 @@
+"""The source registry (`sources:`), the loader's tunables (`ingest:`) and the silver rules (`standardize:`).
+
+Everything a data engineer changes to onboard a source lives in `cdp.yaml`; these pydantic models
+validate it up front so that a typo fails with the file, the source and the key instead of halfway
+through a load. Adding a CSV source is YAML only: the readers and the silver builders are generic.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+import json
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, RootModel, field_validator, model_validator
+
+from warehouse.config import CdpConfig
+
+Format = Literal["csv", "jsonl", "xlsx", "parquet", "sqlite", "postgres"]
+ColumnType = Literal["string", "date", "timestamp", "integer", "decimal", "boolean"]
+Schedule = Literal["hourly", "daily", "weekly"]
+SilverEntity = Literal[
+    "customer_records",
+    "orders",
+    "order_lines",
+    "events",
+    "social_posts",
+    "tickets",
+    "loyalty_ledger",
+    "coupons",
+    "survey_responses",
+]
+
+DEFAULT_DATE_FORMATS = ["%Y-%m-%d", "%Y/%m/%d", "%d.%m.%Y"]
+DEFAULT_TIMESTAMP_FORMATS = [
+    "%Y-%m-%d %H:%M:%S",
+    "%Y-%m-%dT%H:%M:%S",
+    "%Y/%m/%d %H:%M:%S",
+    "%Y-%m-%dT%H:%M:%S%z",
+    "%Y-%m-%dT%H:%M:%S%.f%z",
+    "%Y-%m-%d %H:%M",
+    "%Y-%m-%d",
+]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ColumnRef(_Strict):
+    """Where one canonical silver column comes from.
+
+    Exactly one of: a source `column`; a `json` path (`column.key.key`) into a column holding JSON
+    text; a `template` such as `"{platform}:{handle}"`; a constant `value`.
+    """
+
+    column: str | None = None
+    json_path: str | None = Field(default=None, alias="json")
+    template: str | None = None
+    value: str | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> ColumnRef:
+        given = [k for k in ("column", "json_path", "template", "value") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError("give exactly one of column, json, template, value")
+        return self
+
+    def source_columns(self) -> list[str]:
+        """The source columns this reference reads (what must exist in every file)."""
+        if self.column:
+            return [self.column]
+        if self.json_path:
+            return [self.json_path.split(".", 1)[0]]
+        if self.template:
+            import string
+
+            return [name for _, name, _, _ in string.Formatter().parse(self.template) if name]
+        return []
+
+
+def _as_ref(value: Any) -> Any:
+    return {"column": value} if isinstance(value, str) else value
+
+
+class LinesConfig(_Strict):
+    """Order lines nested in an order row as a JSON array (the web shop's `line_items`)."""
+
+    column: str
+    fields: dict[str, str] = Field(description="canonical order_lines column -> key inside each array item")
+
+
+class SilverMapping(_Strict):
+    """How one bronze entity feeds one silver entity: canonical column -> source reference."""
+
+    columns: dict[str, ColumnRef]
+    lines: LinesConfig | None = None
+    latest_by: str | None = Field(
+        default=None, description="keep only the latest row per key by this canonical column"
+    )
+
+    @field_validator("columns", mode="before")
+    @classmethod
+    def _strings_are_columns(cls, value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: _as_ref(v) for k, v in value.items()}
+        return value
+
+
+class EntityConfig(_Strict):
+    """One exported table of a source: where its files are, how to read them, how they map to silver."""
+
+    path: str | list[str] = Field(description="glob(s) under landing/, e.g. pos/*/*/members.csv")
+    format: Format
+    delimiter: str = ","
+    encoding: str = "utf-8"
+    encoding_overrides: dict[str, str] = Field(
+        default_factory=dict, description="glob under landing/ -> encoding, e.g. pos/legacy/** -> gbk"
+    )
+    sheet: str | None = None
+    table: str | None = None
+    connection: str | None = Field(default=None, description="postgres: connection string or ${ENV_VAR}")
+    primary_key: list[str] = Field(default_factory=list)
+    types: dict[str, ColumnType] = Field(default_factory=dict)
+    date_formats: list[str] | None = None
+    timestamp_formats: list[str] | None = None
+    required: list[str] = Field(default_factory=list)
+    optional: list[str] = Field(default_factory=list)
+    order_grain: Literal["order", "line"] = "order"
+    silver: dict[SilverEntity, SilverMapping] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _format_options(self) -> EntityConfig:
+        if self.format == "xlsx" and not self.sheet:
+            raise ValueError("format xlsx needs `sheet` (the worksheet to read)")
+        if self.format in ("sqlite", "postgres") and not self.table:
+            raise ValueError(f"format {self.format} needs `table`")
+        if self.format == "postgres" and not self.connection:
+            raise ValueError("format postgres needs `connection`")
+        if len(self.delimiter) != 1:
+            raise ValueError(f"delimiter must be one character, got {self.delimiter!r}")
+        for name in [self.encoding, *self.encoding_overrides.values()]:
+            _check_encoding(name)
+        return self
+
+    @property
+    def globs(self) -> list[str]:
+        return [self.path] if isinstance(self.path, str) else list(self.path)
+
+    def encoding_for(self, relative_path: str) -> str:
+        """The last matching override wins, so a specific glob can follow a broad one."""
+        chosen = self.encoding
+        for pattern, encoding in self.encoding_overrides.items():
+            if fnmatch.fnmatch(relative_path, pattern):
+                chosen = encoding
+        return chosen
+
+    def required_columns(self) -> list[str]:
+        """Columns every file must carry: keys, typed columns, mapped columns, unless declared optional."""
+        needed: list[str] = [*self.primary_key, *self.types, *self.required]
+        for mapping in self.silver.values():
+            for ref in mapping.columns.values():
+                needed += ref.source_columns()
+            if mapping.lines:
+                needed.append(mapping.lines.column)
+        seen: dict[str, None] = {}
+        for column in needed:
+            if column not in self.optional:
+                seen.setdefault(column, None)
+        return list(seen)
+
+    def fingerprint(self) -> str:
+        """Hash of the reading rules: a file is re-read when they change, even with the same bytes."""
+        reading = self.model_dump(
+            include={
+                "format",
+                "delimiter",
+                "encoding",
+                "encoding_overrides",
+                "sheet",
+                "table",
+                "primary_key",
+                "types",
+                "date_formats",
+                "timestamp_formats",
+            },
+        )
+        return hashlib.sha256(json.dumps(reading, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _check_encoding(name: str) -> None:
+    import codecs
+
+    try:
+        codecs.lookup(name)
+    except LookupError as exc:
+        raise ValueError(f"unknown encoding {name!r}") from exc
+
+
+class Freshness(_Strict):
+    """Hours since the newest landed file before the quality gate warns or fails."""
+
+    warn_hours: float = 26
+    fail_hours: float = 50
+
+
+class SourceConfig(_Strict):
+    description: str = ""
+    schedule: Schedule = "daily"
+    freshness: Freshness = Field(default_factory=Freshness)
+    entities: dict[str, EntityConfig]
+
+
+class SourcesConfig(RootModel[dict[str, SourceConfig]]):
+    """`sources:` in cdp.yaml: source name -> its entities."""
+
+    def names(self) -> list[str]:
+        return list(self.root)
+
+    def get(self, name: str) -> SourceConfig:
+        from ingest.errors import UnknownSourceError
+
+        if name not in self.root:
+            raise UnknownSourceError(f"unknown source {name!r}; configured: {', '.join(self.root) or 'none'}")
+        return self.root[name]
+
+
+class IngestSettings(_Strict):
+    """`ingest:` in cdp.yaml: how the loader batches work (not what it loads)."""
+
+    commit_rows: int = Field(
+        default=2_000_000, gt=0, description="rows buffered per Delta commit; many files share a commit"
+    )
+    csv_block_bytes: int = Field(default=16 << 20, gt=0, description="CSV read block: the streaming unit")
+    retyped_share: float = Field(
+        default=0.9,
+        ge=0,
+        le=1,
+        description="share of unparseable values above which a typed column counts as retyped (fails the source)",
+    )
+    retyped_min_values: int = Field(default=20, ge=1, description="values needed before judging a retype")
+
+
+class StandardizeSettings(_Strict):
+    """`standardize:` in cdp.yaml: the controlled vocabularies and scoring rules of silver."""
+
+    date_formats: list[str] = Field(default_factory=lambda: list(DEFAULT_DATE_FORMATS))
+    timestamp_formats: list[str] = Field(default_factory=lambda: list(DEFAULT_TIMESTAMP_FORMATS))
+    gender: dict[str, Literal["F", "M", "U"]] = Field(default_factory=dict)
+    order_status: dict[str, str] = Field(default_factory=dict)
+    legal_status_paths: list[str] = Field(default_factory=list)
+    completeness_fields: list[str] = Field(
+        default_factory=lambda: ["full_name", "date_of_birth", "gender", "email", "phone", "city"]
+    )
+    impute_country_from_phone_region: bool = True
+
+
+def sources_config(config: CdpConfig) -> SourcesConfig:
+    return config.section("sources", SourcesConfig)
+
+
+def ingest_settings(config: CdpConfig) -> IngestSettings:
+    return config.section("ingest", IngestSettings)
+
+
+def standardize_settings(config: CdpConfig) -> StandardizeSettings:
+    return config.section("standardize", StandardizeSettings)

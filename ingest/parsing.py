@@ -1,0 +1,104 @@
+"""Parsing raw text values into types, as Polars expressions.
+
+One definition serves two stages: bronze uses them to decide which rows are quarantined (a value
+that does not parse), silver uses the very same expressions to type the rows that landed, so a row
+that reached bronze always types cleanly in silver.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+from ingest.config import ColumnType
+
+# 1,299.00 / -1000.5 / 12: thousands separators only in groups of three.
+NUMBER_PATTERN = r"^[+-]?(\d{1,3}(,\d{3})+|\d+)(\.\d+)?$"
+INTEGER_PATTERN = r"^[+-]?(\d{1,3}(,\d{3})+|\d+)(\.0+)?$"
+TRUE_VALUES = ["true", "t", "yes", "y", "1", "是"]
+FALSE_VALUES = ["false", "f", "no", "n", "0", "否"]
+
+# The machine-readable quarantine reason for a value that does not parse as each type.
+REASON_FOR_TYPE: dict[str, str] = {
+    "date": "unparseable_date",
+    "timestamp": "unparseable_timestamp",
+    "integer": "bad_number",
+    "decimal": "bad_number",
+    "boolean": "bad_boolean",
+}
+
+AMOUNT_DTYPE = pl.Decimal(18, 2)
+
+
+def clean_text(expr: pl.Expr) -> pl.Expr:
+    """Trimmed text with empty strings as null: what 'missing' means for every check."""
+    text = expr.cast(pl.String).str.strip_chars()
+    return pl.when(text.str.len_chars() > 0).then(text)
+
+
+def parse_date(expr: pl.Expr, formats: list[str]) -> pl.Expr:
+    text = clean_text(expr)
+    return pl.coalesce([text.str.to_date(fmt, strict=False) for fmt in formats])
+
+
+def parse_timestamp(expr: pl.Expr, formats: list[str], timezone: str) -> pl.Expr:
+    """Naive local timestamps; values with an offset are converted to the sources' local zone."""
+    text = clean_text(expr)
+    parsed: list[pl.Expr] = []
+    for fmt in formats:
+        if "%z" in fmt or "%:z" in fmt:
+            aware = text.str.to_datetime(fmt, strict=False, time_unit="us", time_zone="UTC")
+            parsed.append(aware.dt.convert_time_zone(timezone).dt.replace_time_zone(None))
+        elif any(token in fmt for token in ("%H", "%M", "%S")):
+            parsed.append(text.str.to_datetime(fmt, strict=False, time_unit="us"))
+        else:
+            parsed.append(text.str.to_date(fmt, strict=False).cast(pl.Datetime("us")))
+    return pl.coalesce(parsed)
+
+
+def parse_decimal(expr: pl.Expr) -> pl.Expr:
+    """Amounts such as `1,299.00` -> decimal(18,2); anything else -> null."""
+    text = clean_text(expr)
+    return (
+        pl.when(text.str.contains(NUMBER_PATTERN))
+        .then(text.str.replace_all(",", "", literal=True))
+        .cast(AMOUNT_DTYPE, strict=False)
+    )
+
+
+def parse_integer(expr: pl.Expr) -> pl.Expr:
+    text = clean_text(expr)
+    digits = text.str.replace_all(",", "", literal=True).str.replace(r"\.0+$", "")
+    return pl.when(text.str.contains(INTEGER_PATTERN)).then(digits).cast(pl.Int64, strict=False)
+
+
+def parse_boolean(expr: pl.Expr) -> pl.Expr:
+    text = clean_text(expr).str.to_lowercase()
+    return (
+        pl.when(text.is_in(TRUE_VALUES))
+        .then(pl.lit(True))
+        .when(text.is_in(FALSE_VALUES))
+        .then(pl.lit(False))
+        .otherwise(pl.lit(None, dtype=pl.Boolean))
+    )
+
+
+def parse_as(
+    expr: pl.Expr,
+    column_type: ColumnType,
+    *,
+    date_formats: list[str],
+    timestamp_formats: list[str],
+    timezone: str,
+) -> pl.Expr:
+    """Dispatch to the parser of one declared column type."""
+    if column_type == "date":
+        return parse_date(expr, date_formats)
+    if column_type == "timestamp":
+        return parse_timestamp(expr, timestamp_formats, timezone)
+    if column_type == "integer":
+        return parse_integer(expr)
+    if column_type == "decimal":
+        return parse_decimal(expr)
+    if column_type == "boolean":
+        return parse_boolean(expr)
+    return clean_text(expr)

@@ -1,0 +1,48 @@
+"""`cdp ingest --report`: per source what landed and why rows were rejected, from the lake itself."""
+
+from __future__ import annotations
+
+import polars as pl
+
+from warehouse import delta
+from warehouse.paths import LakePaths
+
+
+def load_report(paths: LakePaths, source: str | None = None) -> dict[str, pl.DataFrame]:
+    """Files and rows per source/entity/status (latest batch of each file) and quarantine reasons."""
+    manifest_path, quarantine_path = paths.meta("load_manifest"), paths.quarantine
+    report: dict[str, pl.DataFrame] = {}
+    if delta.exists(manifest_path):
+        manifest = delta.scan(manifest_path)
+        if source:
+            manifest = manifest.filter(pl.col("source") == source)
+        latest = manifest.sort("finished_at").group_by("source", "entity", "file").agg(pl.all().last())
+        report["landed"] = (
+            latest.group_by("source", "entity", "status")
+            .agg(
+                pl.len().alias("files"),
+                pl.col("rows_read").sum(),
+                pl.col("rows_landed").sum(),
+                pl.col("rows_quarantined").sum(),
+                pl.col("finished_at").max().alias("last_load"),
+            )
+            .sort("source", "entity", "status")
+            .collect()
+        )
+        report["failures"] = (
+            latest.filter(pl.col("status") == "failed")
+            .select("source", "entity", "file", "message")
+            .sort("source", "entity", "file")
+            .collect()
+        )
+    if delta.exists(quarantine_path):
+        quarantine = delta.scan(quarantine_path)
+        if source:
+            quarantine = quarantine.filter(pl.col("source") == source)
+        report["rejected"] = (
+            quarantine.group_by("source", "entity", "reason")
+            .agg(pl.len().alias("rows"), pl.col("detail").first().alias("example"))
+            .sort("source", "entity", pl.col("rows"), descending=[False, False, True])
+            .collect()
+        )
+    return report

@@ -1,0 +1,148 @@
+"""`orders` and `order_lines` from order-grain sources (an order row with nested lines) and
+line-grain sources (one row per ticket line, orders summed up from their lines)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import polars as pl
+
+from ingest.config import ColumnRef
+from ingest.parsing import parse_decimal, parse_integer
+from ingest.silver import text
+from ingest.silver.dedup import keep_latest, log_rows, remove_exact
+from ingest.silver.parts import Part, Rules, prefixed
+from ingest.silver.schema import DEDUP_LOG, ORDER_LINES, ORDERS, conform
+
+ORDER_INPUT = {**ORDERS, "updated_at": pl.Datetime("us")}
+LINE_INPUT = {**ORDER_LINES, "source_order_id": pl.String()}
+
+
+def build_orders(
+    order_parts: list[Part], line_parts: list[Part], rules: Rules
+) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame, dict[str, int]]:
+    """(orders, order_lines, dedup_log rows, stats) over every order-feeding bronze table."""
+    orders, lines, logs = [], [], []
+    lines_by_table = {(p.source, p.entity_name): p for p in line_parts}
+    for part in order_parts:
+        if part.entity.order_grain == "line":
+            line_part = lines_by_table.get((part.source, part.entity_name))
+            o, ln, log = _from_line_grain(part, line_part, rules)
+        else:
+            o, ln, log = _from_order_grain(part, rules)
+        orders.append(o)
+        lines.append(ln)
+        logs.append(log)
+    if not orders:
+        return (
+            pl.DataFrame(schema=ORDERS),
+            pl.DataFrame(schema=ORDER_LINES),
+            pl.DataFrame(schema=DEDUP_LOG),
+            {},
+        )
+    out_orders = pl.concat(orders, how="vertical_relaxed")
+    out_lines = pl.concat(lines, how="vertical_relaxed")
+    stats = {
+        "rows": out_orders.height,
+        "lines": out_lines.height,
+        "status_path_invalid": int((~out_orders["status_path_valid"]).sum()),
+    }
+    return out_orders, out_lines, pl.concat(logs, how="vertical_relaxed"), stats
+
+
+def _from_line_grain(part: Part, line_part: Part | None, rules: Rules):
+    """POS tickets: rows are lines; repeated exports removed per line, orders summed from lines."""
+    if line_part is None:
+        raise ValueError(f"{part.source}.{part.entity_name}: order_grain line needs an order_lines mapping")
+    # One mapping over one scan, so order and line columns of a row always stay together.
+    both = part.mapping.model_copy(update={"columns": {**line_part.mapping.columns, **part.mapping.columns}})
+    combined = replace(part, mapping=both)
+    rows = combined.canonical({**LINE_INPUT, **ORDER_INPUT}, rules).collect()
+    rows = rows.with_columns(order_id=prefixed("source_order_id"))
+    kept, exact = remove_exact(rows, "order_id", "source_order_id")
+    lines = _finish_lines(kept)
+    totals = lines.group_by("order_id").agg(
+        pl.col("line_amount").sum().alias("_lines_total"), pl.col("quantity").sum().alias("_items")
+    )
+    first = kept.sort("_row_number").unique("order_id", keep="first", maintain_order=False)
+    orders = first.join(totals, on="order_id", how="left").with_columns(
+        total_amount=pl.coalesce("_lines_total", "total_amount")
+        if "total_amount" in first.columns
+        else pl.col("_lines_total"),
+        item_count=pl.col("_items"),
+    )
+    orders = _finish_orders(orders, rules)
+    log = log_rows(exact, part.source, "orders", rules.batch_id)
+    return orders, lines, log
+
+
+def _from_order_grain(part: Part, rules: Rules):
+    """Web shop orders: one row per order, lines in a JSON array; a newer export of an order wins."""
+    lines_config = part.mapping.lines
+    if lines_config:
+        columns = {**part.mapping.columns, "_lines": ColumnRef(column=lines_config.column)}
+        part = replace(part, mapping=part.mapping.model_copy(update={"columns": columns}))
+    frame = part.canonical(ORDER_INPUT, rules).collect().with_columns(order_id=prefixed("source_order_id"))
+    kept, exact = remove_exact(frame, "order_id", "source_order_id")
+    kept, superseded = keep_latest(kept, "order_id", "source_order_id", "updated_at")
+    if lines_config:
+        lines = _explode_lines(kept, lines_config.fields)
+        totals = lines.group_by("order_id").agg(pl.col("quantity").sum().alias("_items"))
+        kept = kept.join(totals, on="order_id", how="left").with_columns(item_count=pl.col("_items"))
+    else:
+        lines = pl.DataFrame(schema=ORDER_LINES)
+    orders = _finish_orders(kept, rules)
+    log = log_rows(pl.concat([exact, superseded]), part.source, "orders", rules.batch_id)
+    return orders, lines, log
+
+
+def _explode_lines(orders: pl.DataFrame, fields: dict[str, str]) -> pl.DataFrame:
+    item_type = pl.List(pl.Struct(dict.fromkeys(fields.values(), pl.String)))
+    exploded = (
+        orders.select("order_id", pl.col("_lines").str.json_decode(dtype=item_type))
+        .explode("_lines")
+        .filter(pl.col("_lines").is_not_null())
+        .unnest("_lines")
+    )
+    renamed = exploded.select("order_id", *[pl.col(key).alias(name) for name, key in fields.items()])
+    typed = renamed.with_columns(
+        [parse_integer(pl.col(c)).alias(c) for c in ("line_no", "quantity") if c in renamed.columns]
+        + [parse_decimal(pl.col(c)).alias(c) for c in ("unit_price", "line_amount") if c in renamed.columns]
+    )
+    if "line_no" not in typed.columns:
+        typed = typed.with_columns(line_no=pl.int_range(1, pl.len() + 1).over("order_id"))
+    return _finish_lines(typed)
+
+
+def _finish_lines(lines: pl.DataFrame) -> pl.DataFrame:
+    """Line amount = quantity x unit price where the source does not give it (derived, not imputed)."""
+    if "line_amount" not in lines.columns:
+        lines = lines.with_columns(line_amount=pl.lit(None, dtype=pl.Decimal(18, 2)))
+    derived = (pl.col("quantity").cast(pl.Decimal(18, 2)) * pl.col("unit_price")).cast(pl.Decimal(18, 2))
+    lines = lines.with_columns(line_amount=pl.coalesce("line_amount", derived))
+    return conform(lines.lazy(), ORDER_LINES).collect()
+
+
+def _finish_orders(orders: pl.DataFrame, rules: Rules) -> pl.DataFrame:
+    settings = rules.settings
+    for column in ("status", "status_history", "currency", "channel"):
+        if column not in orders.columns:
+            orders = orders.with_columns(pl.lit(None, dtype=pl.String).alias(column))
+    status = text.map_vocabulary(
+        "status", settings.order_status, pl.col("status").str.strip_chars().str.to_lowercase()
+    )
+    orders = orders.with_columns(status=status, record_id=prefixed("source_record_id"))
+    history = pl.col("status_history").str.json_decode(dtype=pl.List(pl.Struct({"status": pl.String})))
+    path = history.list.eval(pl.element().struct.field("status").str.to_lowercase()).list.join(">")
+    orders = orders.with_columns(
+        status_path=pl.coalesce(pl.when(path.str.len_chars() > 0).then(path), "status")
+    )
+    legal = [p.lower() for p in settings.legal_status_paths]
+    currency = pl.col("currency").str.strip_chars().str.to_uppercase()
+    orders = orders.with_columns(
+        status_path_valid=pl.col("status_path").is_in(legal).fill_null(False),
+        currency=pl.coalesce(pl.when(currency.str.len_chars() > 0).then(currency), pl.lit(rules.currency)),
+        imputed_fields=pl.when(currency.is_null() | (currency.str.len_chars() == 0)).then(pl.lit("currency")),
+        order_date=pl.col("ordered_at").dt.date(),
+    )
+    return conform(orders.lazy(), ORDERS).collect()

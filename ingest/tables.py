@@ -1,0 +1,182 @@
+"""The ingestion's own Delta tables: bronze, quarantine, load manifest and schema registry.
+
+Shapes are in docs/data_model.md sections 2-3. `ReplacingWriter` is the one write mechanism for
+bronze and quarantine: rows of many files are buffered into few commits, and the first commit that
+carries a file replaces whatever an earlier load left for that file, so a corrected re-delivery
+replaces its rows and a crashed run can simply be re-run.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import polars as pl
+
+from warehouse import delta
+from warehouse.delta import sql_string
+
+TIMESTAMP = pl.Datetime("us", "UTC")
+
+LINEAGE_COLUMNS = ["_source", "_file", "_row_number", "_batch_id", "_ingested_at", "_row_hash"]
+
+QUARANTINE_SCHEMA: dict[str, pl.DataType] = {
+    "source": pl.String(),
+    "entity": pl.String(),
+    "file": pl.String(),
+    "row_number": pl.Int64(),
+    "raw": pl.String(),
+    "reason": pl.String(),
+    "detail": pl.String(),
+    "batch_id": pl.String(),
+    "quarantined_at": TIMESTAMP,
+}
+
+MANIFEST_SCHEMA: dict[str, pl.DataType] = {
+    "source": pl.String(),
+    "entity": pl.String(),
+    "file": pl.String(),
+    "size_bytes": pl.Int64(),
+    "sha256": pl.String(),
+    "rows_read": pl.Int64(),
+    "rows_landed": pl.Int64(),
+    "rows_quarantined": pl.Int64(),
+    "batch_id": pl.String(),
+    "status": pl.String(),  # loaded | skipped | replaced | failed
+    "message": pl.String(),
+    "started_at": TIMESTAMP,
+    "finished_at": TIMESTAMP,
+    "config_hash": pl.String(),  # reading rules in force: a change re-reads the file
+}
+
+SCHEMA_REGISTRY_SCHEMA: dict[str, pl.DataType] = {
+    "source": pl.String(),
+    "entity": pl.String(),
+    "column": pl.String(),
+    "physical_type": pl.String(),
+    "status": pl.String(),  # expected | added | missing
+    "first_seen_file": pl.String(),
+    "first_seen_batch": pl.String(),
+    "last_seen_file": pl.String(),
+    "last_seen_batch": pl.String(),
+    "updated_at": TIMESTAMP,
+}
+
+LANDED_STATUSES = ("loaded", "replaced")
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class ReplacingWriter:
+    """Buffer rows of many files; each commit replaces the earlier rows of the files it starts.
+
+    `file_column`/`row_column` name the lineage columns; `scope` narrows the replace predicate (the
+    quarantine holds every source, so its scope is the source and entity).
+    """
+
+    path: Path
+    commit_rows: int
+    batch_id: str
+    file_column: str = "_file"
+    row_column: str = "_row_number"
+    scope: str | None = None
+    commits: int = 0
+    _buffer: list[pl.DataFrame] = field(default_factory=list)
+    _buffered_rows: int = 0
+    _started: set[str] = field(default_factory=set)
+    _emptied: list[str] = field(default_factory=list)
+
+    def add(self, frame: pl.DataFrame) -> None:
+        if frame.is_empty():
+            return
+        self._buffer.append(frame)
+        self._buffered_rows += frame.height
+        if self._buffered_rows >= self.commit_rows:
+            self.flush()
+
+    def file_done(self, name: str) -> None:
+        """A file that produced no rows still has to lose the rows an earlier load left."""
+        buffered = any((f[self.file_column] == name).any() for f in self._buffer)
+        if name not in self._started and not buffered:
+            self._emptied.append(name)
+
+    def discard(self, name: str) -> None:
+        """Drop what a failed file put in the buffer (and in earlier commits of this run)."""
+        self._buffer = [f.filter(pl.col(self.file_column) != name) for f in self._buffer]
+        self._buffered_rows = sum(f.height for f in self._buffer)
+        if name in self._started:
+            delta.delete_where(self.path, self._scoped(f"{self.file_column} = {sql_string(name)}"))
+            self._started.discard(name)
+            self.commits += 1
+
+    def flush(self) -> None:
+        if self._emptied:
+            predicate = self._scoped(f"{self.file_column} IN ({_in_list(self._emptied)})")
+            if delta.exists(self.path):
+                delta.delete_where(self.path, predicate)
+                self.commits += 1
+            self._started.update(self._emptied)
+            self._emptied = []
+        if not self._buffer:
+            return
+        data = pl.concat(self._buffer, how="diagonal_relaxed")
+        self._buffer, self._buffered_rows = [], 0
+        first_rows = data.group_by(self.file_column).agg(pl.col(self.row_column).min())
+        starting = [f for f in first_rows[self.file_column].to_list() if f not in self._started]
+        continuing = first_rows.filter(~pl.col(self.file_column).is_in(starting))
+        if not delta.exists(self.path):
+            delta.write(data, self.path, "append", batch_id=self.batch_id, operation="ingest")
+        else:
+            clauses = [f"{self.file_column} IN ({_in_list(starting)})"] if starting else []
+            clauses += [
+                f"({self.file_column} = {sql_string(name)} AND {self.row_column} >= {first})"
+                for name, first in continuing.iter_rows()
+            ]
+            delta.write(
+                data,
+                self.path,
+                "overwrite",
+                predicate=self._scoped(" OR ".join(clauses)),
+                batch_id=self.batch_id,
+                operation="ingest",
+            )
+        self._started.update(starting)
+        self.commits += 1
+
+    def _scoped(self, predicate: str) -> str:
+        return f"({self.scope}) AND ({predicate})" if self.scope else predicate
+
+
+def _in_list(values: list[str]) -> str:
+    return ", ".join(sql_string(v) for v in values)
+
+
+def latest_loads(manifest_path: Path, source: str, entity: str) -> pl.DataFrame:
+    """Per file the last successful load (sha256 and reading rules) and every batch that saw it."""
+    if not delta.exists(manifest_path):
+        return pl.DataFrame(schema={"file": pl.String, "sha256": pl.String, "config_hash": pl.String})
+    rows = (
+        delta.scan(manifest_path)
+        .filter((pl.col("source") == source) & (pl.col("entity") == entity))
+        .filter(pl.col("status").is_in(LANDED_STATUSES))
+        .sort("finished_at")
+        .group_by("file")
+        .agg(pl.col("sha256").last(), pl.col("config_hash").last())
+    )
+    return rows.collect()
+
+
+def manifest_rows_of_batch(manifest_path: Path, source: str, entity: str, batch_id: str) -> pl.DataFrame:
+    if not delta.exists(manifest_path):
+        return pl.DataFrame(schema=MANIFEST_SCHEMA)
+    return (
+        delta.scan(manifest_path)
+        .filter(
+            (pl.col("source") == source) & (pl.col("entity") == entity) & (pl.col("batch_id") == batch_id)
+        )
+        .collect()
+    )

@@ -1,0 +1,230 @@
+"""Landing -> bronze: lineage, manifest, idempotence, quarantine and the bad-input list of issue 4."""
+
+from __future__ import annotations
+
+import polars as pl
+import pytest
+
+from ingest.errors import SourceFailed
+from ingest.loader import load_source
+from tests.ingest import landing as exports
+
+
+def reconciled(manifest: pl.DataFrame) -> bool:
+    return (manifest["rows_read"] == manifest["rows_landed"] + manifest["rows_quarantined"]).all()
+
+
+def test_rows_land_with_lineage_and_a_manifest_row_per_file(config, landing, lake):
+    exports.pos_members(landing)
+    summary = load_source(config, "pos", "b1")
+    bronze = lake.bronze("pos", "members")
+    assert bronze.height == 3
+    assert bronze["_file"].unique().to_list() == ["pos/stores/S001/members.csv"]
+    assert bronze["_row_number"].to_list() == [1, 2, 3]
+    assert set(bronze["_batch_id"]) == {"b1"} and bronze["_row_hash"].n_unique() == 3
+    assert bronze["mobile"].to_list()[1] == "+86 138 0013 8001"  # as landed: standardizing is silver's job
+    manifest = lake.manifest()
+    assert manifest.select("file", "status", "rows_read", "rows_landed", "rows_quarantined").row(0) == (
+        "pos/stores/S001/members.csv",
+        "loaded",
+        3,
+        3,
+        0,
+    )
+    assert len(manifest["sha256"][0]) == 64
+    assert summary["rows_landed"] == 3 and summary["status"] == "ok"
+
+
+def test_same_checksum_is_skipped_and_a_rerun_of_the_batch_changes_nothing(config, landing, lake):
+    exports.pos_members(landing)
+    load_source(config, "pos", "b1")
+    tables = [lake.paths.bronze("pos", "members"), lake.paths.meta("load_manifest")]
+    versions = [lake.version(t) for t in tables]
+    load_source(config, "pos", "b1")
+    assert [lake.version(t) for t in tables] == versions
+    load_source(config, "pos", "b2")
+    assert lake.bronze("pos", "members").height == 3
+    assert lake.manifest()["status"].to_list() == ["loaded", "skipped"]
+
+
+def test_a_redelivered_file_with_corrections_replaces_its_rows(config, landing, lake):
+    exports.pos_members(landing)
+    load_source(config, "pos", "b1")
+    exports.pos_members(
+        landing, rows=["8800000001,L00000001,王芳,13900139000,女,1985-03-12,,S001,2024-03-01 10:22:05"]
+    )
+    load_source(config, "pos", "b2")
+    bronze = lake.bronze("pos", "members")
+    assert bronze["mobile"].to_list() == ["13900139000"] and bronze["_batch_id"].to_list() == ["b2"]
+    assert lake.manifest()["status"].to_list() == ["loaded", "replaced"]
+
+
+def test_many_files_share_few_commits(config, landing, lake):
+    for month in ("2025-01", "2025-02", "2025-03", "2025-04"):
+        exports.pos_tickets(landing, month, [exports.ticket_line(f"T-{month}", 1)])
+    load_source(config, "pos", "b1")
+    assert lake.bronze("pos", "tickets").height == 4
+    assert lake.version(lake.paths.bronze("pos", "tickets")) == 0  # one commit for four files
+
+
+def test_empty_file_fails_the_source_and_is_kept_for_the_next_run(config, landing, lake):
+    exports.write_text(landing / "pos" / "stores" / "S001" / "members.csv", "")
+    exports.pos_members(landing, store="S002")
+    with pytest.raises(SourceFailed, match=r"pos/stores/S001/members.csv: file is empty"):
+        load_source(config, "pos", "b1")
+    assert lake.bronze("pos", "members").height == 3  # the other store still landed
+    statuses = dict(zip(lake.manifest()["file"], lake.manifest()["status"], strict=True))
+    assert statuses == {"pos/stores/S001/members.csv": "failed", "pos/stores/S002/members.csv": "loaded"}
+
+
+def test_header_only_file_loads_zero_rows(config, landing, lake):
+    exports.pos_members(landing, rows=[])
+    load_source(config, "pos", "b1")
+    row = lake.manifest().row(0, named=True)
+    assert (row["status"], row["rows_read"], row["message"]) == ("loaded", 0, "header only: 0 rows")
+
+
+def test_truncated_last_line_is_quarantined_with_its_text(config, landing, lake):
+    path = exports.pos_members(landing)
+    path.write_text(path.read_text().rstrip("\n") + "\n8800000004,L0004,李雷,1390")
+    load_source(config, "pos", "b1")
+    assert lake.bronze("pos", "members").height == 3
+    bad = lake.quarantine("pos").row(0, named=True)
+    assert (bad["row_number"], bad["reason"], bad["raw"]) == (
+        4,
+        "wrong_column_count",
+        "8800000004,L0004,李雷,1390",
+    )
+    assert bad["detail"] == "expected 9 fields, found 4"
+    assert reconciled(lake.manifest())
+
+
+def test_wrong_delimiter_fails_with_a_hint(config, landing, lake):
+    exports.pos_members(
+        landing,
+        header=exports.MEMBERS_HEADER.replace(",", ";"),
+        rows=["8800000001;;王芳;13800138000;女;1985-03-12;;S001;2024-03-01 10:22:05"],
+    )
+    with pytest.raises(SourceFailed, match=r"'card_no'.*missing.*looks ';'-delimited, declared ','"):
+        load_source(config, "pos", "b1")
+
+
+def test_gbk_file_declared_utf8_quarantines_undecodable_rows_and_says_so(config, landing, lake):
+    exports.pos_members(landing, encoding="gbk")  # under stores/: declared utf-8
+    load_source(config, "pos", "b1")
+    quarantined = lake.quarantine("pos")
+    assert quarantined["reason"].to_list() == ["undecodable_bytes"]  # the one row with Chinese text
+    assert "\\x" in quarantined["raw"][0]  # original bytes kept, escaped
+    assert lake.bronze("pos", "members")["card_no"].to_list() == [
+        "8800000002",
+        "8800000003",
+    ]  # ASCII rows are fine
+    assert "decodes as gb18030" in lake.manifest()["message"][0]
+    assert reconciled(lake.manifest())
+
+
+def test_gbk_override_reads_legacy_tills(config, landing, lake):
+    exports.pos_members(landing, legacy=True)
+    load_source(config, "pos", "b1")
+    assert lake.bronze("pos", "members")["name"].to_list()[0] == "王芳"
+
+
+def test_duplicate_primary_key_with_different_values_is_quarantined_exact_repeat_lands(config, landing, lake):
+    exports.pos_members(
+        landing,
+        rows=[
+            "8800000001,L1,王芳,13800138000,女,1985-03-12,,S001,2024-03-01 10:22:05",
+            "8800000001,L1,王芳,13800138000,女,1985-03-12,,S001,2024-03-01 10:22:05",
+            "8800000001,L1,王芳,13999999999,女,1985-03-12,,S001,2024-03-01 10:22:05",
+        ],
+    )
+    load_source(config, "pos", "b1")
+    assert lake.bronze("pos", "members")["_row_number"].to_list() == [1, 2]
+    bad = lake.quarantine("pos").row(0, named=True)
+    assert (bad["row_number"], bad["reason"]) == (3, "duplicate_primary_key")
+    assert bad["detail"] == "key card_no=8800000001 already used by row 1 with different values"
+
+
+def test_column_renamed_upstream_fails_the_source_naming_column_and_file(config, landing, lake):
+    exports.pos_members(landing, header=exports.MEMBERS_HEADER.replace("mobile", "mobile_no"))
+    exports.service_tickets(landing)
+    with pytest.raises(SourceFailed) as failure:
+        load_source(config, "pos", "b1")
+    message = str(failure.value)
+    assert "'mobile' missing from pos/stores/S001/members.csv" in message and "'mobile_no'" in message
+    assert load_source(config, "service", "b1")["status"] == "ok"  # other sources still load
+
+
+def test_added_column_is_accepted_and_reported(config, landing, lake):
+    exports.pos_members(landing)
+    load_source(config, "pos", "b1")
+    exports.pos_members(
+        landing,
+        store="S002",
+        header=exports.MEMBERS_HEADER + ",wechat_id",
+        rows=["8800000009,,李雷,13800138009,M,1990-01-01,,S002,2024-03-01 10:00:00,wx9"],
+    )
+    summary = load_source(config, "pos", "b2")
+    assert summary["entities"]["members"]["added_columns"] == ["wechat_id"]
+    assert lake.bronze("pos", "members")["wechat_id"].to_list() == [None, None, None, "wx9"]
+
+
+def test_dates_in_three_formats_land_and_a_bad_date_is_quarantined(config, landing, lake):
+    exports.pos_members(
+        landing,
+        rows=[
+            "1,,A,13800138000,F,1985-03-12,,S001,2024-03-01 10:22:05",
+            "2,,B,13800138000,F,1985/3/12,,S001,2024-03-01 10:22:05",
+            "3,,C,13800138000,F,12.03.1985,,S001,2024-03-01 10:22:05",
+            "4,,D,13800138000,F,31/31/1985,,S001,2024-03-01 10:22:05",
+        ],
+    )
+    load_source(config, "pos", "b1")
+    assert lake.bronze("pos", "members").height == 3
+    bad = lake.quarantine("pos").row(0, named=True)
+    assert (bad["reason"], bad["detail"]) == (
+        "unparseable_date",
+        "field 'birthday': '31/31/1985' is not a valid date",
+    )
+
+
+def test_amounts_with_thousands_separators_land_and_a_bad_amount_is_quarantined(config, landing, lake):
+    exports.pos_tickets(
+        landing,
+        "2025-03",
+        [
+            exports.ticket_line("T1", 1, amount='"1,299.00"'),
+            exports.ticket_line("T1", 2, amount='"12,34.5"'),
+        ],
+    )
+    load_source(config, "pos", "b1")
+    assert lake.bronze("pos", "tickets")["unit_price"].to_list() == ["1,299.00"]
+    assert lake.quarantine("pos")["reason"].to_list() == ["bad_number"]
+
+
+def test_excel_extra_sheet_is_ignored_and_noted(config, landing, lake):
+    exports.survey(landing, extra_sheet=True)
+    load_source(config, "survey", "b1")
+    assert lake.bronze("survey", "responses")["response_id"].to_list() == ["Q1", "Q2"]
+    assert lake.manifest()["message"][0] == "ignored sheet(s): summary"
+
+
+def test_malformed_json_line_is_quarantined(config, landing, lake):
+    exports.ecom_events(landing, "2025-03", [exports.event("e1"), '{"event_id": "e2", "event_ty'])
+    load_source(config, "ecom", "b1")
+    assert lake.bronze("ecom", "events")["event_id"].to_list() == ["e1"]
+    bad = lake.quarantine("ecom").row(0, named=True)
+    assert (bad["row_number"], bad["reason"], bad["raw"]) == (
+        2,
+        "malformed_json",
+        '{"event_id": "e2", "event_ty',
+    )
+
+
+def test_database_table_is_read_through_the_driver(config, landing, lake):
+    exports.loyalty(landing)
+    load_source(config, "loyalty", "b1")
+    members = lake.bronze("loyalty", "members")
+    assert (
+        members.row(0, named=True)["consent_email"] == "1" and members["_file"][0] == "loyalty/loyalty.sqlite"
+    )

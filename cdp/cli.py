@@ -25,6 +25,7 @@ COMMANDS: list[tuple[str, str]] = [
     ("cdp.commands.bench", "bench"),
     ("cdp.commands.ingest", "ingest"),
     ("cdp.commands.clv", "clv"),
+    ("cdp.commands.resolve", "resolve"),
 ]
 
 

@@ -48,8 +48,9 @@ def standardize(config: CdpConfig, batch_id: str) -> Summary:
 
 def resolve(config: CdpConfig, batch_id: str) -> Summary:
     """Silver customer records -> stable customer ids, links with evidence, golden records."""
-    log.info("resolve: not built yet")
-    return {"stage": "resolve", "batch_id": batch_id, "status": "not_built"}
+    from identity_resolution.service import resolve_lake
+
+    return resolve_lake(config, batch_id)
 
 
 def quality_gate(config: CdpConfig, layer: str, batch_id: str) -> Summary:

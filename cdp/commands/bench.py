@@ -10,6 +10,7 @@ import click
 BENCHMARKS: list[tuple[str, str]] = [
     ("bench.ingest", "ingest"),
     ("bench.clv", "clv"),
+    ("bench.resolve", "resolve"),
 ]
 
 

@@ -1,0 +1,238 @@
+"""Fellegi-Sunter: per-level m and u probabilities estimated without labels, and match weights.
+
+- u (how often a level occurs between two *different* people) comes from random record pairs,
+  which are almost all non-matches.
+- m (how often it occurs between two records of the *same* person) and the share of matches
+  among candidate pairs come from expectation maximisation over the candidate pairs, with u held
+  fixed (the approach of Splink and the record-linkage literature).
+- The weight of a pair is log2 of the prior odds plus, per comparison, log2(m/u) of its level;
+  missing values add nothing. Exact agreement on a comparison marked `term_frequency` uses the
+  value's own frequency for u, so agreeing on a rare name counts more than on "Wang Fang".
+Everything is numpy over whole gamma matrices; the model is saved as a small table.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+import polars as pl
+
+from identity_resolution.comparisons import NULL_LEVEL, comparison_vectors, gamma_column
+from identity_resolution.settings import Comparison, IdentitySettings, ModelSettings
+
+log = logging.getLogger(__name__)
+
+MODEL_SCHEMA = {
+    "comparison": pl.String,
+    "level": pl.Int8,
+    "label": pl.String,
+    "m": pl.Float64,
+    "u": pl.Float64,
+    "prior": pl.Float64,
+    "fingerprint": pl.String,
+}
+
+
+@dataclass
+class FellegiSunterModel:
+    """m and u per comparison level (arrays indexed by gamma code) and the prior match share."""
+
+    m: dict[str, np.ndarray]
+    u: dict[str, np.ndarray]
+    prior: float
+    fingerprint: str
+
+    def to_frame(self, comparisons: list[Comparison]) -> pl.DataFrame:
+        rows = [
+            {
+                "comparison": c.name,
+                "level": level,
+                "label": label,
+                "m": float(self.m[c.name][level]),
+                "u": float(self.u[c.name][level]),
+                "prior": self.prior,
+                "fingerprint": self.fingerprint,
+            }
+            for c in comparisons
+            for level, label in enumerate(c.level_labels())
+        ]
+        return pl.DataFrame(rows, schema=MODEL_SCHEMA)
+
+    @classmethod
+    def from_frame(cls, frame: pl.DataFrame) -> FellegiSunterModel:
+        m, u = {}, {}
+        for (name,), part in frame.sort("level").group_by(["comparison"], maintain_order=True):
+            m[str(name)] = part["m"].to_numpy()
+            u[str(name)] = part["u"].to_numpy()
+        return cls(m=m, u=u, prior=float(frame["prior"][0]), fingerprint=str(frame["fingerprint"][0]))
+
+    def matches(self, comparisons: list[Comparison]) -> bool:
+        """True when the saved model has exactly the levels the settings declare."""
+        return all(c.name in self.m and len(self.m[c.name]) == len(c.level_labels()) for c in comparisons)
+
+
+def _level_shares(codes: np.ndarray, levels: int, floor: float) -> np.ndarray:
+    present = codes[codes != NULL_LEVEL]
+    counts = np.bincount(present.astype(np.int64), minlength=levels).astype(np.float64)
+    shares = (counts + floor) / (counts.sum() + floor * levels)
+    return np.clip(shares, floor, 1.0)
+
+
+def estimate_u(
+    features: pl.DataFrame, comparisons: list[Comparison], settings: ModelSettings
+) -> dict[str, np.ndarray]:
+    """Level frequencies among random pairs of distinct records."""
+    n = len(features)
+    rng = np.random.default_rng(settings.seed)
+    sample = min(settings.u_sample_pairs, max(n * (n - 1) // 2, 1))
+    left = rng.integers(0, n, size=sample, dtype=np.int64)
+    right = rng.integers(0, n, size=sample, dtype=np.int64)
+    distinct = left != right
+    gammas = comparison_vectors(features, left[distinct], right[distinct], comparisons)
+    floor = settings.min_probability
+    return {
+        c.name: _level_shares(gammas[gamma_column(c)].to_numpy(), len(c.level_labels()), floor)
+        for c in comparisons
+    }
+
+
+def _gamma_matrix(gammas: pl.DataFrame, comparisons: list[Comparison]) -> np.ndarray:
+    return (
+        np.column_stack([gammas[gamma_column(c)].to_numpy() for c in comparisons])
+        if comparisons
+        else np.empty((len(gammas), 0))
+    )
+
+
+def _log_likelihoods(matrix: np.ndarray, table: list[np.ndarray]) -> np.ndarray:
+    total = np.zeros(matrix.shape[0], dtype=np.float64)
+    for j, probabilities in enumerate(table):
+        codes = matrix[:, j]
+        logp = np.log(np.append(probabilities, 1.0))  # index -1 (missing) -> log(1) = 0
+        total += logp[codes]
+    return total
+
+
+def estimate_m(
+    gammas: pl.DataFrame,
+    comparisons: list[Comparison],
+    u: dict[str, np.ndarray],
+    settings: ModelSettings,
+) -> tuple[dict[str, np.ndarray], float]:
+    """EM for m and the prior over (a sample of) the candidate pairs, u fixed."""
+    rng = np.random.default_rng(settings.seed)
+    if len(gammas) > settings.em_sample_pairs:
+        keep = np.sort(rng.choice(len(gammas), size=settings.em_sample_pairs, replace=False))
+        gammas = gammas[keep]
+    matrix = _gamma_matrix(gammas, comparisons)
+    floor = settings.min_probability
+    u_table = [u[c.name] for c in comparisons]
+    # Start: matches mostly agree exactly, then fall off level by level.
+    m_table = []
+    for c in comparisons:
+        levels = len(c.level_labels())
+        start = np.array([0.5**k for k in range(levels)], dtype=np.float64)
+        start[-1] = 0.05
+        m_table.append(start / start.sum())
+    prior = settings.initial_match_share
+    if not len(matrix):
+        return {c.name: m for c, m in zip(comparisons, m_table, strict=True)}, prior
+    log_u = _log_likelihoods(matrix, u_table)
+    for iteration in range(settings.em_max_iterations):
+        log_m = _log_likelihoods(matrix, m_table)
+        log_odds = np.log(prior) - np.log1p(-prior) + log_m - log_u
+        posterior = 1.0 / (1.0 + np.exp(-np.clip(log_odds, -700, 700)))
+        new_table = []
+        for j, c in enumerate(comparisons):
+            codes = matrix[:, j]
+            present = codes != NULL_LEVEL
+            weights = np.bincount(
+                codes[present].astype(np.int64), weights=posterior[present], minlength=len(c.level_labels())
+            )
+            total = weights.sum()
+            shares = (weights + floor) / (total + floor * len(weights)) if total > 0 else m_table[j]
+            new_table.append(np.clip(shares, floor, 1.0))
+        new_prior = float(np.clip(posterior.mean(), floor, 1 - floor))
+        change = max(
+            [abs(new_prior - prior)]
+            + [float(np.abs(a - b).max()) for a, b in zip(new_table, m_table, strict=True)]
+        )
+        m_table, prior = new_table, new_prior
+        if change < settings.em_tolerance:
+            log.debug("EM converged after %d iterations", iteration + 1)
+            break
+    return {c.name: m for c, m in zip(comparisons, m_table, strict=True)}, prior
+
+
+def train(features: pl.DataFrame, gammas: pl.DataFrame, settings: IdentitySettings) -> FellegiSunterModel:
+    u = estimate_u(features, settings.comparisons, settings.model)
+    m, blocked_share = estimate_m(gammas, settings.comparisons, u, settings.model)
+    # EM measures the match share among candidate pairs; scoring uses the share among all pairs
+    # (expected matches over every possible pair), as Splink does, so that being blocked together
+    # is not itself counted as evidence.
+    n = len(features)
+    all_pairs = max(n * (n - 1) / 2, 1.0)
+    floor = settings.model.min_probability
+    prior = float(np.clip(blocked_share * len(gammas) / all_pairs, floor**2, 1 - floor))
+    for c in settings.comparisons:
+        log.info(
+            "model %s: %s",
+            c.name,
+            ", ".join(
+                f"{label} {np.log2(m[c.name][k] / u[c.name][k]):+.1f}"
+                for k, label in enumerate(c.level_labels())
+            ),
+        )
+    log.info("model: match share %.4f among candidate pairs, %.2e among all pairs", blocked_share, prior)
+    return FellegiSunterModel(m=m, u=u, prior=prior, fingerprint=settings.fingerprint())
+
+
+def term_frequencies(features: pl.DataFrame, comparison: Comparison) -> pl.Series:
+    """Each row's share of records (with a value) carrying the same value; null when missing."""
+    column = pl.col(comparison.column)
+    share = (pl.len().over(column) / column.count()).cast(pl.Float64)
+    return features.select(pl.when(column.is_not_null()).then(share).alias("tf"))["tf"]
+
+
+def partial_weights(
+    features: pl.DataFrame,
+    pairs: pl.DataFrame,
+    model: FellegiSunterModel,
+    comparisons: list[Comparison],
+    min_probability: float,
+) -> dict[str, np.ndarray]:
+    """log2(m/u) per comparison and pair (0 when missing), term-frequency adjusted where declared."""
+    out = {}
+    left = pairs["l_idx"].to_numpy()
+    for c in comparisons:
+        codes = pairs[gamma_column(c)].to_numpy()
+        table = np.append(np.log2(model.m[c.name] / model.u[c.name]), 0.0)
+        weights = table[codes]
+        if c.term_frequency:
+            tf = term_frequencies(features, c).to_numpy()[left]
+            exact = codes == 0
+            tf_u = np.maximum(np.nan_to_num(tf[exact], nan=1.0), min_probability)
+            weights[exact] = np.log2(model.m[c.name][0] / tf_u)
+        out[c.name] = weights
+    return out
+
+
+def score(
+    features: pl.DataFrame,
+    pairs: pl.DataFrame,
+    model: FellegiSunterModel,
+    comparisons: list[Comparison],
+    min_probability: float,
+) -> pl.DataFrame:
+    """`pairs` plus match_weight (log2 odds), match_probability and one weight column per comparison."""
+    partial = partial_weights(features, pairs, model, comparisons, min_probability)
+    prior_weight = np.log2(model.prior / (1 - model.prior))
+    total = prior_weight + (np.sum(list(partial.values()), axis=0) if partial else np.zeros(len(pairs)))
+    probability = 1.0 / (1.0 + np.exp2(-np.clip(total, -1000, 1000)))
+    return pairs.with_columns(
+        pl.Series("match_weight", total),
+        pl.Series("match_probability", probability),
+        *[pl.Series(f"weight_{name}", values) for name, values in partial.items()],
+    )

@@ -1,0 +1,391 @@
+"""The identity model as data: the validated `identity:` section of `cdp.yaml`.
+
+Everything that decides who is who (comparisons, blocking rules, thresholds, deterministic keys,
+guards, blocklists, cardinality limits, survivorship) is declared here, Splink style, so a retailer
+can tune the model without touching code. Every field has a default that works on unseen input.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Literal
+
+import polars as pl
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from warehouse.config import CdpConfig
+
+SECTION = "identity"
+
+# Feature columns (built by `features.py`) that comparisons, blocking rules and keys may name.
+FEATURE_COLUMNS = (
+    "name_key",
+    "given_key",
+    "family_key",
+    "name_initials",
+    "dob",
+    "gender",
+    "email",
+    "phone",
+    "phone_head",
+    "phone_tail",
+    "phone_ends",
+    "street_key",
+    "city_key",
+    "postcode",
+    "region_key",
+    "country",
+    "member_id",
+    "device_id",
+    "social_handle",
+    "national_id",
+)
+IDENTIFIER_COLUMNS = ("email", "phone", "member_id", "device_id", "social_handle", "national_id")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class StringLevel(_Strict):
+    """One similarity band: pairs whose similarity is at least `min_similarity` (0..1)."""
+
+    min_similarity: float = Field(ge=0, le=1)
+
+
+class Comparison(_Strict):
+    """How two records are compared on one feature, from the best level to the worst.
+
+    `kind`:
+    - `exact`: agree / disagree.
+    - `string`: exact, then one level per `similarity_levels` entry (descending) using `scorer`.
+    - `date`: exact, then "one part differs or day/month swapped" (a typo), then disagree.
+    - `identifier`: exact, then at most `max_edits` edits (a typed id with typos; a swap of two
+      neighbouring characters counts as one edit), then disagree.
+    The last level is always "else". Nulls on either side are neutral (weight 0).
+    """
+
+    name: str
+    column: str
+    kind: Literal["exact", "string", "date", "identifier"] = "exact"
+    scorer: Literal["jaro_winkler", "token_sort", "levenshtein"] = "jaro_winkler"
+    similarity_levels: list[float] = Field(default_factory=list)
+    max_edits: int = Field(default=1, ge=0)
+    # Compare only the tokens the two values do not share (names: "fang wang" vs "lei wang"
+    # compares "fang" with "lei"); one value inside the other scores the weakest band.
+    differing_tokens_only: bool = False
+    # Names only: when both records carry a separate given name and the given names agree (also
+    # when given and family name were swapped), a dissimilar family name alone is no contradiction
+    # (a married name, a typo); the pair scores the weakest band instead of "else".
+    given_name_decides: bool = False
+    # Exact agreement on a rare value is stronger evidence than on a common one (Wang Fang).
+    term_frequency: bool = False
+    # Two records whose values are both present and fall in the "else" level are different people
+    # (a merge between them is refused whatever else agrees): the family / namesake guard.
+    conflict_blocks_merge: bool = False
+
+    @field_validator("column")
+    @classmethod
+    def _known_column(cls, value: str) -> str:
+        if value not in FEATURE_COLUMNS:
+            raise ValueError(f"unknown feature column {value!r}; choose one of {', '.join(FEATURE_COLUMNS)}")
+        return value
+
+    @field_validator("similarity_levels")
+    @classmethod
+    def _descending(cls, value: list[float]) -> list[float]:
+        if any(not 0 < v < 1 for v in value) or value != sorted(value, reverse=True):
+            raise ValueError("similarity_levels must be strictly between 0 and 1 and descending")
+        return value
+
+    def level_labels(self) -> list[str]:
+        """Human labels of the levels, best first; the gamma code is the index into this list."""
+        if self.kind == "string":
+            middle = [f"{self.scorer}>={s:g}" for s in self.similarity_levels]
+        elif self.kind == "date":
+            middle = ["one_part_differs"]
+        elif self.kind == "identifier":
+            middle = [f"edits<={self.max_edits}"] if self.max_edits else []
+        else:
+            middle = []
+        return ["exact", *middle, "else"]
+
+
+class Blocklist(_Strict):
+    """Junk identifier values that must never link anyone (they are treated as missing).
+
+    Keys are feature columns or `*` (every identifier); values are compared after
+    standardization (lower-case emails, E.164 phones, ids without case or dashes). Regexes use
+    full-match semantics and Rust `regex` syntax (no look-around or back-references).
+    """
+
+    exact: dict[str, list[str]] = Field(default_factory=dict)
+    regex: dict[str, list[str]] = Field(default_factory=dict)
+
+    @field_validator("regex")
+    @classmethod
+    def _compiles(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
+        for column, patterns in value.items():
+            for pattern in patterns:
+                try:
+                    pl.Series([""]).str.contains(f"^(?:{pattern})$")
+                except pl.exceptions.PolarsError as exc:
+                    raise ValueError(
+                        f"blocklist regex for {column!r} does not compile: {pattern!r}: {exc}"
+                    ) from exc
+        return value
+
+
+class CardinalityLimit(_Strict):
+    """One identifier value may belong to at most `max` distinct `per` values.
+
+    `per: person` counts distinct people by a coarse signature (the initials of their name, which
+    survive typos, scripts and word order), so a store's default phone typed for hundreds of
+    customers is cut while a family's shared phone is not.
+    """
+
+    identifier: str
+    per: str = "person"
+    max: int = Field(ge=1)
+
+
+class Guards(_Strict):
+    max_cluster_size: int = Field(default=50, ge=2)
+    # Exact agreement on every comparison of one of these groups outweighs a conflict elsewhere:
+    # a shared national id (nobody shares one) beats a mistyped date of birth; the same name and
+    # birthday beat a mistyped id; the same birthday and phone beat a nickname ("Jen" for
+    # "Jennifer"). A mother and son never agree on a whole group. The match threshold still applies.
+    # A pair whose match weight (log2 odds, prior included) reaches this is linked despite a
+    # conflict in one field (never two): so much else agrees that it must be a data error. None = never.
+    conflict_override_weight: float | None = 20.0
+    conflicts_overridden_by: list[list[str]] = Field(
+        default_factory=lambda: [
+            ["national_id"],
+            ["name", "date_of_birth"],
+            ["date_of_birth", "street"],
+            ["date_of_birth", "phone"],
+            ["date_of_birth", "email"],
+            ["date_of_birth", "member_id"],
+            ["date_of_birth", "device_id"],
+        ]
+    )
+    # Components up to this size get every member pair checked for conflicts (not only the
+    # candidate pairs), so a chain A-B-C cannot join A and C that contradict each other.
+    full_conflict_check_max_size: int = Field(default=400, ge=2)
+
+
+class ModelSettings(_Strict):
+    """Fellegi-Sunter estimation without labels: u from random pairs, m and the prior by EM."""
+
+    u_sample_pairs: int = Field(default=500_000, ge=1000)
+    em_sample_pairs: int = Field(default=2_000_000, ge=1000)
+    em_max_iterations: int = Field(default=40, ge=1)
+    em_tolerance: float = Field(default=1e-5, gt=0)
+    initial_match_share: float = Field(default=0.2, gt=0, lt=1)
+    # Bounds that stop a level that never occurs from getting an infinite weight.
+    min_probability: float = Field(default=1e-6, gt=0, lt=0.01)
+    seed: int = 42
+
+
+def default_comparisons() -> list[Comparison]:
+    """The default model: one comparison per kind of evidence, conflicts on who-you-are fields."""
+    return [
+        Comparison(
+            name="name",
+            column="name_key",
+            kind="string",
+            scorer="jaro_winkler",
+            similarity_levels=[0.92, 0.8],
+            differing_tokens_only=True,
+            given_name_decides=True,
+            term_frequency=True,
+            conflict_blocks_merge=True,
+        ),
+        Comparison(name="date_of_birth", column="dob", kind="date", conflict_blocks_merge=True),
+        Comparison(name="gender", column="gender", conflict_blocks_merge=True),
+        Comparison(name="email", column="email", kind="identifier", max_edits=1),
+        Comparison(name="phone", column="phone", kind="identifier", max_edits=1),
+        Comparison(name="member_id", column="member_id", kind="identifier", max_edits=0),
+        Comparison(name="device_id", column="device_id"),
+        Comparison(name="social_handle", column="social_handle"),
+        Comparison(
+            name="national_id",
+            column="national_id",
+            kind="identifier",
+            max_edits=2,
+            conflict_blocks_merge=True,
+        ),
+        Comparison(
+            name="street",
+            column="street_key",
+            kind="string",
+            scorer="token_sort",
+            similarity_levels=[0.9, 0.7],
+        ),
+        Comparison(name="city", column="city_key", term_frequency=True),
+        Comparison(name="postcode", column="postcode", term_frequency=True),
+    ]
+
+
+def default_blocking_rules() -> list[list[str]]:
+    """Every shared identifier, plus name/date/place combinations that survive one typo."""
+    return [
+        ["email"],
+        ["phone"],
+        ["phone_head"],
+        ["phone_tail"],
+        ["phone_ends"],
+        ["member_id"],
+        ["national_id"],
+        ["device_id"],
+        ["social_handle"],
+        ["name_key", "dob"],
+        ["name_key", "postcode"],
+        ["name_key", "city_key"],
+        ["name_initials", "dob"],
+        ["dob", "postcode"],
+        ["dob", "city_key"],
+        ["family_key", "street_key"],
+    ]
+
+
+def default_cardinality_limits() -> list[CardinalityLimit]:
+    return [
+        CardinalityLimit(identifier="phone", per="person", max=6),
+        CardinalityLimit(identifier="email", per="person", max=4),
+        CardinalityLimit(identifier="device_id", per="person", max=6),
+        CardinalityLimit(identifier="social_handle", per="person", max=3),
+        CardinalityLimit(identifier="member_id", per="person", max=3),
+        CardinalityLimit(identifier="national_id", per="person", max=3),
+        CardinalityLimit(identifier="email", per="member_id", max=3),
+    ]
+
+
+def default_blocklist() -> Blocklist:
+    junk = ["anonymous", "unknown", "none", "null", "na", "n/a", "test", "0", "-", "x"]
+    return Blocklist(
+        exact={
+            "*": junk,
+            "email": ["test@test.com", "a@a.com", "no@email.com", "noemail@noemail.com"],
+            # the number printed in Chinese documentation and forms as the example
+            "phone": ["+8613800138000"],
+        },
+        regex={
+            "email": [
+                r"(test|noreply|no-reply|none|null|anonymous|unknown|nobody|noemail)@.*",
+                r".*@(example|test|invalid)\.(com|org|net|cn)",
+            ],
+            "phone": [
+                r"\+?[0-9]*(0000000|1111111|2222222|3333333|4444444|5555555|6666666|7777777|8888888|9999999|1234567)[0-9]*"
+            ],
+            "national_id": [r"0+", r"x+", r"1234567[0-9]*"],
+            "member_id": [r"0+"],
+        },
+    )
+
+
+Rule = Literal["most_recent_valid", "most_frequent", "most_trusted_source", "longest_complete_address"]
+
+
+class Survivorship(_Strict):
+    """Which record's value becomes the golden value, per attribute."""
+
+    source_trust: list[str] = Field(
+        default_factory=lambda: ["loyalty", "ecom", "pos", "service", "survey", "social"]
+    )
+    default_rule: Rule = "most_frequent"
+    rules: dict[str, Rule] = Field(default_factory=dict)
+    address_columns: list[str] = Field(
+        default_factory=lambda: ["street", "city", "postcode", "region", "country"]
+    )
+
+
+class IdentitySettings(_Strict):
+    """The whole identity model; see the `identity:` section of cdp.yaml for the defaults."""
+
+    deterministic_keys: list[str] = Field(
+        default_factory=lambda: ["national_id", "member_id", "email", "phone", "device_id"]
+    )
+    # A deterministic key value seen with more distinct people (name initials) than this is a
+    # household's or a shop's, not a person's: it no longer links on its own (the probabilistic
+    # model still weighs it, and the guards still apply).
+    max_people_to_link_alone: int = Field(default=1, ge=1)
+    # ... unless the pair also agrees (at any level but "else") on these comparisons: a household
+    # phone still links two records of the same name, never a bare record to a family member.
+    shared_values_link_with: list[str] = Field(default_factory=lambda: ["name"])
+    # Honorifics typed instead of a given name (service desks: 王女士 = "Ms Wang"), removed from names.
+    name_titles: list[str] = Field(
+        default_factory=lambda: [
+            "先生",
+            "女士",
+            "小姐",
+            "太太",
+            "mr",
+            "mrs",
+            "ms",
+            "miss",
+            "dr",
+            "xiansheng",
+            "nvshi",
+            "xiaojie",
+        ]
+    )
+    match_threshold: float = Field(default=0.99, gt=0, lt=1)
+    max_string_length: int = Field(default=200, ge=16)
+    max_block_size: int = Field(default=300, ge=2)
+    blocking_rules: list[list[str]] = Field(default_factory=default_blocking_rules)
+    comparisons: list[Comparison] = Field(default_factory=default_comparisons)
+    guards: Guards = Field(default_factory=Guards)
+    blocklist: Blocklist = Field(default_factory=default_blocklist)
+    cardinality_limits: list[CardinalityLimit] = Field(default_factory=default_cardinality_limits)
+    model: ModelSettings = Field(default_factory=ModelSettings)
+    survivorship: Survivorship = Field(default_factory=Survivorship)
+    manual_overrides_file: str | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> IdentitySettings:
+        names = [c.name for c in self.comparisons]
+        if len(set(names)) != len(names):
+            raise ValueError(f"comparison names must be unique: {names}")
+        columns = {c.column for c in self.comparisons}
+        for key in self.deterministic_keys:
+            if key not in IDENTIFIER_COLUMNS:
+                raise ValueError(
+                    f"deterministic key {key!r} is not an identifier ({', '.join(IDENTIFIER_COLUMNS)})"
+                )
+            if key not in columns:
+                raise ValueError(f"deterministic key {key!r} needs a comparison on column {key!r}")
+        for name in self.shared_values_link_with:
+            if name not in names:
+                raise ValueError(f"shared_values_link_with names unknown comparison {name!r}")
+        for group in self.guards.conflicts_overridden_by:
+            for name in group:
+                if name not in names:
+                    raise ValueError(f"guards.conflicts_overridden_by names unknown comparison {name!r}")
+        for rule in self.blocking_rules:
+            for column in rule:
+                if column not in FEATURE_COLUMNS:
+                    raise ValueError(f"blocking rule {rule} names unknown feature column {column!r}")
+        for limit in self.cardinality_limits:
+            if limit.identifier not in IDENTIFIER_COLUMNS:
+                raise ValueError(f"cardinality limit on {limit.identifier!r}: not an identifier column")
+        return self
+
+    def fingerprint(self) -> str:
+        """Hash of everything that changes links: a saved graph built under another model is stale."""
+        relevant = self.model_dump(exclude={"survivorship", "manual_overrides_file"})
+        return hashlib.sha256(json.dumps(relevant, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def load_settings(config: CdpConfig) -> IdentitySettings:
+    """The validated `identity:` section (defaults for whatever is missing)."""
+    return config.section(SECTION, IdentitySettings)
+
+
+def manual_overrides_path(config: CdpConfig, settings: IdentitySettings) -> Path | None:
+    if not settings.manual_overrides_file:
+        return None
+    path = Path(settings.manual_overrides_file)
+    return path if path.is_absolute() else config.base_dir / path

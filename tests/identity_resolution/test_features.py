@@ -1,0 +1,76 @@
+"""Standardized comparison features: the same person written differently gets the same keys."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import polars as pl
+
+from identity_resolution.features import build_features
+from identity_resolution.records import validate_records
+
+
+def features(rows: list[dict], region: str = "CN") -> pl.DataFrame:
+    frame = pl.DataFrame(rows, infer_schema_length=None)
+    return build_features(validate_records(frame), region, max_length=200, today=date(2026, 1, 1))
+
+
+def test_a_chinese_name_and_its_pinyin_in_either_order_share_a_name_key():
+    keys = features(
+        [
+            {"record_id": "1", "source": "pos", "full_name": "王晓芳"},
+            {"record_id": "2", "source": "pos", "full_name": "Wang Xiaofang"},
+            {"record_id": "3", "source": "pos", "full_name": "XIAOFANG  WANG"},
+            {"record_id": "4", "source": "ecom", "given_name": "晓芳", "family_name": "王"},
+        ]
+    )
+    assert keys["name_key"].unique().to_list() == ["wang xiaofang"]
+    assert keys.filter(pl.col("record_id").is_in(["1", "4"]))["given_key"].to_list() == [
+        "xiaofang",
+        "xiaofang",
+    ]
+
+
+def test_accents_full_width_letters_and_emoji_are_folded_away():
+    keys = features([{"record_id": "1", "source": "web", "full_name": "Ｊｏｓé  Dóe 😀"}])
+    assert keys["name_key"].to_list() == ["doe jose"]
+
+
+def test_phones_in_every_local_format_become_one_e164_number():
+    phones = features(
+        [
+            {"record_id": str(i), "source": "pos", "phone": phone}
+            for i, phone in enumerate(
+                ["13822761354", "+86 138 2276 1354", "0086-138-2276-1354", "8613822761354"]
+            )
+        ]
+    )["phone"]
+    assert phones.unique().to_list() == ["+8613822761354"]
+
+
+def test_national_numbers_take_the_configured_default_region():
+    phones = features([{"record_id": "1", "source": "crm", "phone": "020 7946 0018"}], region="GB")["phone"]
+    assert phones.to_list() == ["+442079460018"]
+
+
+def test_emails_lose_case_plus_tags_and_gmail_dots_and_invalid_ones_are_missing():
+    emails = features(
+        [
+            {"record_id": "1", "source": "ecom", "email": "Jane.Doe+shop@Gmail.com"},
+            {"record_id": "2", "source": "ecom", "email": "jane.doe@example.cn"},
+            {"record_id": "3", "source": "ecom", "email": "not an email"},
+        ]
+    )["email"]
+    assert emails.to_list() == ["janedoe@gmail.com", "jane.doe@example.cn", None]
+
+
+def test_dates_of_birth_in_the_wild_formats_parse_and_implausible_ones_are_missing():
+    dobs = features(
+        [
+            {"record_id": str(i), "source": "pos", "date_of_birth": value}
+            for i, value in enumerate(
+                ["1985-03-12", "1985/3/12", "12.03.1985", "19850312", "2999-01-01", "soon"]
+            )
+        ]
+    )["dob"]
+    assert dobs.to_list() == [date(1985, 3, 12)] * 4 + [None, None]

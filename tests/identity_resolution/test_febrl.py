@@ -1,0 +1,29 @@
+"""The public FEBRL benchmark sets: no labels, high precision, good recall."""
+
+from __future__ import annotations
+
+import pytest
+
+from identity_resolution.evaluation import load_febrl, pairwise_scores
+
+from .conftest import fast_settings, run
+
+
+@pytest.mark.parametrize("number, min_recall", [(1, 0.9), (4, 0.9)])
+def test_febrl_is_resolved_with_high_precision_without_labels(number, min_recall):
+    records, truth = load_febrl(number)
+    result = run(records, fast_settings(), region="AU")
+    predicted = records.select("record_id").join(result.links, on="record_id", how="left")["customer_id"]
+    scores = pairwise_scores(predicted, truth)
+    assert scores["precision"] >= 0.99
+    assert scores["recall"] >= min_recall
+    assert scores["duplicate_rate_after"] < scores["duplicate_rate_before"] / 5
+
+
+def test_every_link_explains_itself():
+    records, _ = load_febrl(1)
+    links = run(records, fast_settings(), region="AU").links
+    joined = links.filter(links["link_rule"] != "singleton")
+    assert joined["evidence"].null_count() == 0
+    assert joined["linked_to_record_id"].null_count() == 0
+    assert set(joined["link_rule"].unique()) <= {"probabilistic", "deterministic:national_id"}

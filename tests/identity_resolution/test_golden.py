@@ -1,0 +1,56 @@
+"""Golden record survivorship: one value per attribute, and the record it came from."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import polars as pl
+
+from identity_resolution.golden import golden_records
+from identity_resolution.settings import Survivorship
+
+
+def test_each_attribute_survives_by_its_rule_with_its_source():
+    records = pl.DataFrame(
+        {
+            "record_id": ["pos:1", "ecom:2", "loyalty:3", "survey:4"],
+            "source": ["pos", "ecom", "loyalty", "survey"],
+            "full_name": ["王芳", "Wang Fang", "王芳", None],
+            "email": ["old@qq.com", "new@qq.com", "bad@@qq", "newest@qq.com"],
+            "email_valid": [True, True, False, True],
+            "date_of_birth": ["1985-03-12", "1985-03-21", "1985-03-12", None],
+            "street": ["延安西路", "延安西路 100号 2室", None, "Yan'an Rd"],
+            "city": ["上海", "上海", None, None],
+            "postcode": [None, "200040", None, None],
+            "updated_at": [
+                datetime(2025, 1, 1),
+                datetime(2025, 6, 1),
+                datetime(2026, 1, 1),
+                datetime(2024, 1, 1),
+            ],
+        }
+    )
+    assignments = pl.DataFrame({"record_id": records["record_id"], "customer_id": ["C1"] * 4})
+    golden = golden_records(records, assignments, Survivorship()).row(0, named=True)
+    assert (golden["full_name"], golden["full_name_source"]) == (
+        "王芳",
+        "loyalty:3",
+    )  # most frequent, then trust
+    assert (golden["email"], golden["email_source"]) == ("new@qq.com", "ecom:2")  # most recent valid
+    assert (golden["date_of_birth"], golden["date_of_birth_source"]) == ("1985-03-12", "loyalty:3")  # trusted
+    # the most complete address, all parts from the same record
+    assert (golden["street"], golden["city"], golden["postcode"]) == ("延安西路 100号 2室", "上海", "200040")
+    assert {golden["street_source"], golden["postcode_source"]} == {"ecom:2"}
+    assert golden["record_count"] == 4
+    assert golden["sources"] == "ecom,loyalty,pos,survey"
+
+
+def test_configured_rules_override_the_built_in_ones():
+    records = pl.DataFrame(
+        {"record_id": ["a", "b", "c"], "source": ["pos", "pos", "loyalty"], "gender": ["F", "F", "M"]}
+    )
+    assignments = pl.DataFrame({"record_id": ["a", "b", "c"], "customer_id": ["C1"] * 3})
+    frequent = golden_records(records, assignments, Survivorship())
+    trusted = golden_records(records, assignments, Survivorship(rules={"gender": "most_trusted_source"}))
+    assert frequent["gender"][0] == "F"
+    assert trusted["gender"][0] == "M"

@@ -11,6 +11,7 @@ BENCHMARKS: list[tuple[str, str]] = [
     ("bench.ingest", "ingest"),
     ("bench.clv", "clv"),
     ("bench.resolve", "resolve"),
+    ("bench.generate", "generate"),
 ]
 
 

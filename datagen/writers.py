@@ -1,0 +1,128 @@
+"""Writing files the way each source system does, byte-for-byte reproducibly.
+
+CSV in UTF-8 or GBK (legacy tills, with CRLF), JSON lines, Excel workbooks, a SQLite database and
+Parquet. Nothing may depend on the clock or on dict/thread ordering: workbooks carry a fixed creation
+date and fixed zip entry dates, SQLite is filled in key order in one transaction, and every frame is
+sorted before it is written. Files are written to a temporary name and renamed, so a crash never
+leaves a half-written export that looks complete.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import sqlite3
+from collections.abc import Iterable
+from datetime import datetime
+from pathlib import Path
+
+import polars as pl
+import xlsxwriter
+
+from warehouse.errors import CdpError
+
+# Workbooks say they were created at this instant, so that reruns produce the same bytes.
+WORKBOOK_CREATED = datetime(2000, 1, 1)
+
+
+class ExportEncodingError(CdpError):
+    """A value cannot be written in the file's encoding (a vocabulary entry outside GBK)."""
+
+
+def _replace(tmp: Path, target: Path) -> None:
+    os.replace(tmp, target)
+
+
+def _tmp(path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path.with_name(f".{path.name}.tmp")
+
+
+def csv_bytes(frame: pl.DataFrame, encoding: str = "utf-8", line_terminator: str = "\n") -> bytes:
+    buffer = io.BytesIO()
+    frame.write_csv(buffer, line_terminator=line_terminator, quote_style="necessary")
+    data = buffer.getvalue()
+    if encoding.lower() in ("utf-8", "utf8"):
+        return data
+    try:
+        return data.decode("utf-8").encode(encoding)
+    except UnicodeEncodeError as exc:
+        bad = data.decode("utf-8")[exc.start : exc.end]
+        raise ExportEncodingError(f"cannot write {bad!r} in {encoding}: fix the vocabulary entry") from exc
+
+
+def write_csv(
+    frame: pl.DataFrame,
+    path: Path,
+    encoding: str = "utf-8",
+    line_terminator: str = "\n",
+    append: bool = False,
+) -> None:
+    """Write (or append rows without a header to) a CSV file."""
+    data = csv_bytes(frame, encoding, line_terminator)
+    if append and path.exists():
+        body = data.split(line_terminator.encode(encoding), 1)[1] if frame.height else b""
+        with path.open("ab") as handle:
+            handle.write(body)
+        return
+    tmp = _tmp(path)
+    tmp.write_bytes(data)
+    _replace(tmp, path)
+
+
+def write_jsonl(frame: pl.DataFrame, path: Path, append: bool = False) -> None:
+    buffer = io.BytesIO()
+    frame.write_ndjson(buffer)
+    if append and path.exists():
+        with path.open("ab") as handle:
+            handle.write(buffer.getvalue())
+        return
+    tmp = _tmp(path)
+    tmp.write_bytes(buffer.getvalue())
+    _replace(tmp, path)
+
+
+def write_parquet(frame: pl.DataFrame, path: Path) -> None:
+    tmp = _tmp(path)
+    frame.write_parquet(tmp, compression="zstd", statistics=True)
+    _replace(tmp, path)
+
+
+def write_xlsx(sheets: dict[str, pl.DataFrame], path: Path) -> None:
+    """One worksheet per frame: header row, then values column by column (no per-row Python loop)."""
+    tmp = _tmp(path)
+    workbook = xlsxwriter.Workbook(str(tmp), {"in_memory": True, "strings_to_numbers": False})
+    workbook.set_properties({"created": WORKBOOK_CREATED, "author": "survey-tool"})
+    for name, frame in sheets.items():
+        sheet = workbook.add_worksheet(name)
+        sheet.write_row(0, 0, frame.columns)
+        for col, column in enumerate(frame.columns):
+            sheet.write_column(1, col, frame[column].to_list())
+    workbook.close()
+    _replace(tmp, path)
+
+
+def write_sqlite(
+    path: Path, table: str, create_sql: str, frames: Iterable[pl.DataFrame], append: bool = False
+) -> None:
+    """Create (or, with `append`, extend) one table, inserting frames in the order given."""
+    if append and path.exists():
+        target = path
+        connection = sqlite3.connect(target)
+    else:
+        target = _tmp(path)
+        target.unlink(missing_ok=True)
+        connection = sqlite3.connect(target)
+        connection.execute(create_sql)
+    try:
+        with connection:
+            for frame in frames:
+                placeholders = ", ".join("?" for _ in frame.columns)
+                connection.executemany(
+                    f"INSERT INTO {table} ({', '.join(frame.columns)}) VALUES ({placeholders})",
+                    frame.iter_rows(),
+                )
+    finally:
+        connection.close()
+    if target != path:
+        _replace(target, path)

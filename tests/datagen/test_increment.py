@@ -1,0 +1,58 @@
+"""`cdp generate --increment-day`: one more day of files next to a data set, deterministic and idempotent."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from datagen import generate_increment
+from tests.datagen.helpers import INCREMENT_DAY, build, file_hashes, read_csvs, read_jsonl
+from warehouse.errors import CdpError
+
+
+def test_an_increment_writes_day_files_with_only_that_days_events(dataset: Path):
+    day = INCREMENT_DAY.isoformat()
+    orders = read_jsonl(dataset, f"ecom/orders/orders_{day}.jsonl")
+    tickets = read_csvs(dataset, f"pos/*/*/tickets_{day}.csv")
+    assert orders.height > 0 and tickets.height > 0
+    assert orders["created_at"].drop_nulls().str.starts_with(day).mean() > 0.95
+    assert tickets["sold_at"].drop_nulls().str.starts_with(day).mean() > 0.95
+    assert (dataset / f"landing/loyalty/points/points_{day}.csv").exists()
+    manifest = json.loads((dataset / "truth/generator_manifest.json").read_text())
+    assert manifest["increments"] == [day]
+
+
+def test_an_increment_adds_about_half_a_percent_new_customer_records(dataset: Path):
+    identity = pl.read_parquet(dataset / "truth/identity.parquet")
+    customers = read_jsonl(dataset, "ecom/customers.jsonl")
+    new = customers.filter(pl.col("created_at").str.starts_with(INCREMENT_DAY.isoformat()))
+    assert new.height > 0 and set(new["id"].cast(pl.String).to_list()) <= set(
+        identity["source_record_id"].to_list()
+    )
+    day_records = identity.height * 0.005
+    appended = (dataset / "landing/ecom/customers.jsonl").read_text().count(INCREMENT_DAY.isoformat() + "T")
+    assert appended >= 1 and new.height <= 4 * day_records
+
+
+def test_applying_the_same_day_again_changes_nothing(tmp_path: Path):
+    root = build(tmp_path / "d", people=300)
+    before = file_hashes(root)
+    assert generate_increment(root, INCREMENT_DAY)["status"] == "already applied"
+    assert file_hashes(root) == before
+
+
+@pytest.mark.parametrize(
+    "day, message", [(date(2026, 10, 31), "outside the simulated horizon"), (date(2027, 3, 1), "horizon")]
+)
+def test_days_outside_the_simulated_horizon_are_refused(dataset: Path, day: date, message: str):
+    with pytest.raises(CdpError, match=message):
+        generate_increment(dataset, day)
+
+
+def test_an_increment_needs_a_generated_data_set(tmp_path: Path):
+    with pytest.raises(CdpError, match="run `cdp generate"):
+        generate_increment(tmp_path, INCREMENT_DAY)

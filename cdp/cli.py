@@ -26,6 +26,13 @@ COMMANDS: list[tuple[str, str]] = [
     ("cdp.commands.ingest", "ingest"),
     ("cdp.commands.clv", "clv"),
     ("cdp.commands.resolve", "resolve"),
+    ("cdp.commands.privacy", "privacy"),
+    ("cdp.commands.query", "query"),
+    ("cdp.commands.publish_roles", "publish_roles"),
+    ("cdp.commands.erase", "erase"),
+    ("cdp.commands.backup", "backup"),
+    ("cdp.commands.backup", "restore"),
+    ("cdp.commands.marts", "marts"),
 ]
 
 

@@ -15,6 +15,8 @@ from typing import Any
 
 from airflow.sdk import dag, get_current_context, task
 
+from cdp.marts_task_group import marts_task_group
+
 DEFAULT_ARGS: dict[str, Any] = {
     "owner": "data-engineering",
     "retries": 1,
@@ -79,12 +81,6 @@ def cdp_daily() -> None:
         return pipeline.quality_gate(_config(), "silver", _batch_id())
 
     @task
-    def build_marts(_: dict[str, Any]) -> dict[str, Any]:
-        from cdp import pipeline
-
-        return pipeline.build_marts(_config(), _batch_id())
-
-    @task
     def quality_gate_gold(_: dict[str, Any]) -> dict[str, Any]:
         from cdp import pipeline
 
@@ -106,8 +102,10 @@ def cdp_daily() -> None:
     silver = standardize(ingested)
     resolved = resolve(silver)
     checked = quality_gate_silver(resolved)
-    built = build_marts(checked)
-    gold_checked = quality_gate_gold(built)
+    # dbt through astronomer-cosmos: start -> one `dbt build` (Cosmos watcher) + a task per model -> finish
+    built = marts_task_group(_config(), _batch_id)
+    checked >> built
+    gold_checked = quality_gate_gold(built.get_child_by_label("finish").output)
     published = publish(gold_checked)
     summary(published)
 

@@ -12,6 +12,8 @@ BENCHMARKS: list[tuple[str, str]] = [
     ("bench.clv", "clv"),
     ("bench.resolve", "resolve"),
     ("bench.generate", "generate"),
+    ("bench.marts", "marts"),
+    ("bench.privacy", "privacy"),
 ]
 
 

@@ -1,0 +1,51 @@
+"""`cdp marts ...`: build, publish and report on the dbt marts without running the whole pipeline."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from cdp.batch import new_batch_id
+from cdp.context import CliContext, pass_cli
+
+
+@click.group()
+def marts() -> None:
+    """The dbt marts: `build` into build/, `publish` to marts/ and cdp.duckdb, weekly `report`."""
+
+
+@marts.command()
+@click.option("--batch-id", default=None, help="Batch id to record (default: now, UTC).")
+@click.option("--select", default=None, help="dbt selection (default: everything), e.g. `+customer_rfm`.")
+@pass_cli
+def build(cli: CliContext, batch_id: str | None, select: str | None) -> None:
+    """`dbt build` every model and test into build/cdp_build.duckdb (never what readers see)."""
+    from warehouse import dbt
+    from warehouse.publish import build_marts
+
+    if select:
+        result = dbt.build(cli.config, select=select)
+        click.echo(json.dumps(result.summary(), indent=2))
+        return
+    click.echo(json.dumps(build_marts(cli.config, batch_id or new_batch_id()), indent=2))
+
+
+@marts.command()
+@click.option("--batch-id", required=True, help="The batch whose successful build to publish.")
+@click.option("--no-docs", is_flag=True, help="Skip `dbt docs generate`.")
+@pass_cli
+def publish(cli: CliContext, batch_id: str, no_docs: bool) -> None:
+    """Swap the built marts in atomically (Parquet under marts/, tables in cdp.duckdb) and the dbt docs."""
+    from warehouse.publish import publish as publish_marts
+
+    click.echo(json.dumps(publish_marts(cli.config, batch_id, with_docs=not no_docs).summary(), indent=2))
+
+
+@marts.command()
+@pass_cli
+def report(cli: CliContext) -> None:
+    """Export the weekly KPI report (CSV, Excel, PDF with charts) to reports/."""
+    from warehouse.kpi_report import export_weekly_report
+
+    click.echo(json.dumps(export_weekly_report(cli.config).summary(), indent=2))

@@ -1,0 +1,35 @@
+-- One current lifecycle state per dim_customer row, and history intervals that follow each other
+-- without gaps (each interval ends where the next begins).
+with
+
+history as (
+    select * from {{ ref('customer_lifecycle_history') }}
+),
+
+current_counts as (
+    select
+        dim.customer_id,
+        sum(case when history.is_current then 1 else 0 end) as current_states
+    from {{ ref('dim_customer') }} as dim
+    left join history
+        on dim.customer_id = history.customer_id
+    group by dim.customer_id
+),
+
+ordered as (
+    select
+        customer_id,
+        valid_from,
+        valid_to,
+        lead(valid_from) over (partition by customer_id order by valid_from) as next_valid_from
+    from history
+)
+
+select customer_id, 'current states: ' || cast(current_states as {{ dbt.type_string() }}) as problem
+from current_counts
+where current_states <> 1
+union all
+select customer_id, 'gap or overlap after ' || cast(valid_from as {{ dbt.type_string() }}) as problem
+from ordered
+where next_valid_from is not null
+    and (valid_to is null or valid_to <> next_valid_from)

@@ -1,0 +1,78 @@
+{#- Per customer: what they bought and when, plus the windowed figures the tag rules compare. -#}
+{%- set frequent_days = setting('tags.frequent.window_days', 7) -%}
+{%- set potential_days = setting('tags.high_potential.window_days', 90) -%}
+
+with
+
+purchases as (
+    select * from {{ ref('int_orders__purchases') }}
+),
+
+as_of as (
+    select as_of_date from {{ ref('int_calendar__as_of') }}
+),
+
+flagged as (
+    select
+        purchases.*,
+        as_of.as_of_date,
+        purchases.order_date > {{ add_days('as_of.as_of_date', -frequent_days) }} as in_frequent_window,
+        purchases.order_date > {{ add_days('as_of.as_of_date', -potential_days) }} as in_potential_window
+    from purchases
+    cross join as_of
+),
+
+per_customer as (
+    select
+        customer_id,
+        max(as_of_date) as as_of_date,
+        -- dates
+        min(order_date) as first_purchase_date,
+        max(order_date) as last_purchase_date,
+        -- counts
+        count(*) as purchase_orders,
+        count(distinct order_date) as purchase_days,
+        -- amounts
+        sum(amount) as total_spend,
+        -- tag windows
+        sum(case when in_frequent_window then 1 else 0 end) as frequent_window_purchases,
+        sum(case when in_potential_window then 1 else 0 end) as potential_window_purchases,
+        sum(case when in_potential_window then amount else 0 end) as potential_window_spend,
+        sum(case when in_potential_window then 0 else 1 end) as earlier_purchases,
+        sum(case when in_potential_window then 0 else amount end) as earlier_spend,
+        -- channels
+        {{ sorted_distinct_list('channel') }} as purchase_channels
+    from flagged
+    group by customer_id
+),
+
+final as (
+    select
+        customer_id,
+        first_purchase_date,
+        last_purchase_date,
+        {{ days_between('last_purchase_date', 'as_of_date') }} as recency_days,
+        purchase_orders,
+        purchase_days,
+        total_spend,
+        cast(total_spend as double) / purchase_orders as avg_order_value,
+        case
+            when purchase_days > 1
+                then cast({{ days_between('first_purchase_date', 'last_purchase_date') }} as double)
+                    / (purchase_days - 1)
+        end as usual_gap_days,
+        frequent_window_purchases,
+        potential_window_purchases,
+        case
+            when potential_window_purchases > 0
+                then cast(potential_window_spend as double) / potential_window_purchases
+        end as potential_window_order_value,
+        case
+            when earlier_purchases > 0 then cast(earlier_spend as double) / earlier_purchases
+        end as earlier_order_value,
+        purchase_channels,
+        as_of_date
+    from per_customer
+)
+
+select * from final

@@ -1,0 +1,73 @@
+{#- Quality per run, layer, source and dimension from the quality gate's results, with the run's
+    metrics for that source alongside. Empty (but built) until the quality gate has run. -#}
+with
+
+results as (
+    select * from {{ ref('stg_quality__dq_results') }}
+),
+
+metrics as (
+    select * from {{ ref('stg_quality__dq_metrics') }}
+),
+
+latest_run as (
+    select run_id from results
+    order by checked_at desc, run_id desc
+    limit 1
+),
+
+scored as (
+    select
+        run_id,
+        layer,
+        source,
+        dimension,
+        max(checked_at) as checked_at,
+        count(*) as expectations,
+        sum(case when success then 0 else 1 end) as failed_expectations,
+        sum(case when not success and severity = 'critical' then 1 else 0 end) as critical_failures,
+        sum(checked_rows) as checked_rows,
+        sum(passed_rows) as passed_rows
+    from results
+    group by run_id, layer, source, dimension
+),
+
+source_metrics as (
+    select
+        run_id,
+        source,
+        max(case when metric = 'duplicate_rate_before' then metric_value end) as duplicate_rate_before,
+        max(case when metric = 'duplicate_rate_after' then metric_value end) as duplicate_rate_after,
+        max(case when metric = 'freshness_hours' then metric_value end) as freshness_hours,
+        sum(case when metric = 'row_count' then metric_value end) as row_count
+    from metrics
+    group by run_id, source
+),
+
+final as (
+    select
+        scored.run_id,
+        scored.layer,
+        scored.source,
+        scored.dimension,
+        scored.checked_at,
+        scored.expectations,
+        scored.failed_expectations,
+        scored.critical_failures,
+        scored.checked_rows,
+        scored.passed_rows,
+        cast(scored.passed_rows as double) / nullif(scored.checked_rows, 0) as score,
+        latest_run.run_id is not null as is_latest_run,
+        source_metrics.duplicate_rate_before,
+        source_metrics.duplicate_rate_after,
+        source_metrics.freshness_hours,
+        source_metrics.row_count
+    from scored
+    left join latest_run
+        on scored.run_id = latest_run.run_id
+    left join source_metrics
+        on scored.run_id = source_metrics.run_id
+        and scored.source = source_metrics.source
+)
+
+select * from final

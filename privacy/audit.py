@@ -1,0 +1,130 @@
+"""The audit log: who did what to personal data, when, to which rows and columns, with what outcome.
+
+One append-only Delta table (`lake/audit/audit_log`, table property `delta.appendOnly = true`, so
+the Delta writer itself refuses updates and deletes). Every stage logs through `record(...)`: pipeline
+runs, publishes, exports, role queries (allowed and refused), erasures (the certificate), backups and
+restores. The one sanctioned rewrite is erasure's redaction of an erased person's identifiers that a
+logged query quoted (`redact`), which is itself logged.
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import os
+import socket
+import uuid
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import Any
+
+import polars as pl
+
+from privacy.layout import PrivacyPaths
+from privacy.pseudonymise import redaction
+from warehouse import delta
+from warehouse.config import CdpConfig
+
+ACTOR_ENV = "CDP_USER"
+APPEND_ONLY = {"delta.appendOnly": "true"}
+
+AUDIT_SCHEMA: dict[str, pl.DataType] = {
+    "event_id": pl.String(),
+    "occurred_at": pl.Datetime("us", "UTC"),
+    "actor": pl.String(),  # OS user, --user, or $CDP_USER (Airflow sets it)
+    "action": pl.String(),  # pipeline_run | publish | export | role_query | erasure | backup | restore ...
+    "role": pl.String(),
+    "target": pl.String(),  # what was touched: tables, files, a backup id
+    "columns_read": pl.String(),  # comma list, for queries and exports
+    "row_count": pl.Int64(),
+    "outcome": pl.String(),  # ok | refused | failed | incomplete
+    "detail": pl.String(),  # JSON text
+    "batch_id": pl.String(),
+    "host": pl.String(),
+}
+
+
+def current_actor(explicit: str | None = None) -> str:
+    """Who is acting: the explicit --user, else $CDP_USER, else the operating-system user."""
+    if explicit:
+        return explicit
+    if os.environ.get(ACTOR_ENV):
+        return os.environ[ACTOR_ENV]
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no passwd entry (some containers)
+        return f"uid:{os.getuid()}"
+
+
+def record(
+    config: CdpConfig,
+    action: str,
+    *,
+    target: str = "",
+    outcome: str = "ok",
+    actor: str | None = None,
+    role: str | None = None,
+    columns: Iterable[str] | None = None,
+    row_count: int | None = None,
+    detail: dict[str, Any] | None = None,
+    batch_id: str | None = None,
+) -> str:
+    """Append one event; returns its id. Callers log outcomes they know, including refusals."""
+    event_id = uuid.uuid4().hex
+    row = {
+        "event_id": event_id,
+        "occurred_at": datetime.now(UTC),
+        "actor": current_actor(actor),
+        "action": action,
+        "role": role,
+        "target": target,
+        "columns_read": ",".join(columns) if columns is not None else None,
+        "row_count": row_count,
+        "outcome": outcome,
+        "detail": json.dumps(detail, ensure_ascii=False, default=str, sort_keys=True) if detail else None,
+        "batch_id": batch_id,
+        "host": socket.gethostname(),
+    }
+    path = PrivacyPaths.of(config).audit_log
+    created = not delta.exists(path)
+    delta.write(
+        pl.DataFrame([row], schema=AUDIT_SCHEMA), path, "append", batch_id=batch_id, operation="audit"
+    )
+    if created:
+        delta.open_table(path).alter.set_table_properties(APPEND_ONLY)
+    return event_id
+
+
+def read(config: CdpConfig) -> pl.DataFrame:
+    """The whole log, oldest first (empty with the right columns before the first event)."""
+    path = PrivacyPaths.of(config).audit_log
+    return delta.read_or_empty(path, AUDIT_SCHEMA).sort("occurred_at")
+
+
+def redact(config: CdpConfig, values: Iterable[str]) -> int:
+    """Replace an erased person's identifiers quoted in logged events; returns rows changed.
+
+    Append-only is lifted for this one update and restored at once; the erasure certificate that
+    follows records that it happened.
+    """
+    path = PrivacyPaths.of(config).audit_log
+    needles = sorted({v for v in values if v}, key=len, reverse=True)
+    if not needles or not delta.exists(path):
+        return 0
+    text_columns = ["target", "detail"]
+    frame = delta.read(path, ["event_id", *text_columns])
+    hit = pl.any_horizontal(
+        [pl.col(c).fill_null("").str.contains_any(needles, ascii_case_insensitive=True) for c in text_columns]
+    )
+    event_ids = frame.filter(hit)["event_id"].to_list()
+    if not event_ids:
+        return 0
+    table = delta.open_table(path)
+    table.alter.set_table_properties({"delta.appendOnly": "false"})
+    try:
+        predicate = f"event_id IN ({', '.join(delta.sql_string(e) for e in event_ids)})"
+        updates = {column: redaction(column, needles)[0] for column in text_columns}
+        delta.open_table(path).update(updates=updates, predicate=predicate)
+    finally:
+        delta.open_table(path).alter.set_table_properties(APPEND_ONLY)
+    return len(event_ids)

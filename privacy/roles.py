@@ -1,0 +1,171 @@
+"""Least privilege where analysts query: one DuckDB database per role with only what it may read.
+
+`publish_roles` builds `roles/<role>.duckdb` from the published (pseudonymised) marts: a table per
+mart the role may read, holding only the allowed columns, plus `cdp_role_access` (what the role can
+see, so nobody has to guess) and, for roles with `audit_log: true`, the audit log. A role's database
+simply does not contain what the role must not see, so no query can reach it; `cdp query` adds a
+readable refusal on top (privacy.query). Restricted (full-identifier) marts are not copied in: they
+stay encrypted on disk and are decrypted into memory only for a role allowed to read them.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from privacy import audit
+from privacy.errors import AccessDenied, PrivacyError
+from privacy.layout import PrivacyPaths
+from privacy.pseudonymise import literal, quote
+from privacy.settings import PrivacySettings, RoleSettings, load_settings
+from warehouse.config import CdpConfig
+from warehouse.paths import LakePaths
+
+log = logging.getLogger("cdp.privacy.roles")
+
+ACCESS_TABLE = "cdp_role_access"
+AUDIT_TABLE = "audit_log"
+RESTRICTED_TABLE_SUFFIX = "_restricted"
+
+
+@dataclass
+class RoleGrant:
+    """What one role may read: table -> allowed columns (as published)."""
+
+    role: str
+    tables: dict[str, list[str]] = field(default_factory=dict)
+    restricted: list[str] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)  # configured but not published: skipped
+
+    @property
+    def restricted_tables(self) -> dict[str, str]:
+        """Table name in queries -> restricted mart name."""
+        return {f"{mart}{RESTRICTED_TABLE_SUFFIX}": mart for mart in self.restricted}
+
+
+def role_settings(settings: PrivacySettings, role: str) -> RoleSettings:
+    if role not in settings.roles:
+        raise AccessDenied(f"unknown role {role!r}; the roles are: {', '.join(sorted(settings.roles))}")
+    return settings.roles[role]
+
+
+def published_columns(paths: LakePaths) -> dict[str, list[str]]:
+    """Mart -> columns of the published (pseudonymised) Parquet under marts/."""
+    if not paths.marts.is_dir():
+        return {}
+    con = duckdb.connect()
+    try:
+        found = {}
+        for item in sorted(paths.marts.iterdir()):
+            if item.suffix == ".parquet" or item.is_dir():
+                described = con.execute(
+                    f"describe select * from read_parquet({literal(_parquet_glob(item))})"
+                )
+                found[item.name.removesuffix(".parquet")] = [row[0] for row in described.fetchall()]
+        return found
+    finally:
+        con.close()
+
+
+def grant(role: str, settings: RoleSettings, published: dict[str, list[str]]) -> RoleGrant:
+    """Intersect the role's configuration with what is actually published."""
+    result = RoleGrant(role, restricted=list(settings.restricted))
+    for mart, allowed in settings.marts.items():
+        if mart not in published:
+            result.missing.append(mart)
+            continue
+        columns = published[mart] if allowed == "*" else [c for c in published[mart] if c in allowed]
+        absent = [] if allowed == "*" else [c for c in allowed if c not in published[mart]]
+        result.missing += [f"{mart}.{c}" for c in absent]
+        result.tables[mart] = columns
+    if settings.audit_log:
+        result.tables[AUDIT_TABLE] = list(audit.AUDIT_SCHEMA)
+    return result
+
+
+def publish_roles(config: CdpConfig, *, batch_id: str | None = None) -> dict[str, Any]:
+    """(Re)build every role's database; each file is swapped in whole, so readers never see half."""
+    settings = load_settings(config)
+    lake = LakePaths.at(config.data_root)
+    paths = PrivacyPaths(lake)
+    published = published_columns(lake)
+    if not published:
+        raise PrivacyError(f"no published marts under {lake.marts}: run the pipeline's publish step first")
+    paths.roles.mkdir(parents=True, exist_ok=True)
+    summary: dict[str, Any] = {}
+    for role, role_config in settings.roles.items():
+        granted = grant(role, role_config, published)
+        _build_role_db(config, lake, paths.role_db(role), granted)
+        if granted.missing:
+            log.warning(
+                "role %s: configured but not published (skipped): %s", role, ", ".join(granted.missing)
+            )
+        summary[role] = {
+            "database": str(paths.role_db(role)),
+            "tables": {t: len(c) for t, c in granted.tables.items()},
+            "restricted": granted.restricted,
+            "skipped": granted.missing,
+        }
+    audit.record(config, "publish_roles", target=",".join(sorted(summary)), detail=summary, batch_id=batch_id)
+    return summary
+
+
+def _build_role_db(config: CdpConfig, lake: LakePaths, target: Path, granted: RoleGrant) -> None:
+    partial = target.with_name(f".{target.name}.partial")
+    partial.unlink(missing_ok=True)
+    con = duckdb.connect(str(partial))
+    try:
+        for table, columns in granted.tables.items():
+            if table == AUDIT_TABLE:
+                log_frame = audit.read(config).to_arrow()
+                con.register("__audit", log_frame)
+                con.execute(f"create table {AUDIT_TABLE} as select * from __audit")
+                con.unregister("__audit")
+                continue
+            select = ", ".join(quote(c) for c in columns)
+            con.execute(
+                f"create table {quote(table)} as select {select} from "
+                f"read_parquet({literal(_parquet_glob(lake.marts / (table + '.parquet')))})"
+            )
+        access = [(t, c, False) for t, cols in granted.tables.items() for c in cols]
+        access += [(t, None, True) for t in granted.restricted_tables]
+        con.execute(
+            f"create table {ACCESS_TABLE} (table_name varchar, column_name varchar, restricted boolean)"
+        )
+        if access:
+            con.executemany(f"insert into {ACCESS_TABLE} values (?, ?, ?)", access)
+        con.execute("checkpoint")
+    finally:
+        con.close()
+    os.replace(partial, target)
+
+
+def _parquet_glob(item: Path) -> str:
+    """A mart is one Parquet file, or a folder of them."""
+    if item.is_dir():
+        return str(item / "*.parquet")
+    folder = item.with_suffix("")
+    return str(folder / "*.parquet") if not item.exists() and folder.is_dir() else str(item)
+
+
+def role_tables(config: CdpConfig, role: str) -> dict[str, list[str]]:
+    """What a built role database holds (from its access table), restricted tables with no columns."""
+    path = PrivacyPaths.of(config).role_db(role)
+    if not path.is_file():
+        raise PrivacyError(f"no database for role {role!r} at {path}: run `cdp publish-roles` first")
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        rows = con.execute(f"select table_name, column_name from {ACCESS_TABLE}").fetchall()
+    finally:
+        con.close()
+    tables: dict[str, list[str]] = {}
+    for table, column in rows:
+        tables.setdefault(table, [])
+        if column is not None:
+            tables[table].append(column)
+    return tables

@@ -1,0 +1,60 @@
+"""Publishing is all or nothing: readers keep the last good marts when a build fails."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tests.fixtures.tiny_lake import BATCH, write_tiny_lake
+from tests.marts.conftest import tiny_config
+from warehouse import dbt
+from warehouse.publish import PublishError, build_marts, built_batch, publish
+
+
+@pytest.fixture
+def published_copy(built, tmp_path: Path):
+    """A copy of the session's published data root that a test may break."""
+    root = tmp_path / "data"
+    shutil.copytree(built.paths.root, root, symlinks=True)
+    return tiny_config(root)
+
+
+def _snapshot(root: Path) -> dict[str, bytes]:
+    files = [*sorted((root / "marts").glob("*.parquet")), root / "cdp.duckdb"]
+    return {str(path.relative_to(root)): path.read_bytes() for path in files}
+
+
+def test_a_failing_build_leaves_the_published_marts_untouched(published_copy):
+    root = published_copy.data_root
+    before = _snapshot(root)
+    shutil.rmtree(root / "lake" / "silver" / "orders")  # an upstream stage lost a table
+
+    with pytest.raises(dbt.DbtBuildError, match=r"silver table 'orders' not found at .*lake/silver/orders"):
+        build_marts(published_copy, "b20260701T000000")
+    with pytest.raises(PublishError, match="no successful marts build for batch b20260701T000000"):
+        publish(published_copy, "b20260701T000000")
+
+    assert _snapshot(root) == before
+
+
+def test_publish_refuses_a_batch_that_was_not_built(published_copy):
+    assert built_batch(published_copy) == BATCH
+    with pytest.raises(PublishError, match="left as they were"):
+        publish(published_copy, "b20990101T000000")
+
+
+def test_missing_quality_tables_read_as_an_empty_scorecard(tmp_path: Path):
+    config = tiny_config(tmp_path / "data")
+    write_tiny_lake(config.data_root, with_quality=False)
+    result = dbt.build(config, select="+dq_scorecard")
+    assert result.success
+    assert {n.name for n in result.nodes if n.resource_type == "model"} >= {
+        "dq_scorecard",
+        "stg_quality__dq_results",
+    }
+    import duckdb
+
+    with duckdb.connect(str(config.data_root / "build" / "cdp_build.duckdb"), read_only=True) as con:
+        assert con.execute("select count(*) from marts.dq_scorecard").fetchall()[0][0] == 0

@@ -1,0 +1,63 @@
+"""The audit log: every event recorded, append-only, queryable as a table."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from deltalake.exceptions import CommitFailedError
+
+from privacy import audit
+from privacy.layout import PrivacyPaths
+from tests.privacy.lake import privacy_config
+from warehouse import delta
+
+
+@pytest.fixture
+def config(tmp_path):
+    return privacy_config(tmp_path / "data")
+
+
+def test_events_record_who_what_which_columns_and_rows_and_the_outcome(config, monkeypatch):
+    monkeypatch.setenv("CDP_USER", "analyst.li")
+    audit.record(
+        config,
+        "role_query",
+        role="market_analyst",
+        target="dim_customer",
+        columns=["customer_id", "city"],
+        row_count=12,
+        detail={"sql": "select 1"},
+    )
+    audit.record(config, "export", actor="dpo", target="out.csv", outcome="refused")
+    log = audit.read(config)
+    first, second = log.rows(named=True)
+    assert (first["actor"], first["action"], first["role"], first["columns_read"], first["row_count"]) == (
+        "analyst.li",
+        "role_query",
+        "market_analyst",
+        "customer_id,city",
+        12,
+    )
+    assert json.loads(first["detail"]) == {"sql": "select 1"}
+    assert (second["actor"], second["outcome"]) == ("dpo", "refused")
+    assert first["occurred_at"] <= second["occurred_at"]
+
+
+def test_the_log_is_append_only(config):
+    audit.record(config, "pipeline_run", target="b1")
+    path = PrivacyPaths.of(config).audit_log
+    with pytest.raises(CommitFailedError, match="append-only"):
+        delta.delete_where(path, "action = 'pipeline_run'")
+    assert audit.read(config).height == 1
+
+
+def test_erasure_may_redact_an_erased_persons_identifiers_and_append_only_comes_back(config):
+    audit.record(config, "role_query", detail={"sql": "select * from t where email = 'Jane.Doe@Example.com'"})
+    audit.record(config, "role_query", detail={"sql": "select 2"})
+    assert audit.redact(config, ["jane.doe@example.com"]) == 1
+    details = audit.read(config)["detail"].to_list()
+    assert "jane.doe" not in details[0].lower() and "[erased]" in details[0]
+    assert details[1] == '{"sql": "select 2"}'
+    with pytest.raises(CommitFailedError):
+        delta.delete_where(PrivacyPaths.of(config).audit_log, "true")

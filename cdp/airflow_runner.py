@@ -51,7 +51,13 @@ def airflow_env(config: CdpConfig, airflow_home: Path = DEFAULT_AIRFLOW_HOME) ->
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
             "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",
             "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{airflow_home / 'airflow.db'}",
-            "AIRFLOW__LOGGING__LOGGING_LEVEL": env.get("AIRFLOW__LOGGING__LOGGING_LEVEL", "WARNING"),
+            # INFO: the run's own log file needs the "DagRun Finished ... state=" line (the console
+            # only shows task progress, filtered by _is_progress_line).
+            "AIRFLOW__LOGGING__LOGGING_LEVEL": env.get("AIRFLOW__LOGGING__LOGGING_LEVEL", "INFO"),
+            # Nothing may need the internet at run time: no usage reporting from Airflow or Cosmos.
+            "AIRFLOW__COSMOS__ENABLE_TELEMETRY": "False",
+            "SCARF_ANALYTICS": "false",
+            "DO_NOT_TRACK": "1",
             "CDP_DATA_ROOT": str(config.data_root),
             "PATH": bin_dir + os.pathsep + env.get("PATH", ""),
             "PYTHONWARNINGS": "ignore",

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+from pathlib import Path
 from typing import Any
 
 from warehouse import delta, inventory
@@ -68,9 +69,23 @@ def build_marts(config: CdpConfig, batch_id: str) -> Summary:
 
 def publish(config: CdpConfig, batch_id: str) -> Summary:
     """Swap the freshly built marts in atomically: Parquet under marts/ and tables in cdp.duckdb."""
+    from privacy.publishing import pseudonymise_marts
+    from privacy.roles import publish_roles
     from warehouse.publish import publish as publish_marts
 
-    return {"stage": "publish", "batch_id": batch_id, "status": "ok", **publish_marts(config, batch_id).summary()}
+    def pseudonymised(build_db: Path, out_dir: Path, marts: list[str]) -> dict[str, Any]:
+        """Analyst-facing marts carry no direct identifiers; full contacts only in restricted/."""
+        return pseudonymise_marts(config, build_db, out_dir, marts=marts, batch_id=batch_id)
+
+    result = publish_marts(config, batch_id, stage_marts=pseudonymised).summary()
+    roles = publish_roles(config, batch_id=batch_id)
+    return {
+        "stage": "publish",
+        "batch_id": batch_id,
+        "status": "ok",
+        **result,
+        "role_databases": sorted(roles),
+    }
 
 
 def summarize(config: CdpConfig, batch_id: str) -> Summary:
@@ -90,7 +105,21 @@ def summarize(config: CdpConfig, batch_id: str) -> Summary:
         "duckdb": str(paths.duckdb),
     }
     _write_run_summary(paths, batch_id, summary)
+    _audit_run(config, batch_id, summary)
     return summary
+
+
+def _audit_run(config: CdpConfig, batch_id: str, summary: Summary) -> None:
+    """Every pipeline run is in the append-only audit log (issue 8), with what it produced."""
+    from privacy import audit
+
+    audit.record(
+        config,
+        "pipeline_run",
+        target=batch_id,
+        detail={"layers": summary.get("layers"), "customers": summary.get("customers")},
+        batch_id=batch_id,
+    )
 
 
 def _customers_resolved(paths: LakePaths) -> int | None:

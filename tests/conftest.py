@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -20,3 +21,25 @@ def data_root(tmp_path: Path) -> Path:
 def config(data_root: Path) -> CdpConfig:
     """The repository's cdp.yaml with the data root moved into the test's temporary directory."""
     return load_config(REPO_ROOT / "cdp.yaml", data_root=data_root)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def privacy_keys() -> Iterator[None]:
+    """Random pseudonymisation/encryption keys in the environment, as a deployment injects them.
+
+    Publishing pseudonymises marts with a keyed hash, so any test that publishes needs a key; tests
+    of missing keys remove them with monkeypatch.
+    """
+    import base64
+    import os
+
+    names = ("CDP_HMAC_KEY", "CDP_ENCRYPTION_KEY")
+    saved = {name: os.environ.get(name) for name in names}
+    for name in names:
+        os.environ.setdefault(name, base64.b64encode(os.urandom(32)).decode("ascii"))
+    yield
+    for name, value in saved.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value

@@ -35,7 +35,12 @@ def demo(cli: CliContext, customers: int | None, seed: int | None, logical_date)
     """
     from cdp.airflow_runner import dags_test
     from cdp.sample_data import ensure_sample_data
+    from privacy.keys import create_missing_keys
 
+    # Pseudonymisation and encryption keys live outside the repository and the data root.
+    for what, outcome in create_missing_keys(cli.config).items():
+        if outcome.startswith("created"):
+            click.echo(f"{what} key: {outcome} (keep it safe; it never goes in the repository)")
     settings = cli.config.section("generator") or {}
     ensure_sample_data(
         cli.config,

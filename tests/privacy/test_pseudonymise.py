@@ -69,12 +69,13 @@ def test_unclassified_mart_columns_are_withheld_or_stop_the_publish():
         plan_mart("dim_customer", columns, strict)
 
 
-def test_the_restricted_copy_keeps_contacts_but_still_hashes_ids():
+def test_the_restricted_copy_keeps_contacts_and_both_keep_the_surrogate_customer_id():
+    """customer_id is the CDP's own pseudonymous key: marketing tools join assignments to lists on it."""
     columns = [("customer_id", "VARCHAR"), ("contact_address", "VARCHAR"), ("reason", "VARCHAR")]
     published = plan_mart("activation_lists", columns, SETTINGS)
     restricted = plan_mart("activation_lists", columns, SETTINGS, restricted=True)
-    assert published.treatments == {"customer_id": "hmac", "contact_address": "drop", "reason": "drop"}
-    assert restricted.treatments == {"customer_id": "hmac", "contact_address": "keep", "reason": "keep"}
+    assert published.treatments == {"customer_id": "keep", "contact_address": "drop", "reason": "drop"}
+    assert restricted.treatments == {"customer_id": "keep", "contact_address": "keep", "reason": "keep"}
 
 
 def test_published_marts_and_cdp_duckdb_hold_no_name_email_or_phone_in_clear(published_lake):
@@ -84,7 +85,6 @@ def test_published_marts_and_cdp_duckdb_hold_no_name_email_or_phone_in_clear(pub
         *people["email"].drop_nulls().to_list(),
         *people["phone"].drop_nulls().to_list(),
         *people["full_name"].drop_nulls().to_list(),
-        *people["record_id"].to_list(),
         XIAOYU.email,
     }
     con = duckdb.connect(str(paths.duckdb), read_only=True)

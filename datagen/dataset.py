@@ -14,6 +14,7 @@ import json
 import logging
 import math
 import multiprocessing
+import resource
 import shutil
 import time
 from collections.abc import Iterator
@@ -72,10 +73,19 @@ def plan_chunks(settings: GeneratorSettings) -> list[Chunk]:
 
 @contextmanager
 def _timed(step: str) -> Iterator[None]:
-    """Log wall and CPU seconds of a step (this process only; chunk workers log their own)."""
+    """Log wall and CPU seconds of a step and this process's peak RSS so far (chunk workers log their own).
+
+    The peak tells which step sets the memory high-water mark of a large run.
+    """
     wall, cpu = time.perf_counter(), time.process_time()
     yield
-    log.info("%s: %.1f s (%.1f s CPU here)", step, time.perf_counter() - wall, time.process_time() - cpu)
+    log.info(
+        "%s: %.1f s (%.1f s CPU here, peak RSS here %.0f MB)",
+        step,
+        time.perf_counter() - wall,
+        time.process_time() - cpu,
+        resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    )
 
 
 def build(out_dir: Path, settings: GeneratorSettings) -> dict[str, Any]:
@@ -214,21 +224,23 @@ def write_truth_tables(
 def _keep_future(paths: LakePaths, spool_dir: Path, keys: Path, end_s: int) -> None:
     """Rows after the window (and the key maps they need) for `cdp generate --increment-day`."""
     future = paths.truth / "future"
+    boundary = spool.month_spans(end_s, end_s)[0][0]
     for entity, month_column in spool.MONTHLY.items():
-        if not spool.has(spool_dir, entity):
+        periods = [p for p in spool.months(spool_dir, entity) if p >= boundary]
+        if not periods:
             continue
         column = "sold_at" if entity == "pos_lines" else month_column  # a day's tickets keep their copies
-        later = spool.scan(spool_dir, entity).filter(pl.col(column) >= end_s).collect()
-        spool.write(future / "spool", entity, "part.parquet", later)
+        later = spool.scan_months(spool_dir, entity, periods).filter(pl.col(column) >= end_s).collect()
+        spool.write(future / "spool", entity, "part", later, compress=True)
     later_records = spool.scan(spool_dir, "records").filter(pl.col("created_at") >= end_s).collect()
-    spool.write(future / "spool", "records", "part.parquet", later_records)
+    spool.write(future / "spool", "records", "part", later_records, compress=True)
     exported = (
         spool.scan(spool_dir, "records").filter(pl.col("created_at") < end_s).select("person_idx").unique()
     )
     newcomers = spool.scan(spool_dir, "people").join(exported, on="person_idx", how="anti").collect()
     newcomers.write_parquet(future / "people.parquet")
-    boundary = pl.select(pl.from_epoch(pl.lit(end_s - 1), time_unit="s").dt.strftime("%Y-%m")).item()
-    shutil.copytree(keys, future / "keys", ignore=_old_key_months(boundary))
+    last_month = spool.month_spans(end_s - 1, end_s - 1)[0][0]
+    shutil.copytree(keys, future / "keys", ignore=_old_key_months(last_month))
 
 
 def _old_key_months(boundary: str):

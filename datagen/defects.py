@@ -63,14 +63,16 @@ class Output:
         key: str,
         defects: list[tuple[str, str]],
         file_column: str | None = None,
+        file_names: list[str] | None = None,
         protect: str | None = None,
     ) -> pl.DataFrame:
         """Corrupt ~bad_row_share of rows (one defect each) and record what was done.
 
         With `file_column`, `frame` holds the rows of several files (e.g. every store's till file of a
-        month, in file order): row numbers are counted per file and the log names each file. Rows
-        where the boolean column `protect` is true are never corrupted (events exported twice, so
-        the duplicate truth stays exact).
+        month), each file's rows together: row numbers are counted per file and the log names each
+        file (the column holds the name, or an index into `file_names`). Rows where the boolean
+        column `protect` is true are never corrupted (events exported twice, so the duplicate truth
+        stays exact). Only the hit rows are touched: the rest of the frame is never rewritten.
         """
         if not defects or frame.height == 0 or self.bad_row_share <= 0:
             return frame
@@ -80,41 +82,44 @@ class Output:
         if hit.size == 0:
             return frame
         which = rng.integers(0, len(defects), hit.size)
-        pick = rng.integers(0, len(BAD_DATES), hit.size)
-        rows = pl.DataFrame({"_row": hit.astype(np.int64), "_which": which, "_pick": pick})
-        file_expr = pl.col(file_column) if file_column else pl.lit(rel)
-        row_in_file = (
-            pl.int_range(pl.len(), dtype=pl.Int64).over(file_column) if file_column else pl.col("_row")
+        pick = pl.Series(rng.integers(0, len(BAD_DATES), hit.size))
+        rows = frame[hit]
+        if file_column:
+            files = frame[file_column]
+            first = np.flatnonzero(files.ne_missing(files.shift(1)).fill_null(True).to_numpy())
+            row_in_file = hit - first[np.searchsorted(first, hit, side="right") - 1]
+            names = rows[file_column]
+            file = names if file_names is None else pl.Series(file_names, dtype=pl.String).gather(names)
+        else:
+            row_in_file, file = hit, pl.Series([rel] * hit.size, dtype=pl.String)
+        log = pl.DataFrame(
+            {
+                "source": [source] * hit.size,
+                "entity": [entity] * hit.size,
+                "file": file,
+                "row_number": row_in_file.astype(np.int64) + 1,
+                "record_key": rows[key].cast(pl.String),
+            }
         )
-        work = (
-            frame.with_row_index("_row")
-            .with_columns(pl.col("_row").cast(pl.Int64), _row_in_file=row_in_file)
-            .join(rows, on="_row", how="left", maintain_order="left")
-        )
-        log = []
         for i, (column, kind) in enumerate(defects):
-            chosen = pl.col("_which") == i
-            log.append(
-                work.filter(chosen).select(
-                    source=pl.lit(source),
-                    entity=pl.lit(entity),
-                    file=file_expr,
-                    row_number=pl.col("_row_in_file") + 1,
-                    record_key=pl.col(key).cast(pl.String),
-                    column=pl.lit(column),
-                    kind=pl.lit(kind),
-                    original=pl.col(column).cast(pl.String),
+            chosen = which == i
+            if not chosen.any():
+                continue
+            original = rows[column].filter(pl.Series(chosen))
+            values = pl.DataFrame({"value": original, "pick": pick.filter(pl.Series(chosen))})
+            replaced = values.with_columns(value=corrupt(pl.col("value"), kind, pl.col("pick")))["value"]
+            target = frame[column]
+            if kind == "missing_key":
+                replaced = replaced.cast(target.dtype)
+            elif target.dtype != pl.String:
+                target = target.cast(pl.String)
+            frame = frame.with_columns(target.scatter(hit[chosen], replaced).alias(column))
+            self.errors.append(
+                log.filter(pl.Series(chosen)).with_columns(
+                    column=pl.lit(column), kind=pl.lit(kind), original=original.cast(pl.String)
                 )
             )
-            dtype = frame.schema[column]
-            replacement = corrupt(pl.col(column), kind, pl.col("_pick"))
-            if kind == "missing_key" and dtype != pl.String:
-                replacement = pl.lit(None, dtype=dtype)
-            work = work.with_columns(
-                pl.when(chosen).then(replacement).otherwise(pl.col(column)).alias(column)
-            )
-        self.errors.append(pl.concat(log))
-        return work.drop("_row", "_row_in_file", "_which", "_pick")
+        return frame
 
     def csv(
         self,

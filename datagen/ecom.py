@@ -14,7 +14,6 @@ import polars as pl
 from datagen.baskets import build_lines
 from datagen.calendar import DAY, Calendar
 from datagen.noise import format_phone, pick_weighted
-from datagen.people import keep_where
 from datagen.purchases import within_group_position
 from datagen.random_streams import random_hex
 from datagen.settings import GeneratorSettings
@@ -23,6 +22,8 @@ from datagen.vocabulary import load as load_vocabulary
 
 HOUR = 3600
 STATUS = ["created", "shipped", "settled", "cancelled"]
+CREATED, SHIPPED, SETTLED, CANCELLED = range(len(STATUS))
+STEPS = 4  # the longest status path (an illegal one); spooled flat as status_<i>, at_<i> (-1: no step)
 # impossible paths a buggy integration produces
 ILLEGAL_PATHS = [
     ["created", "settled"],
@@ -40,7 +41,7 @@ def simulate_orders(
     vocabulary: Vocabulary,
     rng: np.random.Generator,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Web orders for the spool (lines nested) and the flat lines (for totals)."""
+    """Web orders for the spool (status path and shipping address flat) and their lines."""
     web = purchases.filter(pl.col("online"))
     n = web.height
     lines = build_lines(
@@ -56,23 +57,21 @@ def simulate_orders(
     cancelled_at = np.where(
         cancelled, at + rng.integers(600, DAY, n), shipped_at + rng.integers(5 * DAY, 15 * DAY, n)
     )
-    third = pl.Series(np.where(returned, "cancelled", "settled"), dtype=pl.String)
+    status = np.full((n, STEPS), -1, dtype=np.int8)
+    times = np.zeros((n, STEPS), dtype=np.int64)
+    status[:, 0], times[:, 0] = CREATED, at
+    status[:, 1] = np.where(cancelled, CANCELLED, SHIPPED)
+    times[:, 1] = np.where(cancelled, cancelled_at, shipped_at)
+    status[:, 2] = np.where(cancelled, -1, np.where(returned, CANCELLED, SETTLED))
+    times[:, 2] = np.where(cancelled, 0, np.where(returned, cancelled_at, settled_at))
+    illegal = rng.random(n) < settings.noise.illegal_status_path
+    _illegal_paths(status, times, illegal, at, rng)
     history = pl.DataFrame(
         {
-            "s0": pl.Series(["created"] * n, dtype=pl.String),
-            "t0": at,
-            "s1": pl.Series(np.where(cancelled, "cancelled", "shipped"), dtype=pl.String),
-            "t1": np.where(cancelled, cancelled_at, shipped_at),
-            "s2": keep_where(third, ~cancelled),
-            "t2": np.where(cancelled, 0, np.where(returned, cancelled_at, settled_at)),
+            **{f"status_{i}": status[:, i] for i in range(STEPS)},
+            **{f"at_{i}": times[:, i] for i in range(STEPS)},
         }
-    ).select(
-        status_history=pl.concat_list(
-            pl.struct(status="s0", at="t0"), pl.struct(status="s1", at="t1"), pl.struct(status="s2", at="t2")
-        ).list.filter(pl.element().struct.field("status").is_not_null())
     )
-    illegal = rng.random(n) < settings.noise.illegal_status_path
-    history = _illegal_paths(history, illegal, at, rng)
     person = web.select("person_idx").join(
         people.select(
             "person_idx", "culture", "family_name", "given_name", "given_latin", "family_latin", "phone_cc",
@@ -98,24 +97,20 @@ def simulate_orders(
         .otherwise(pl.concat_str(["given_name", "family_name"], separator=" "))
     )
     shipping = person.select(
-        pl.struct(
-            name=recipient,
-            address1=pl.concat_str([part("district"), part("street_line")]),
-            address2=part("unit_line"),
-            city=part("city"),
-            province=part("province"),
-            zip=part("postcode"),
-            country_code=pl.lit("CN"),
-            phone=format_phone(pl.col("phone_cc"), pl.col("phone"), pl.lit("national")),
-        ).alias("shipping_address"),
+        ship_name=recipient,
+        ship_address1=pl.concat_str([part("district"), part("street_line")]),
+        ship_address2=part("unit_line"),
+        ship_city=part("city"),
+        ship_province=part("province"),
+        ship_zip=part("postcode"),
+        ship_phone=format_phone(pl.col("phone_cc"), pl.col("phone"), pl.lit("national")),
         order_phone=format_phone(pl.col("phone_cc"), pl.col("phone"), pl.lit("e164")),
         other_email=pl.coalesce("email_2", "email_1"),
     )
     other = rng.random(n) < vocabulary.share("order_other_email")
-    nested = lines.group_by("okey", maintain_order=True).agg(
-        line_items=pl.struct("line_no", "sku_idx", "qty", "unit_price_cents"),
-        total_cents=pl.col("line_amount_cents").sum(),
-    )
+    # lines come grouped by order, in order: each order's total is a sum over its run of lines
+    starts = np.cumsum(web["lines"].to_numpy()) - web["lines"].to_numpy()
+    total = np.add.reduceat(lines["line_amount_cents"].to_numpy(), starts) if n else np.zeros(0, np.int64)
     orders = (
         pl.concat(
             [
@@ -134,52 +129,29 @@ def simulate_orders(
             .otherwise(None),
             payment_gateway=pick_weighted(rng, vocabulary.habits["payment"]["online"], n),
             illegal_path=pl.Series(illegal),
+            total_cents=pl.Series(total, dtype=pl.Int64),
         )
         .drop("other_email", "order_phone")
     )
-    orders = orders.join(nested, on="okey", how="left", maintain_order="left")
-    return orders, lines
+    return orders, lines.with_columns(created_at=pl.Series(np.repeat(at, web["lines"].to_numpy())))
 
 
 def _illegal_paths(
-    history: pl.DataFrame, illegal: np.ndarray, at: np.ndarray, rng: np.random.Generator
-) -> pl.DataFrame:
+    status: np.ndarray, times: np.ndarray, illegal: np.ndarray, at: np.ndarray, rng: np.random.Generator
+) -> None:
+    """Overwrite the rows flagged `illegal` (in place) with one of the impossible paths."""
     n = len(illegal)
     pick = rng.integers(0, len(ILLEGAL_PATHS), n)
     steps = np.cumsum(rng.integers(HOUR, 3 * DAY, (n, 4)), axis=1)
-    rows = []
     for k, path in enumerate(ILLEGAL_PATHS):
-        mask = illegal & (pick == k)
-        if not mask.any():
+        idx = np.flatnonzero(illegal & (pick == k))
+        if idx.size == 0:
             continue
-        idx = np.flatnonzero(mask)
-        times = (
-            np.column_stack([at[idx], at[idx, None] + steps[idx, : len(path) - 1]])
-            if len(path) > 1
-            else at[idx, None]
-        )
-        rows.append(
-            pl.DataFrame({"row": idx, **{f"t{i}": times[:, i] for i in range(len(path))}}).select(
-                "row",
-                status_history=pl.concat_list(
-                    [pl.struct(status=pl.lit(status), at=pl.col(f"t{i}")) for i, status in enumerate(path)]
-                ),
-            )
-        )
-    if not rows:
-        return history
-    replacement = pl.concat(rows)
-    return (
-        history.with_row_index("row")
-        .join(
-            replacement.with_columns(pl.col("row").cast(pl.UInt32)),
-            on="row",
-            how="left",
-            suffix="_bad",
-            maintain_order="left",
-        )
-        .select(status_history=pl.coalesce("status_history_bad", "status_history"))
-    )
+        status[idx] = -1
+        status[idx, : len(path)] = [STATUS.index(name) for name in path]
+        times[idx] = 0
+        times[idx, 0] = at[idx]
+        times[idx, 1 : len(path)] = at[idx, None] + steps[idx, : len(path) - 1]
 
 
 def simulate_events(
@@ -269,57 +241,58 @@ def simulate_events(
     return _session_events(sessions, views, settings, rng)
 
 
+EVENT_TYPES = ["page_view", "product_view", "add_to_cart", "remove_from_cart", "checkout"]
+
+
 def _session_events(
     sessions: pl.DataFrame, views: pl.DataFrame, settings: GeneratorSettings, rng: np.random.Generator
 ) -> pl.DataFrame:
-    """Expand sessions into events: page view, product views, cart adds (and a drop), checkout."""
-    flags = sessions.select("sid", "cart_add", "cart_drop", "checkout")
-    views = views.join(flags, on="sid")
-    k = pl.col("k")  # position of the viewed item; steps below keep event kinds apart
-    parts = [
-        sessions.select(
-            "sid",
-            event_type=pl.lit("page_view"),
-            step=pl.lit(0, dtype=pl.Int64),
-            sku_idx=pl.lit(-1, dtype=pl.Int32),
-        ),
-        views.select("sid", event_type=pl.lit("product_view"), step=1_000 + k, sku_idx="sku_idx"),
-        views.filter("cart_add").select(
-            "sid", event_type=pl.lit("add_to_cart"), step=2_000 + k, sku_idx="sku_idx"
-        ),
-        views.filter(pl.col("cart_drop") & (pl.col("k") == 0)).select(
-            "sid",
-            event_type=pl.lit("remove_from_cart"),
-            step=pl.lit(3_000, dtype=pl.Int64),
-            sku_idx="sku_idx",
-        ),
-        sessions.filter("checkout").select(
-            "sid",
-            event_type=pl.lit("checkout"),
-            step=pl.lit(4_000, dtype=pl.Int64),
-            sku_idx=pl.lit(-1, dtype=pl.Int32),
-        ),
-    ]
-    events = (
-        pl.concat(parts)
-        .join(
-            sessions.select("sid", "start", "end", "account_rkey", "device", "session_id", "channel"),
-            on="sid",
-        )
-        .sort("sid", "step", maintain_order=True)
-        .with_columns(rank=pl.int_range(pl.len()).over("sid"), size=pl.len().over("sid"))
+    """Expand sessions into events: page view, product views, cart adds (and a drop), checkout.
+
+    Each session's events are laid out by index arithmetic (no join or sort over events): the page
+    view, the viewed items in order, the same items added to the cart, the first one removed again,
+    and the checkout, spread evenly over the session.
+    """
+    sid = sessions["sid"].to_numpy()
+    by_sid = np.argsort(sid, kind="stable")  # sessions in sid order
+    ns = sid.size
+    view_sid = views["sid"].to_numpy()
+    place = np.minimum(np.searchsorted(sid, view_sid, sorter=by_sid), max(ns - 1, 0))
+    known = sid[by_sid[place]] == view_sid if ns else np.zeros(view_sid.size, dtype=bool)
+    place = place[known]  # each view's session, as a position in sid order
+    ranked = np.lexsort((views["k"].to_numpy()[known], place))
+    view_sku = views["sku_idx"].to_numpy()[known][ranked]
+    # per session (in sid order): how many events of each kind
+    viewed = np.bincount(place, minlength=ns)
+    first_view = np.cumsum(viewed) - viewed
+    added = np.where(sessions["cart_add"].to_numpy()[by_sid], viewed, 0)
+    dropped = sessions["cart_drop"].to_numpy()[by_sid] & (viewed > 0)
+    size = 1 + viewed + added + dropped + sessions["checkout"].to_numpy()[by_sid]
+    session = np.repeat(by_sid, size)  # each event's session row
+    rank = within_group_position(size)
+    v, a = np.repeat(viewed, size), np.repeat(added, size)
+    kind = np.select(
+        [rank == 0, rank <= v, rank <= v + a, (rank == v + a + 1) & np.repeat(dropped, size)],
+        [0, 1, 2, 3],
+        default=4,
     )
-    span = (pl.col("end") - pl.col("start")) * pl.col("rank") / pl.max_horizontal(pl.col("size") - 1, 1)
-    n = events.height
-    events = events.select(
+    has_sku = (kind >= 1) & (kind <= 3)
+    view_index = np.where(kind == 1, rank - 1, np.where(kind == 2, rank - 1 - v, 0))
+    slot = np.minimum(np.repeat(first_view, size) + view_index, max(view_sku.size - 1, 0))
+    sku = np.where(has_sku, view_sku[slot] if view_sku.size else -1, -1)
+    start = sessions["start"].to_numpy()[session]
+    end = sessions["end"].to_numpy()[session]
+    span = ((end - start) * rank / np.maximum(np.repeat(size, size) - 1, 1)).astype(np.int64)
+    n = session.size
+    events = sessions.select("account_rkey", "device", "session_id", "channel")[session].select(
         event_id=random_hex(rng, n, 20),
-        event_type="event_type",
+        event_type=pl.Series(EVENT_TYPES, dtype=pl.String).gather(pl.Series(kind, dtype=pl.UInt32)),
         account_rkey="account_rkey",
         device_id="device",
         session_id="session_id",
-        sku_idx="sku_idx",
+        sku_idx=pl.Series(sku, dtype=pl.Int32),
         channel="channel",
-        ts=pl.col("start") + span.cast(pl.Int64),
+        ts=pl.Series(start + span),
     )
     duplicated = rng.random(n) < settings.noise.duplicate_event
     copies = 1 + duplicated.astype(np.int64)

@@ -16,8 +16,10 @@ import polars as pl
 
 from datagen import spool
 from datagen.defects import Output
+from datagen.ecom import STATUS, STEPS
 from datagen.formats import iso_local, local_time, money, month
 from datagen.keys import ORDER_BASE, ORDER_NAME_BASE, load_keys
+from datagen.nesting import nest
 from datagen.random_streams import choice_index, stream
 from datagen.settings import GeneratorSettings
 from datagen.vocabulary import Vocabulary
@@ -176,10 +178,15 @@ class Exporter:
         self._pos_tickets()
 
     def _pos_tickets(self) -> None:
-        catalog = self.catalog()
+        catalog = self.vocabulary.catalog
         cards = self.record_keys("pos", "card_no")
-        stores = self.stores.select("store_idx", "store_id", "legacy")
-        copies = []
+        store_ids, legacy = self.stores["store_id"], self.stores["legacy"].to_list()
+        directories = [_store_dir(store, old) for store, old in zip(store_ids.to_list(), legacy, strict=True)]
+        # files of a month are written in path order; a store's rank is its directory's place in it
+        by_path = np.argsort(np.array(directories, dtype=object), kind="stable")
+        rank = np.empty(len(directories), dtype=np.int64)
+        rank[by_path] = np.arange(len(directories))
+        duplicated = []
         for period in self.scope.months("pos_lines"):
             time = "sold_at" if self.scope.day_label else "export_at"
             lines = self.scope.rows("pos_lines", period, time).collect()
@@ -189,21 +196,23 @@ class Exporter:
             frame = (
                 lines.join(numbers, on="okey", how="left")
                 .join(cards, left_on="card_rkey", right_on="card_no_rkey", how="left")
-                .join(stores, on="store_idx", how="left")
-                .join(catalog, on="sku_idx", how="left")
-                .sort("export_at", "ticket_no", "copy", "line_no")
+                .with_columns(_file=pl.lit(pl.Series(rank)).gather(pl.col("store_idx")))
+                .sort("_file", "export_at", "ticket_no", "copy", "line_no")
             )
-            copies.append(frame.filter(pl.col("line_no") == 1).select("ticket_no", "copy"))
+            duplicated.append(
+                frame.filter((pl.col("line_no") == 1) & (pl.col("copies") > 1)).select("ticket_no", "copy")
+            )
+            sku = pl.col("sku_idx").cast(pl.UInt32)
             tickets = frame.select(
-                "legacy",
+                "_file",
                 "ticket_no",
-                "store_id",
-                "card_no",
+                store_id=pl.lit(store_ids).gather(pl.col("store_idx")),
+                card_no="card_no",
                 sold_at=local_time(pl.col("sold_at")),
                 line_no="line_no",
-                sku="sku",
-                item_name="item_name",
-                category="category",
+                sku=pl.lit(catalog["sku"]).gather(sku),
+                item_name=pl.lit(catalog["item_name"]).gather(sku),
+                category=pl.lit(catalog["category"]).gather(sku),
                 qty="qty",
                 unit_price=money(pl.col("unit_price_cents"), thousands=True),
                 line_amount=money(pl.col("line_amount_cents"), thousands=True),
@@ -211,25 +220,21 @@ class Exporter:
                 _duplicated=pl.col("copies") > 1,
             )
             label = self.scope.label(period)
-            tickets = tickets.with_columns(
-                _file=pl.format("{}/tickets_{}.csv", _store_dir_expr(), pl.lit(label))
-            ).sort("_file", maintain_order=True)
+            files = [f"{directories[i]}/tickets_{label}.csv" for i in by_path]
             tickets = self.out.inject(
                 tickets, f"landing/pos/tickets_{label}", "pos", "tickets", "ticket_no",
                 [("sold_at", "unparseable_date"), ("unit_price", "bad_number"), ("line_amount", "bad_number"),
                  ("ticket_no", "missing_key")],
-                file_column="_file", protect="_duplicated",
+                file_column="_file", file_names=files, protect="_duplicated",
             )  # fmt: skip
-            for (rel, legacy), part in tickets.partition_by(
-                "_file", "legacy", as_dict=True, maintain_order=True
-            ).items():
+            for (file,), part in tickets.partition_by("_file", as_dict=True, maintain_order=True).items():
                 self.out.csv(
-                    part.drop("_file", "legacy", "_duplicated"), str(rel), "pos", "tickets", "ticket_no",
-                    **_till_encoding(bool(legacy)),
+                    part.drop("_file", "_duplicated"), files[file], "pos", "tickets", "ticket_no",
+                    **_till_encoding(legacy[by_path[file]]),
                 )  # fmt: skip
-        if copies:
+        if duplicated:
             exported = (
-                pl.concat(copies).group_by("ticket_no").agg(copies=pl.len()).filter(pl.col("copies") > 1)
+                pl.concat(duplicated).group_by("ticket_no").agg(copies=pl.len()).filter(pl.col("copies") > 1)
             )
             self.out.duplicate("pos", "tickets", exported.rename({"ticket_no": "record_key"}))
 
@@ -273,7 +278,7 @@ class Exporter:
         self._events()
 
     def _orders(self) -> None:
-        catalog = self.catalog()
+        catalog = self.vocabulary.catalog
         account_ids = self.record_keys("ecom", "customer_id")
         cutoff = self.scope.hi - 1
         for period in self.scope.months("ecom_orders"):
@@ -281,27 +286,27 @@ class Exporter:
             if orders.height == 0:
                 continue
             numbers = load_keys(self.scope.keys, "ecom_orders", [period])
-            items = (
-                orders.select("okey", "line_items")
-                .explode("line_items")
-                .unnest("line_items")
-                .join(catalog, on="sku_idx", how="left", maintain_order="left")
-                .group_by("okey", maintain_order=True)
-                .agg(
-                    line_items=pl.struct(
-                        id="line_no", sku="sku", title="item_name", category="category", quantity="qty",
-                        price=money(pl.col("unit_price_cents")),
-                    )
-                )
-            )  # fmt: skip
-            history = pl.col("status_history").list.filter(pl.element().struct.field("at") <= cutoff)
             frame = (
                 orders.join(numbers, on="okey", how="left")
                 .join(account_ids, left_on="account_rkey", right_on="customer_id_rkey", how="left")
-                .join(items, on="okey", how="left", suffix="_x")
-                .with_columns(history=history)
                 .sort("created_at", "seq")
             )
+            lines = (
+                self.scope.rows("ecom_lines", period, "created_at")
+                .collect()
+                .join(frame.select("okey", position=pl.int_range(pl.len())), on="okey")
+                .sort("position", "line_no")
+            )
+            sku = lines["sku_idx"].cast(pl.UInt32)
+            line_items = nest(
+                lines.select(
+                    id="line_no", sku=catalog["sku"].gather(sku), title=catalog["item_name"].gather(sku),
+                    category=catalog["category"].gather(sku), quantity="qty", price=money(pl.col("unit_price_cents")),
+                ),
+                np.bincount(lines["position"].to_numpy(), minlength=frame.height),
+                "line_items",
+            )  # fmt: skip
+            history = _status_history(frame, cutoff)
             out = frame.select(
                 id=pl.col("seq") + ORDER_BASE,
                 name=pl.format("#{}", (pl.col("seq") + ORDER_NAME_BASE).cast(pl.String)),
@@ -309,20 +314,18 @@ class Exporter:
                 email="email",
                 phone="phone",
                 created_at=iso_local(pl.col("created_at")),
-                updated_at=iso_local(pl.col("history").list.eval(pl.element().struct.field("at")).list.max()),
+                updated_at=iso_local(pl.lit(history["updated_at"])),
                 currency=pl.lit("CNY"),
                 total_price=money(pl.col("total_cents")),
                 payment_gateway="payment_gateway",
-                status=pl.col("history").list.last().struct.field("status"),
-                status_history=pl.col("history").list.eval(
-                    pl.struct(
-                        status=pl.element().struct.field("status"),
-                        at=iso_local(pl.element().struct.field("at")),
-                    )
+                status=pl.lit(history["status"]),
+                status_history=pl.lit(history["status_history"]),
+                shipping_address=pl.struct(
+                    name="ship_name", address1="ship_address1", address2="ship_address2", city="ship_city",
+                    province="ship_province", zip="ship_zip", country_code=pl.lit("CN"), phone="ship_phone",
                 ),
-                shipping_address=pl.col("shipping_address"),
-                line_items=pl.col("line_items_x"),
-            )
+                line_items=pl.lit(line_items),
+            )  # fmt: skip
             self.out.jsonl(
                 out, f"landing/ecom/orders/orders_{self.scope.label(period)}.jsonl", "ecom", "orders", "id",
                 [("created_at", "unparseable_date"), ("total_price", "bad_number"), ("id", "missing_key")],
@@ -620,14 +623,6 @@ def _store_dir(store_id: str, legacy: bool) -> str:
     return f"landing/pos/{'legacy' if legacy else 'stores'}/{store_id}"
 
 
-def _store_dir_expr() -> pl.Expr:
-    return pl.format(
-        "landing/pos/{}/{}",
-        pl.when(pl.col("legacy")).then(pl.lit("legacy")).otherwise(pl.lit("stores")),
-        pl.col("store_id"),
-    )
-
-
 def _till_encoding(legacy: bool) -> dict[str, str]:
     return {"encoding": LEGACY_ENCODING, "line_terminator": LEGACY_LINE_END} if legacy else {}
 
@@ -643,4 +638,28 @@ def _survey_summary(part: pl.DataFrame) -> pl.DataFrame:
         )
         .sort("touchpoint")
         .with_columns(pl.col("nps").round(1), pl.col("avg_csat").round(2))
+    )
+
+
+def _status_history(orders: pl.DataFrame, cutoff: int) -> pl.DataFrame:
+    """status_history (the steps up to `cutoff`, times as text), status (the last) and updated_at.
+
+    Steps are spooled flat (`status_<i>`, `at_<i>`, -1 for no step); a step later than the export
+    is not known yet, so it is left out.
+    """
+    status = np.column_stack([orders[f"status_{i}"].to_numpy() for i in range(STEPS)])
+    at = np.column_stack([orders[f"at_{i}"].to_numpy() for i in range(STEPS)])
+    known = (status >= 0) & (at <= cutoff)
+    last = STEPS - 1 - np.argmax(known[:, ::-1], axis=1)
+    rows = np.arange(orders.height)
+    labels = pl.Series(STATUS, dtype=pl.String)
+    steps = pl.DataFrame({"status": labels.gather(status[known].astype(np.uint32)), "at": at[known]}).select(
+        "status", at=iso_local(pl.col("at"))
+    )
+    return pl.DataFrame(
+        {
+            "status_history": nest(steps, known.sum(axis=1), "status_history"),
+            "status": labels.gather(status[rows, last].astype(np.uint32)),
+            "updated_at": np.where(known, at, np.iinfo(np.int64).min).max(axis=1),
+        }
     )

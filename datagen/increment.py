@@ -55,6 +55,11 @@ def apply_increment(out_dir: Path, day: date) -> dict[str, Any]:
         log.info("increment %s is already applied to %s; nothing to do", day, paths.root)
         return {"day": day.isoformat(), "status": "already applied"}
     future = paths.truth / "future"
+    if not any((future / "spool").rglob(f"*{spool.SUFFIX}")):
+        raise GeneratorError(
+            f"{future / 'spool'} holds no rows kept for increments (written by an older generator?): "
+            f"run `cdp generate --out {out_dir}` again before adding days"
+        )
     lo, hi = day_seconds(day), day_seconds(day + timedelta(days=1))
     scope = Scope(
         spool=future / "spool",

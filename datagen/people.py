@@ -471,7 +471,8 @@ def _behaviour(
     else:
         preexisting = rng.random(n) < b.preexisting_share
         first, last = 0, calendar.exported_days
-    new_day = calendar.seasonal_days(rng, n, first, last)
+    # the inverse of the seasonal clock is float arithmetic: keep days inside [first, last)
+    new_day = np.clip(calendar.seasonal_days(rng, n, first, last), first, np.nextafter(last, first))
     past_day = -rng.uniform(30, 6 * 365, n)
     day = np.where(preexisting, past_day, new_day)
     acquired = calendar.start_s + np.floor(day * DAY).astype(np.int64)

@@ -16,13 +16,10 @@ from datagen.noise import pick_weighted
 from datagen.purchases import within_group_position
 from datagen.random_streams import choice_index
 from datagen.settings import GeneratorSettings
+from datagen.spool import month_spans
 from datagen.vocabulary import Vocabulary
 
 DAY = 86_400
-
-
-def month_label(seconds: pl.Expr) -> pl.Expr:
-    return pl.from_epoch(seconds, time_unit="s").dt.strftime("%Y-%m")
 
 
 def simulate_tickets(
@@ -64,11 +61,19 @@ def simulate_tickets(
         vocabulary,
         rng,
     )
-    copies = _export_copies(tickets, settings, calendar, rng)
-    spool = (
-        copies.join(tickets.select("okey", "store_idx", "sold_at", "card_rkey", "payment"), on="okey")
-        .join(lines, on="okey")
-        .sort("okey", "copy", "line_no")
+    copies, owner = _export_copies(tickets, settings, calendar, rng)
+    # one spool row per line of each exported copy: lines are grouped by ticket, tickets by okey
+    count = tickets["lines"].to_numpy()[owner]
+    copy_row = np.repeat(np.arange(owner.size), count)
+    first_line = (np.cumsum(tickets["lines"].to_numpy()) - tickets["lines"].to_numpy())[owner]
+    line_row = np.repeat(first_line, count) + within_group_position(count)
+    spool = pl.concat(
+        [
+            copies[copy_row],
+            tickets.select("store_idx", "sold_at", "card_rkey", "payment")[owner[copy_row]],
+            lines.drop("okey")[line_row],
+        ],
+        how="horizontal",
     )
     return spool, tickets
 
@@ -107,8 +112,8 @@ def _walk_ins(
 
 def _export_copies(
     tickets: pl.DataFrame, settings: GeneratorSettings, calendar: Calendar, rng: np.random.Generator
-) -> pl.DataFrame:
-    """One row per exported copy of each ticket: copy number, export time and file month.
+) -> tuple[pl.DataFrame, np.ndarray]:
+    """One row per exported copy of each ticket (okey, copy, copies, export_at) and its ticket row.
 
     A duplicated ticket is exported again a little later: in the same month's file, or at the start
     of the next month's (the till re-sent an earlier batch). The last exported month keeps its copies.
@@ -122,27 +127,25 @@ def _export_copies(
     sold = tickets["sold_at"].to_numpy()[owner]
     next_month = (copy > 0) & (rng.random(owner.size) < noise.duplicate_ticket_next_month)
     delay = rng.integers(3600, 5 * DAY, owner.size)
+    month_start_next = _next_month_start(sold)
+    next_export = month_start_next + delay // 2
+    same_export = np.minimum(sold + np.where(copy > 0, delay, 0), month_start_next - 1)
+    last_month_start = calendar.end_s  # copies may not spill past the exported window's last file
     frame = pl.DataFrame(
         {
             "okey": tickets["okey"].to_numpy()[owner],
             "copy": copy.astype(np.int8),
             "copies": copies[owner].astype(np.int8),
-            "sold_at": sold,
+            "export_at": np.where(next_month & (next_export < last_month_start), next_export, same_export),
         }
     )
-    sold_dt = pl.from_epoch("sold_at", time_unit="s")
-    month_start_next = sold_dt.dt.month_start().dt.offset_by("1mo")
-    next_export = month_start_next.dt.epoch("s") + pl.lit(pl.Series(delay // 2))
-    same_export = pl.min_horizontal(
-        pl.col("sold_at") + pl.when(pl.col("copy") > 0).then(pl.lit(pl.Series(delay))).otherwise(0),
-        month_start_next.dt.epoch("s") - 1,
-    )
-    last_month_start = calendar.end_s  # copies may not spill past the exported window's last file
-    frame = frame.with_columns(
-        export_at=pl.when(pl.lit(pl.Series(next_month)) & (next_export < last_month_start))
-        .then(next_export)
-        .otherwise(same_export)
-    )
-    return frame.with_columns(file_month=month_label(pl.col("export_at"))).select(
-        "okey", "copy", "copies", "export_at", "file_month"
-    )
+    return frame, owner
+
+
+def _next_month_start(seconds: np.ndarray) -> np.ndarray:
+    """First second of the month after the one each time falls in."""
+    if seconds.size == 0:
+        return seconds.copy()
+    spans = month_spans(int(seconds.min()), int(seconds.max()))
+    starts = np.array([first for _, first, _ in spans] + [spans[-1][2]], dtype=np.int64)
+    return starts[np.searchsorted(starts, seconds, side="right")]

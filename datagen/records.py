@@ -133,6 +133,16 @@ def place_records(
         created["service", k] = between(lo, hi, "office")
     for k in range(4):
         created["survey", k] = between(lo, hi, "online")
+    if chunk.future:
+        # A newcomer's records may not predate the day they arrive: a web account opened "a day
+        # before the first order" would otherwise land in the exported window and leak the person
+        # into the base data set instead of an increment day.
+        arrival_day = np.maximum(
+            calendar.start_s + (acquired - calendar.start_s) // DAY * DAY, calendar.end_s
+        )
+        created = {slot: np.maximum(at, arrival_day) for slot, at in created.items()}
+    else:
+        _first_record_in_window(created, people, np.maximum(acquired, calendar.start_s), calendar.end_s)
 
     parts = []
     for source in SOURCES:
@@ -161,6 +171,30 @@ def place_records(
         person_idx=pl.col("local") + chunk.first,
     )
     return _card_stores(records, people, stores, rng).pipe(_platforms, rng)
+
+
+def _first_record_in_window(
+    created: dict[tuple[str, int], np.ndarray], people: pl.DataFrame, acquired: np.ndarray, end_s: int
+) -> None:
+    """Give every person of the window a record in it (in place), or the base truth would miss them.
+
+    A record may follow a purchase made after `end_date` (an omni shopper's web account opened for
+    their first web order), and rarely all of a person's records do. Their earliest record is then
+    dated when they became a customer instead, which lies in the window.
+    """
+    slots = list(created)
+    never = np.iinfo(np.int64).max
+    times = np.stack(
+        [np.where(people[f"n_{source}"].to_numpy() > k, created[source, k], never) for source, k in slots]
+    )
+    earliest = times.min(axis=0)
+    late = (earliest >= end_s) & (earliest != never)
+    if not late.any():
+        return
+    first_slot = times.argmin(axis=0)
+    for i, slot in enumerate(slots):
+        move = late & (first_slot == i)
+        created[slot] = np.where(move, acquired, created[slot])
 
 
 def _first_at(purchases: pl.DataFrame, chunk: Chunk, n: int) -> np.ndarray:

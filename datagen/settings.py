@@ -216,7 +216,7 @@ class GeneratorSettings(_Section):
     seed: int = 42
     start_date: date = date(2024, 11, 1)
     end_date: date = date(2026, 10, 31)
-    chunk_size: int = Field(100_000, ge=100, description="people simulated together; bounds memory")
+    chunk_size: int = Field(50_000, ge=100, description="people simulated together; bounds memory")
     workers: int = Field(2, ge=1, description="processes simulating chunks in parallel")
     increment_horizon_days: int = Field(
         31, ge=0, description="days after end_date simulated ahead for `cdp generate --increment-day`"

@@ -2,7 +2,7 @@
 
 A chunk is independent of every other (own random streams, own provisional keys), so chunks can run
 in parallel and memory stays flat however many people there are. Everything a chunk produces goes to
-`spool/<entity>/c<chunk>.parquet` (see `spool`);
+`spool/<entity>/c<chunk>.arrow` (see `spool`);
 final ids and the native file formats are applied later, across chunks (see `keys` and `exports`).
 Provisional keys are `chunk << 32 | n`, unique across the run.
 """
@@ -10,6 +10,7 @@ Provisional keys are `chunk << 32 | n`, unique across the run.
 from __future__ import annotations
 
 import logging
+import resource
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -121,13 +122,14 @@ def simulate_chunk(job: ChunkJob) -> dict[str, int]:
     service_tickets = service_tickets.with_columns(
         tkey=pl.int_range(pl.len(), dtype=pl.Int64) + key_base(chunk)
     )
-    name = f"c{chunk.index:05d}.parquet"
+    name = f"c{chunk.index:05d}"
     outputs = {
         "people": people_out,
         "records": records_out,
         "loyalty_coupons": coupons,
         "pos_lines": pos_lines,
         "ecom_orders": orders.drop("person_idx"),
+        "ecom_lines": web_lines.select("okey", "created_at", "line_no", "sku_idx", "qty", "unit_price_cents"),
         "ecom_events": events,
         "loyalty_points": ledger,
         "service_tickets": service_tickets,
@@ -136,7 +138,11 @@ def simulate_chunk(job: ChunkJob) -> dict[str, int]:
     for entity, frame in outputs.items():
         spool.write(job.spool, entity, name, frame)
     log.info(
-        "chunk %d: %d people simulated in %.1f s CPU", chunk.index, chunk.count, time.process_time() - cpu
+        "chunk %d: %d people simulated in %.1f s CPU (peak RSS of this process %.0f MB)",
+        chunk.index,
+        chunk.count,
+        time.process_time() - cpu,
+        resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
     )
     return {entity: frame.height for entity, frame in outputs.items()}
 

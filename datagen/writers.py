@@ -13,16 +13,12 @@ import io
 import os
 import sqlite3
 from collections.abc import Iterable
-from datetime import datetime
 from pathlib import Path
 
 import polars as pl
-import xlsxwriter
 
+from datagen.xlsx import write_workbook
 from warehouse.errors import CdpError
-
-# Workbooks say they were created at this instant, so that reruns produce the same bytes.
-WORKBOOK_CREATED = datetime(2000, 1, 1)
 
 
 class ExportEncodingError(CdpError):
@@ -38,11 +34,17 @@ def _tmp(path: Path) -> Path:
     return path.with_name(f".{path.name}.tmp")
 
 
-def csv_bytes(frame: pl.DataFrame, encoding: str = "utf-8", line_terminator: str = "\n") -> bytes:
+def _is_utf8(encoding: str) -> bool:
+    return encoding.lower() in ("utf-8", "utf8")
+
+
+def csv_bytes(
+    frame: pl.DataFrame, encoding: str = "utf-8", line_terminator: str = "\n", header: bool = True
+) -> bytes:
     buffer = io.BytesIO()
-    frame.write_csv(buffer, line_terminator=line_terminator, quote_style="necessary")
+    frame.write_csv(buffer, line_terminator=line_terminator, quote_style="necessary", include_header=header)
     data = buffer.getvalue()
-    if encoding.lower() in ("utf-8", "utf8"):
+    if _is_utf8(encoding):
         return data
     try:
         return data.decode("utf-8").encode(encoding)
@@ -58,27 +60,32 @@ def write_csv(
     line_terminator: str = "\n",
     append: bool = False,
 ) -> None:
-    """Write (or append rows without a header to) a CSV file."""
-    data = csv_bytes(frame, encoding, line_terminator)
+    """Write (or append rows without a header to) a CSV file.
+
+    UTF-8 files are written by Polars straight to disk; other encodings go through one transcode.
+    """
     if append and path.exists():
-        body = data.split(line_terminator.encode(encoding), 1)[1] if frame.height else b""
-        with path.open("ab") as handle:
-            handle.write(body)
+        if frame.height:
+            with path.open("ab") as handle:
+                handle.write(csv_bytes(frame, encoding, line_terminator, header=False))
         return
     tmp = _tmp(path)
-    tmp.write_bytes(data)
+    if _is_utf8(encoding):
+        frame.write_csv(tmp, line_terminator=line_terminator, quote_style="necessary")
+    else:
+        tmp.write_bytes(csv_bytes(frame, encoding, line_terminator))
     _replace(tmp, path)
 
 
 def write_jsonl(frame: pl.DataFrame, path: Path, append: bool = False) -> None:
-    buffer = io.BytesIO()
-    frame.write_ndjson(buffer)
     if append and path.exists():
+        buffer = io.BytesIO()
+        frame.write_ndjson(buffer)
         with path.open("ab") as handle:
             handle.write(buffer.getvalue())
         return
     tmp = _tmp(path)
-    tmp.write_bytes(buffer.getvalue())
+    frame.write_ndjson(tmp)
     _replace(tmp, path)
 
 
@@ -89,16 +96,9 @@ def write_parquet(frame: pl.DataFrame, path: Path) -> None:
 
 
 def write_xlsx(sheets: dict[str, pl.DataFrame], path: Path) -> None:
-    """One worksheet per frame: header row, then values column by column (no per-row Python loop)."""
+    """One worksheet per frame (header row, then the rows); see `datagen.xlsx`."""
     tmp = _tmp(path)
-    workbook = xlsxwriter.Workbook(str(tmp), {"in_memory": True, "strings_to_numbers": False})
-    workbook.set_properties({"created": WORKBOOK_CREATED, "author": "survey-tool"})
-    for name, frame in sheets.items():
-        sheet = workbook.add_worksheet(name)
-        sheet.write_row(0, 0, frame.columns)
-        for col, column in enumerate(frame.columns):
-            sheet.write_column(1, col, frame[column].to_list())
-    workbook.close()
+    write_workbook(sheets, tmp)
     _replace(tmp, path)
 
 

@@ -126,6 +126,10 @@ class EntityConfig(_Strict):
     timestamp_formats: list[str] | None = None
     required: list[str] = Field(default_factory=list)
     optional: list[str] = Field(default_factory=list)
+    not_null: list[str] = Field(
+        default_factory=list,
+        description="columns every row must fill (a till ticket's sale time): an empty one quarantines the row",
+    )
     order_grain: Literal["order", "line"] = "order"
     silver: dict[SilverEntity, SilverMapping] = Field(default_factory=dict)
 
@@ -157,7 +161,7 @@ class EntityConfig(_Strict):
 
     def required_columns(self) -> list[str]:
         """Columns every file must carry: keys, typed columns, mapped columns, unless declared optional."""
-        needed: list[str] = [*self.primary_key, *self.types, *self.required]
+        needed: list[str] = [*self.primary_key, *self.types, *self.required, *self.not_null]
         for mapping in self.silver.values():
             for ref in mapping.columns.values():
                 needed += ref.source_columns()
@@ -183,8 +187,11 @@ class EntityConfig(_Strict):
                 "types",
                 "date_formats",
                 "timestamp_formats",
+                "not_null",
             },
         )
+        if not reading["not_null"]:  # absent from older fingerprints: adding the key re-reads nothing
+            del reading["not_null"]
         return hashlib.sha256(json.dumps(reading, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -229,9 +236,14 @@ class IngestSettings(_Strict):
     """`ingest:` in cdp.yaml: how the loader batches work (not what it loads)."""
 
     commit_rows: int = Field(
-        default=2_000_000, gt=0, description="rows buffered per Delta commit; many files share a commit"
+        default=1_000_000, gt=0, description="rows buffered per Delta commit; many files share a commit"
     )
     csv_block_bytes: int = Field(default=16 << 20, gt=0, description="CSV read block: the streaming unit")
+    group_rows: int = Field(
+        default=500_000,
+        gt=0,
+        description="rows of consecutive files checked together in one vectorised pass (bounds memory)",
+    )
     retyped_share: float = Field(
         default=0.9,
         ge=0,
@@ -253,6 +265,11 @@ class StandardizeSettings(_Strict):
         default_factory=lambda: ["full_name", "date_of_birth", "gender", "email", "phone", "city"]
     )
     impute_country_from_phone_region: bool = True
+    piece_rows: int = Field(
+        default=2_000_000,
+        gt=0,
+        description="bronze rows built together in memory; larger tables are split by key into pieces",
+    )
 
 
 def sources_config(config: CdpConfig) -> SourcesConfig:

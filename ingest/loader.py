@@ -1,24 +1,34 @@
 """Landing one source in bronze: discover files, skip what is loaded, read, check, write, record.
 
-For each entity of the source: every matching file is fingerprinted (sha256 plus the reading rules);
-a file already loaded with the same fingerprint is skipped, a new one is loaded, a changed one
-replaces its earlier rows. Rows that fail a check go to quarantine with their raw text. Every file
-gets a manifest row and reconciles: rows read = rows landed + rows quarantined. A file that cannot
-be loaded at all (empty, a required column gone) fails alone: the others land, and the source then
-raises `SourceFailed` naming each file and why.
+For each entity of the source: a file loaded before is fingerprinted (sha256 plus the reading
+rules) and skipped when unchanged; a new or changed file is read once (its sha256 taken on the way)
+and a changed one replaces its earlier rows. Rows that fail a check go to quarantine with their raw
+text. Rows the caller's `RowFilter` names (an erased person's, re-delivered in an old export) are
+neither landed nor quarantined, only counted. Every file gets a manifest row and reconciles: rows
+read = rows landed + rows quarantined + rows suppressed. A file that cannot be loaded at all (empty, a required column gone) fails alone: the others land,
+and the source then raises `SourceFailed` naming each file and why.
+
+Per-file cost is what matters for the sources that drop a thousand small monthly exports, so files
+are read into *groups* (`ingest.group_rows` rows of files with the same columns and encoding) that
+are checked in one vectorised pass (`ingest.validate.check_group`) and share Delta commits; one
+DuckDB connection serves the whole source run. A large file is streamed block by block and may span
+several groups; memory stays at about one group plus one commit's buffer.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
-import tempfile
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
+import duckdb
+import numpy as np
 import polars as pl
+import pyarrow as pa
 
 from ingest import schema_registry
 from ingest.config import (
@@ -30,7 +40,7 @@ from ingest.config import (
 )
 from ingest.errors import FileFailed, IngestError, SourceFailed
 from ingest.landing import LandedItem, landed_file, matching_files
-from ingest.readers import READERS, ReadNotes, ReadRequest
+from ingest.readers import READERS, RawBatch, ReadNotes, ReadRequest
 from ingest.readers.database import postgres_item
 from ingest.tables import (
     MANIFEST_SCHEMA,
@@ -39,13 +49,29 @@ from ingest.tables import (
     manifest_rows_of_batch,
     now,
 )
-from ingest.validate import FileCheck, check_batch, check_columns
+from ingest.validate import READ_REJECT_SCHEMA, EntityCheck, check_group, check_required_columns
 from warehouse import delta
 from warehouse.config import CdpConfig
 from warehouse.delta import sql_string
 from warehouse.paths import LakePaths
 
 log = logging.getLogger("cdp.ingest")
+# What every file's rows add up to: read = landed + quarantined + suppressed.
+ROW_COUNTS = ("rows_read", "rows_landed", "rows_quarantined", "rows_suppressed")
+
+
+@dataclass(frozen=True)
+class RowFilter:
+    """Rows that must not be kept anywhere, not even in quarantine: injected by the caller.
+
+    Ingestion knows nothing of why (the pipeline passes the suppression list of erased people, so
+    an old export delivered again does not bring them back). Each callable returns one boolean
+    per row, True for a row to drop: `landed` sees bronze-shaped rows (the source's columns plus
+    lineage), `rejected` the raw text of rows bound for quarantine.
+    """
+
+    landed: Callable[[str, str, pl.DataFrame], pl.Series]  # (source, entity, rows) -> drop
+    rejected: Callable[[str, pl.Series], pl.Series]  # (source, raw text) -> drop
 
 
 @dataclass
@@ -53,49 +79,279 @@ class FileResult:
     rows_read: int = 0
     rows_landed: int = 0
     rows_quarantined: int = 0
+    rows_suppressed: int = 0
     reasons: Counter[str] = field(default_factory=Counter)
     messages: list[str] = field(default_factory=list)
+    sha256: str | None = None
+    started_at: datetime = field(default_factory=now)
+    finished_at: datetime | None = None
+
+
+@dataclass
+class Group:
+    """Rows of consecutive files with the same columns and encoding, waiting to be checked together.
+
+    Parts are kept as the readers gave them; lineage columns are built once for the whole group
+    (a gather and a repeat), so adding a small file costs no DataFrame operation at all.
+    """
+
+    columns: list[str] = field(default_factory=list)
+    encoding: str = ""
+    parts: list[pl.DataFrame | pa.Table] = field(default_factory=list)
+    part_files: list[str] = field(default_factory=list)
+    part_first: list[bool] = field(default_factory=list)
+    numbers: list[np.ndarray] = field(default_factory=list)
+    rejects: list[pl.DataFrame] = field(default_factory=list)
+    hashes: list[pl.Series | None] = field(default_factory=list)
+    rows: int = 0
+    marked: bool = False  # some part may carry the undecodable-bytes marker
+    files: dict[str, bool] = field(default_factory=dict)  # file -> fully read
+
+    def fits(self, columns: list[str], encoding: str) -> bool:
+        return not self.parts or (set(columns) == set(self.columns) and encoding == self.encoding)
+
+    def add(self, file: str, batch: RawBatch, first: bool, encoding: str) -> None:
+        if not self.parts:  # the group's first rows set its columns (a new JSON key opens a new group)
+            self.columns, self.encoding = batch.columns, encoding
+        self.parts.append(batch.data)
+        self.part_files.append(file)
+        self.part_first.append(first)
+        self.numbers.append(batch.row_numbers)
+        self.hashes.append(batch.row_hashes)
+        if batch.rejects is not None and not batch.rejects.is_empty():
+            self.rejects.append(
+                batch.rejects.with_columns(_file=pl.lit(file)).select(list(READ_REJECT_SCHEMA))
+            )
+        self.rows += len(batch.row_numbers)
+        self.marked = self.marked or batch.marked
+        self.files.setdefault(file, False)
+
+    def discard(self, file: str) -> None:
+        keep = [i for i, f in enumerate(self.part_files) if f != file]
+        self.parts = [self.parts[i] for i in keep]
+        self.part_files = [self.part_files[i] for i in keep]
+        self.part_first = [self.part_first[i] for i in keep]
+        self.numbers = [self.numbers[i] for i in keep]
+        self.hashes = [self.hashes[i] for i in keep]
+        self.rejects = [f.filter(pl.col("_file") != file) for f in self.rejects]
+        self.rows = sum(len(n) for n in self.numbers)
+        self.files.pop(file, None)
+
+    def frame(self) -> pl.DataFrame:
+        """All rows with `_file`, `_row_number` and `_first` (row of its file's first block)."""
+        if not self.parts:
+            lineage = {"_file": pl.String, "_row_number": pl.Int64, "_first": pl.Boolean}
+            return pl.DataFrame(schema={**dict.fromkeys(self.columns, pl.String), **lineage})
+        if all(isinstance(p, pa.Table) for p in self.parts):
+            tables = [p.select(self.columns) for p in self.parts]  # type: ignore[union-attr]
+            data = pl.from_arrow(pa.concat_tables(tables).combine_chunks())
+            assert isinstance(data, pl.DataFrame)
+        else:
+            frames = [_polars(p).select(self.columns) for p in self.parts]
+            data = pl.concat(frames, how="vertical_relaxed") if frames else pl.DataFrame()
+        heights = np.fromiter((len(n) for n in self.numbers), dtype=np.int64, count=len(self.numbers))
+        part = np.repeat(np.arange(len(self.parts)), heights)
+        if self.hashes and all(h is not None for h in self.hashes):
+            data = data.with_columns(_row_hash=pl.concat(self.hashes))  # type: ignore[arg-type]
+        return data.with_columns(
+            _file=pl.Series(self.part_files, dtype=pl.String).gather(part),
+            _row_number=pl.Series(np.concatenate(self.numbers) if self.numbers else [], dtype=pl.Int64),
+            _first=pl.Series(np.repeat(np.asarray(self.part_first, dtype=bool), heights), dtype=pl.Boolean),
+        )
+
+    def read_rejects(self) -> pl.DataFrame:
+        if not self.rejects:
+            return pl.DataFrame(schema=READ_REJECT_SCHEMA)
+        return pl.concat(self.rejects, how="vertical_relaxed")
+
+
+def _polars(data: pl.DataFrame | pa.Table) -> pl.DataFrame:
+    frame = pl.from_arrow(data) if isinstance(data, pa.Table) else data
+    assert isinstance(frame, pl.DataFrame)
+    return frame
 
 
 @dataclass
 class EntityLoad:
-    """The shared context of loading one entity's files in one batch."""
+    """Loading one entity's new and changed files in one batch: groups, writers, per-file results."""
 
     source: str
     name: str
     entity: EntityConfig
-    paths: LakePaths
     settings: IngestSettings
-    batch_id: str
-    started_at: datetime
-    check_template: dict[str, Any]
+    check: EntityCheck
     bronze: ReplacingWriter
     quarantine: ReplacingWriter
-    observed: schema_registry.ObservedSchema = field(default_factory=schema_registry.ObservedSchema)
+    con: duckdb.DuckDBPyConnection
     previous_schema: pl.DataFrame | None = None
+    row_filter: RowFilter | None = None
+    observed: schema_registry.ObservedSchema = field(default_factory=schema_registry.ObservedSchema)
+    group: Group = field(default_factory=Group)
+    results: dict[str, FileResult] = field(default_factory=dict)
+    failed: dict[str, str] = field(default_factory=dict)
+
+    def read(self, item: LandedItem) -> None:
+        """Read one item into the current group (checking groups as they fill); a failure stays with the file."""
+        result = self.results.setdefault(item.name, FileResult(sha256=item.sha256))
+        notes = ReadNotes()
+        try:
+            if item.path is not None and item.size_bytes == 0:
+                raise FileFailed(
+                    "file is empty (0 bytes): no header and no rows; expected columns "
+                    + ", ".join(self.entity.required_columns())
+                )
+            self._read_batches(item, notes, result)
+        except FileFailed as exc:
+            self.fail(item.name, str(exc))
+        except (OSError, ValueError) as exc:  # pyarrow's ArrowInvalid is a ValueError
+            self.fail(item.name, f"cannot be read as {self.entity.format}: {exc}")
+        result.messages = notes.messages
+        result.sha256 = result.sha256 or notes.sha256 or item.hashed().sha256
+        if item.name in self.group.files:
+            self.group.files[item.name] = True  # done when its group is checked and handed over
+        else:
+            self._finish_files([item.name])
+
+    def _read_batches(self, item: LandedItem, notes: ReadNotes, result: FileResult) -> None:
+        encoding = self.entity.encoding_for(item.name)
+        request = ReadRequest(item, self.entity, self.settings.csv_block_bytes, notes, self.con)
+        first = True
+        with contextlib.closing(READERS[self.entity.format](request)) as batches:
+            for batch in batches:
+                columns = batch.columns
+                if first:
+                    check_required_columns(columns, self.check, item.name)
+                    if notes.physical_types and self.previous_schema is not None:
+                        schema_registry.check_physical_types(
+                            self.previous_schema, notes.physical_types, self.entity, item.name
+                        )
+                self.observed.observe(columns, notes.physical_types, item.name)
+                if not self.group.fits(columns, encoding):
+                    self.process_group()
+                self.group.add(item.name, batch, first, encoding)
+                result.rows_read += batch.rows_read
+                first = False
+                if self.group.rows >= self.settings.group_rows:
+                    self.process_group()
+                if item.name in self.failed:  # its first block showed a retyped column
+                    return
+        if first:
+            raise FileFailed(f"nothing to read in {item.name}")
+
+    def fail(self, file: str, message: str) -> None:
+        """Drop what a failed file put in the group and the writers (and earlier commits of this run)."""
+        self.failed[file] = message
+        self.group.discard(file)
+        self.bronze.discard(file)
+        self.quarantine.discard(file)
+        log.error("%s/%s: %s: %s", self.source, self.name, file, message)
+
+    def process_group(self) -> None:
+        """Check the group's rows in one pass and hand them to the writers; files fully read are done."""
+        group = self.group
+        self.group = Group()
+        if not group.files:
+            return
+        continuing = {f for f, done in group.files.items() if not done}
+        if not group.parts:  # only files whose last block was checked already: nothing to check
+            self.group.files.update(dict.fromkeys(continuing, False))
+            self._finish_files([f for f, done in group.files.items() if done])
+            return
+        checked = check_group(
+            group.frame(),
+            group.read_rejects(),
+            group.columns,
+            group.encoding,
+            self.check,
+            continuing,
+            group.marked,
+        )
+        for file, message in checked.failed.items():
+            self.fail(file, message)
+        landed, quarantined = self._filtered(checked.landed, checked.quarantined)
+        self.bronze.add(landed)
+        self.quarantine.add(quarantined)
+        for file, rows in landed.group_by("_file").len().iter_rows():
+            self.results[file].rows_landed += rows
+        for file, reason, rows in quarantined.group_by("file", "reason").len().iter_rows():
+            self.results[file].rows_quarantined += rows
+            self.results[file].reasons[reason] += rows
+        for file in continuing - set(checked.failed):
+            self.group.files[file] = False  # its next block opens the next group
+        self._finish_files([f for f, done in group.files.items() if done and f not in checked.failed])
+
+    def _filtered(self, landed: pl.DataFrame, quarantined: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+        """The group's rows without those the row filter drops, counted per file as suppressed."""
+        if self.row_filter is None:
+            return landed, quarantined
+        drop_landed = self.row_filter.landed(self.source, self.name, landed)
+        drop_rejected = self.row_filter.rejected(self.source, quarantined["raw"])
+        dropped = pl.concat(
+            [
+                landed.filter(drop_landed).select(file="_file"),
+                quarantined.filter(drop_rejected).select("file"),
+            ]
+        )
+        for file, rows in dropped.group_by("file").len().iter_rows():
+            self.results[file].rows_suppressed += rows
+        return landed.filter(~drop_landed), quarantined.filter(~drop_rejected)
+
+    def _finish_files(self, files: list[str]) -> None:
+        for file in files:
+            if file in self.failed:
+                continue
+            self.bronze.file_done(file)
+            self.quarantine.file_done(file)
+            self.results[file].finished_at = now()
+
+    def finish(self) -> None:
+        self.process_group()
+        self.bronze.flush()
+        self.quarantine.flush()
+        for file, result in self.results.items():
+            if file in self.failed:
+                continue
+            kept = result.rows_landed + result.rows_quarantined + result.rows_suppressed
+            if result.rows_read != kept:
+                raise IngestError(
+                    f"{file}: reconciliation failed: {result.rows_read} read, "
+                    f"{result.rows_landed} landed + {result.rows_quarantined} quarantined"
+                    f" + {result.rows_suppressed} suppressed"
+                )
+            if result.rows_read == 0:
+                result.messages.append("header only: 0 rows")
 
 
-def load_source(config: CdpConfig, source: str, batch_id: str) -> dict[str, Any]:
-    """Land every entity of `source`; raises `SourceFailed` (after landing the rest) if any file failed."""
+def load_source(
+    config: CdpConfig, source: str, batch_id: str, row_filter: RowFilter | None = None
+) -> dict[str, Any]:
+    """Land every entity of `source`; raises `SourceFailed` (after landing the rest) if any file failed.
+
+    `row_filter` drops rows that must not be kept at all (counted as `rows_suppressed`).
+    """
     source_config = sources_config(config).get(source)
     summary: dict[str, Any] = {"source": source, "batch_id": batch_id, "entities": {}}
     problems: list[str] = []
-    for name, entity in source_config.entities.items():
-        entity_summary, entity_problems = load_entity(config, source, name, entity, batch_id)
-        summary["entities"][name] = entity_summary
-        problems += [f"{name}: {p}" for p in entity_problems]
-    totals = Counter()
+    with contextlib.closing(duckdb.connect()) as con:
+        for name, entity in source_config.entities.items():
+            entity_summary, entity_problems = load_entity(
+                config, source, name, entity, batch_id, con, row_filter
+            )
+            summary["entities"][name] = entity_summary
+            problems += [f"{name}: {p}" for p in entity_problems]
+    totals: Counter[str] = Counter()
     for entity_summary in summary["entities"].values():
-        for key in ("rows_read", "rows_landed", "rows_quarantined"):
+        for key in ROW_COUNTS:
             totals[key] += entity_summary[key]
     summary.update(totals)
     summary["status"] = "failed" if problems else "ok"
     log.info(
-        "%s: %s rows read, %s landed, %s quarantined%s",
+        "%s: %s rows read, %s landed, %s quarantined%s%s",
         source,
         f"{totals['rows_read']:,}",
         f"{totals['rows_landed']:,}",
         f"{totals['rows_quarantined']:,}",
+        f", {totals['rows_suppressed']:,} suppressed" if totals["rows_suppressed"] else "",
         f"; {len(problems)} problem(s)" if problems else "",
     )
     if problems:
@@ -105,15 +361,24 @@ def load_source(config: CdpConfig, source: str, batch_id: str) -> dict[str, Any]
     return summary
 
 
-def discover(landing: Path, entity: EntityConfig) -> list[LandedItem]:
+def discover(landing, entity: EntityConfig) -> list[LandedItem]:
     if entity.format == "postgres":
         return [postgres_item(entity)]
     return [landed_file(landing, path) for path in matching_files(landing, entity)]
 
 
 def load_entity(
-    config: CdpConfig, source: str, name: str, entity: EntityConfig, batch_id: str
+    config: CdpConfig,
+    source: str,
+    name: str,
+    entity: EntityConfig,
+    batch_id: str,
+    con: duckdb.DuckDBPyConnection | None = None,
+    row_filter: RowFilter | None = None,
 ) -> tuple[dict[str, Any], list[str]]:
+    if con is None:
+        with contextlib.closing(duckdb.connect()) as own:
+            return load_entity(config, source, name, entity, batch_id, own, row_filter)
     paths = LakePaths.at(config.data_root)
     settings = ingest_settings(config)
     rules = standardize_settings(config)
@@ -124,22 +389,26 @@ def load_entity(
         source=source,
         name=name,
         entity=entity,
-        paths=paths,
         settings=settings,
-        batch_id=batch_id,
-        started_at=started_at,
-        check_template={
-            "date_formats": entity.date_formats or rules.date_formats,
-            "timestamp_formats": entity.timestamp_formats or rules.timestamp_formats,
-            "timezone": config.timezone,
-        },
-        bronze=ReplacingWriter(paths.bronze(source, name), settings.commit_rows, batch_id),
-        quarantine=ReplacingWriter(
-            paths.quarantine, settings.commit_rows, batch_id, "file", "row_number", scope=scope
+        check=EntityCheck(
+            source=source,
+            entity_name=name,
+            entity=entity,
+            batch_id=batch_id,
+            ingested_at=started_at,
+            date_formats=entity.date_formats or rules.date_formats,
+            timestamp_formats=entity.timestamp_formats or rules.timestamp_formats,
+            timezone=config.timezone,
+            con=con,
+            retyped_share=settings.retyped_share,
+            retyped_min_values=settings.retyped_min_values,
         ),
+        bronze=ReplacingWriter(paths.bronze(source, name), settings.commit_rows, batch_id),
+        quarantine=ReplacingWriter(paths.quarantine, settings.commit_rows, batch_id, "file", scope=scope),
+        con=con,
         previous_schema=schema_registry.recorded(paths.meta("schema_registry"), source, name),
+        row_filter=row_filter,
     )
-    items = discover(paths.landing, entity)
     loaded_before = {
         row["file"]: (row["sha256"], row["config_hash"])
         for row in latest_loads(manifest_path, source, name).iter_rows(named=True)
@@ -147,33 +416,33 @@ def load_entity(
     seen_in_batch = set(manifest_rows_of_batch(manifest_path, source, name, batch_id)["file"].to_list())
     fingerprint = entity.fingerprint()
     manifest: list[dict[str, Any]] = []
-    problems: list[str] = []
-    reasons: Counter[str] = Counter()
-    with tempfile.TemporaryDirectory(prefix="cdp-ingest-") as scratch:
-        for item in items:
-            before = loaded_before.get(item.name)
+    to_load: list[tuple[LandedItem, bool]] = []
+    for item in discover(paths.landing, entity):
+        before = loaded_before.get(item.name)
+        if before is not None:  # only a file loaded before needs its sha256 up front
+            item = item.hashed()
             if before == (item.sha256, fingerprint):
                 if item.name not in seen_in_batch:
                     manifest.append(
-                        _manifest_row(load, item, "skipped", FileResult(), fingerprint, started_at)
+                        _manifest_row(load, item.name, item, "skipped", FileResult(), fingerprint)
                     )
                 continue
-            file_started = now()
-            try:
-                result = load_item(load, item, Path(scratch))
-            except FileFailed as exc:
-                load.bronze.discard(item.name)
-                load.quarantine.discard(item.name)
-                problems.append(f"{item.name}: {exc}")
-                log.error("%s/%s: %s: %s", source, name, item.name, exc)
-                failed = FileResult(messages=[str(exc)])
-                manifest.append(_manifest_row(load, item, "failed", failed, fingerprint, file_started))
-                continue
-            status = "replaced" if before else "loaded"
-            reasons.update(result.reasons)
-            manifest.append(_manifest_row(load, item, status, result, fingerprint, file_started))
-        load.bronze.flush()
-        load.quarantine.flush()
+        to_load.append((item, before is not None))
+    for item, _ in to_load:
+        load.read(item)
+    load.finish()
+    problems: list[str] = []
+    for item, replacing in to_load:
+        result = load.results[item.name]
+        if item.name in load.failed:
+            problems.append(f"{item.name}: {load.failed[item.name]}")
+            failed = FileResult(
+                messages=[load.failed[item.name]], sha256=result.sha256, started_at=result.started_at
+            )
+            manifest.append(_manifest_row(load, item.name, item, "failed", failed, fingerprint))
+        else:
+            status = "replaced" if replacing else "loaded"
+            manifest.append(_manifest_row(load, item.name, item, status, result, fingerprint))
     if manifest:
         manifest = [row for row in manifest if not _repeat_failure(row, seen_in_batch)]
         delta.write(
@@ -185,6 +454,10 @@ def load_entity(
     added = schema_registry.update(
         paths.meta("schema_registry"), source, name, entity, load.observed, batch_id
     )
+    reasons: Counter[str] = Counter()
+    for file, result in load.results.items():
+        if file not in load.failed:
+            reasons.update(result.reasons)
     return _entity_summary(manifest, reasons, added, load), problems
 
 
@@ -193,86 +466,26 @@ def _repeat_failure(row: dict[str, Any], seen_in_batch: set[str]) -> bool:
     return row["status"] == "failed" and row["file"] in seen_in_batch
 
 
-def load_item(load: EntityLoad, item: LandedItem, scratch: Path) -> FileResult:
-    """Read one item batch by batch into the writers; the first batch is checked before anything lands."""
-    if item.path is not None and item.size_bytes == 0:
-        raise FileFailed(
-            "file is empty (0 bytes): no header and no rows; expected columns "
-            + ", ".join(load.entity.required_columns())
-        )
-    notes = ReadNotes()
-    request = ReadRequest(item, load.entity, scratch, load.settings.csv_block_bytes, notes)
-    check = FileCheck(
-        source=load.source,
-        entity_name=load.name,
-        entity=load.entity,
-        file=item.name,
-        batch_id=load.batch_id,
-        ingested_at=load.started_at,
-        **load.check_template,
-    )
-    result = FileResult()
-    first = True
-    try:
-        for batch in READERS[load.entity.format](request):
-            if first:
-                check_columns(
-                    batch.frame.columns,
-                    check,
-                    batch.frame,
-                    load.settings.retyped_share,
-                    load.settings.retyped_min_values,
-                )
-                if notes.physical_types and load.previous_schema is not None:
-                    schema_registry.check_physical_types(
-                        load.previous_schema, notes.physical_types, load.entity, item.name
-                    )
-                first = False
-            load.observed.observe(batch.frame.columns, notes.physical_types, item.name)
-            landed, rejected = check_batch(batch, check)
-            read = batch.frame.height + batch.rejects.height
-            if landed.height + rejected.height != read:
-                raise IngestError(
-                    f"{item.name}: reconciliation failed in a batch: {read} read, "
-                    f"{landed.height} landed + {rejected.height} quarantined"
-                )
-            result.rows_read += read
-            result.rows_landed += landed.height
-            result.rows_quarantined += rejected.height
-            result.reasons.update(rejected["reason"].to_list())
-            load.bronze.add(landed)
-            load.quarantine.add(rejected)
-    except (OSError, ValueError) as exc:  # pyarrow's ArrowInvalid is a ValueError
-        raise FileFailed(f"cannot be read as {load.entity.format}: {exc}") from exc
-    if first:
-        raise FileFailed(f"nothing to read in {item.name}")
-    load.bronze.file_done(item.name)
-    load.quarantine.file_done(item.name)
-    result.messages = notes.messages
-    if result.rows_read == 0:
-        result.messages.append("header only: 0 rows")
-    return result
-
-
 def _manifest_row(
-    load: EntityLoad, item: LandedItem, status: str, result: FileResult, fingerprint: str, started: datetime
+    load: EntityLoad, file: str, item: LandedItem, status: str, result: FileResult, fingerprint: str
 ) -> dict[str, Any]:
     reasons = ", ".join(f"{reason}: {count}" for reason, count in result.reasons.most_common())
     message = "; ".join([*result.messages, *([f"quarantined: {reasons}"] if reasons else [])])
     return {
         "source": load.source,
         "entity": load.name,
-        "file": item.name,
+        "file": file,
         "size_bytes": item.size_bytes,
-        "sha256": item.sha256,
+        "sha256": result.sha256 or item.sha256,
         "rows_read": result.rows_read,
         "rows_landed": result.rows_landed,
         "rows_quarantined": result.rows_quarantined,
-        "batch_id": load.batch_id,
+        "rows_suppressed": result.rows_suppressed,
+        "batch_id": load.check.batch_id,
         "status": status,
         "message": message or None,
-        "started_at": started,
-        "finished_at": now(),
+        "started_at": result.started_at,
+        "finished_at": result.finished_at or now(),
         "config_hash": fingerprint,
     }
 
@@ -283,9 +496,7 @@ def _entity_summary(
     statuses = Counter(row["status"] for row in manifest)
     return {
         "files": dict(statuses),
-        "rows_read": sum(row["rows_read"] for row in manifest),
-        "rows_landed": sum(row["rows_landed"] for row in manifest),
-        "rows_quarantined": sum(row["rows_quarantined"] for row in manifest),
+        **{key: sum(row[key] for row in manifest) for key in ROW_COUNTS},
         "quarantine_reasons": dict(reasons),
         "added_columns": added,
         "commits": load.bronze.commits + load.quarantine.commits,

@@ -9,14 +9,19 @@ from warehouse.paths import LakePaths
 
 
 def load_report(paths: LakePaths, source: str | None = None) -> dict[str, pl.DataFrame]:
-    """Files and rows per source/entity/status (latest batch of each file) and quarantine reasons."""
+    """Files and rows per source/entity/status (each file's latest load, not its later skips), the
+    files that failed, and the quarantine reasons."""
     manifest_path, quarantine_path = paths.meta("load_manifest"), paths.quarantine
     report: dict[str, pl.DataFrame] = {}
     if delta.exists(manifest_path):
         manifest = delta.scan(manifest_path)
         if source:
             manifest = manifest.filter(pl.col("source") == source)
-        latest = manifest.sort("finished_at").group_by("source", "entity", "file").agg(pl.all().last())
+        if "rows_suppressed" not in manifest.collect_schema():  # written before suppression existed
+            manifest = manifest.with_columns(rows_suppressed=pl.lit(None, dtype=pl.Int64))
+        # A skipped file's rows are those of the load that landed it: skips would report zeros.
+        loads = manifest.filter(pl.col("status") != "skipped")
+        latest = loads.sort("finished_at").group_by("source", "entity", "file").agg(pl.all().last())
         report["landed"] = (
             latest.group_by("source", "entity", "status")
             .agg(
@@ -24,6 +29,7 @@ def load_report(paths: LakePaths, source: str | None = None) -> dict[str, pl.Dat
                 pl.col("rows_read").sum(),
                 pl.col("rows_landed").sum(),
                 pl.col("rows_quarantined").sum(),
+                pl.col("rows_suppressed").fill_null(0).sum(),
                 pl.col("finished_at").max().alias("last_load"),
             )
             .sort("source", "entity", "status")

@@ -42,6 +42,7 @@ MANIFEST_SCHEMA: dict[str, pl.DataType] = {
     "rows_read": pl.Int64(),
     "rows_landed": pl.Int64(),
     "rows_quarantined": pl.Int64(),
+    "rows_suppressed": pl.Int64(),  # dropped by the caller's row filter (erased people): not kept anywhere
     "batch_id": pl.String(),
     "status": pl.String(),  # loaded | skipped | replaced | failed
     "message": pl.String(),
@@ -74,19 +75,20 @@ def now() -> datetime:
 class ReplacingWriter:
     """Buffer rows of many files; each commit replaces the earlier rows of the files it starts.
 
-    `file_column`/`row_column` name the lineage columns; `scope` narrows the replace predicate (the
-    quarantine holds every source, so its scope is the source and entity).
+    `file_column` names the lineage column; `scope` narrows the replace predicate (the quarantine
+    holds every source, so its scope is the source and entity). A file's first commit in a run
+    removes all its earlier rows, so its later commits (a large file spans several) simply append.
     """
 
     path: Path
     commit_rows: int
     batch_id: str
     file_column: str = "_file"
-    row_column: str = "_row_number"
     scope: str | None = None
     commits: int = 0
     _buffer: list[pl.DataFrame] = field(default_factory=list)
     _buffered_rows: int = 0
+    _buffered_files: set[str] = field(default_factory=set)
     _started: set[str] = field(default_factory=set)
     _emptied: list[str] = field(default_factory=list)
 
@@ -95,19 +97,23 @@ class ReplacingWriter:
             return
         self._buffer.append(frame)
         self._buffered_rows += frame.height
+        self._buffered_files.update(frame[self.file_column].unique().to_list())
         if self._buffered_rows >= self.commit_rows:
             self.flush()
 
     def file_done(self, name: str) -> None:
         """A file that produced no rows still has to lose the rows an earlier load left."""
-        buffered = any((f[self.file_column] == name).any() for f in self._buffer)
-        if name not in self._started and not buffered:
+        if name not in self._started and name not in self._buffered_files:
             self._emptied.append(name)
 
     def discard(self, name: str) -> None:
         """Drop what a failed file put in the buffer (and in earlier commits of this run)."""
-        self._buffer = [f.filter(pl.col(self.file_column) != name) for f in self._buffer]
-        self._buffered_rows = sum(f.height for f in self._buffer)
+        if name in self._buffered_files:
+            self._buffer = [f.filter(pl.col(self.file_column) != name) for f in self._buffer]
+            self._buffered_rows = sum(f.height for f in self._buffer)
+            self._buffered_files.discard(name)
+        if name in self._emptied:
+            self._emptied.remove(name)
         if name in self._started:
             delta.delete_where(self.path, self._scoped(f"{self.file_column} = {sql_string(name)}"))
             self._started.discard(name)
@@ -124,23 +130,18 @@ class ReplacingWriter:
         if not self._buffer:
             return
         data = pl.concat(self._buffer, how="diagonal_relaxed")
-        self._buffer, self._buffered_rows = [], 0
-        first_rows = data.group_by(self.file_column).agg(pl.col(self.row_column).min())
-        starting = [f for f in first_rows[self.file_column].to_list() if f not in self._started]
-        continuing = first_rows.filter(~pl.col(self.file_column).is_in(starting))
-        if not delta.exists(self.path):
+        self._buffer, self._buffered_rows, self._buffered_files = [], 0, set()
+        starting = [f for f in data[self.file_column].unique().to_list() if f not in self._started]
+        if not delta.exists(self.path) or not starting:
+            # Files already started in this run lost their earlier rows in their first commit:
+            # the rest of a large file is a plain append (no predicate to evaluate).
             delta.write(data, self.path, "append", batch_id=self.batch_id, operation="ingest")
         else:
-            clauses = [f"{self.file_column} IN ({_in_list(starting)})"] if starting else []
-            clauses += [
-                f"({self.file_column} = {sql_string(name)} AND {self.row_column} >= {first})"
-                for name, first in continuing.iter_rows()
-            ]
             delta.write(
                 data,
                 self.path,
                 "overwrite",
-                predicate=self._scoped(" OR ".join(clauses)),
+                predicate=self._scoped(f"{self.file_column} IN ({_in_list(starting)})"),
                 batch_id=self.batch_id,
                 operation="ingest",
             )

@@ -1,9 +1,17 @@
 """Row checks between reading and bronze: which rows land and which go to quarantine, and why.
 
-A row is quarantined for the first problem found, in this order: bytes that did not decode, a
-missing primary key, a value that does not parse as its declared type, a primary key already used
-by a *different* row earlier in the same file (exact repeats land: silver removes them and counts
-them in `dedup_log`). Everything is vectorised over the batch; only the few bad rows are formatted.
+Checks run on a *group*: the rows of many files read one after another (same columns, same
+encoding), each row carrying its `_file` and `_row_number`, so a thousand small monthly exports cost
+one vectorised pass instead of a thousand. Every rule still applies per file:
+
+- a file missing a required column fails before any of its rows is read (`check_required_columns`);
+- a typed column whose values mostly do not parse in the file's first block fails that file: it was
+  retyped upstream (`retyped_files`);
+- a row is quarantined for the first problem found, in this order: bytes that did not decode, a
+  missing primary key, an empty value in a `not_null` column (a ticket without its sale time), a
+  value that does not parse as its declared type, a primary key already used
+  by a *different* row earlier in the same file (exact repeats land: silver removes them and counts
+  them in `dedup_log`). Only the few bad rows are formatted.
 """
 
 from __future__ import annotations
@@ -18,50 +26,83 @@ from ingest.config import EntityConfig
 from ingest.encoding import UNDECODABLE_MARK
 from ingest.errors import FileFailed
 from ingest.parsing import REASON_FOR_TYPE, clean_text, parse_as
-from ingest.readers.base import RawBatch
 from ingest.tables import QUARANTINE_SCHEMA
 
-FIRST_SEEN_SCHEMA = {"_key": pl.UInt64, "_first_hash": pl.String, "_first_row": pl.Int64}
+# The first row of each key of a file that continues in the next group: 24 bytes a key, so a 2 GB
+# file's keys stay far smaller than the file (the row hash is kept as its 64-bit hash).
+FIRST_SEEN_SCHEMA = {"_key": pl.UInt64, "_first_hash": pl.UInt64, "_first_row": pl.Int64}
+READ_REJECT_SCHEMA = {
+    "_file": pl.String,
+    "row_number": pl.Int64,
+    "raw": pl.String,
+    "reason": pl.String,
+    "detail": pl.String,
+}
 SAMPLE_VALUES = 3
 
 
 @dataclass
-class FileCheck:
-    """Everything the checks need to know about one file being loaded, and state across its batches."""
+class EntityCheck:
+    """What the checks of one entity's load need, and the state of files that span several groups."""
 
     source: str
     entity_name: str
     entity: EntityConfig
-    file: str
     batch_id: str
     ingested_at: datetime
     date_formats: list[str]
     timestamp_formats: list[str]
     timezone: str
-    first_seen: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=FIRST_SEEN_SCHEMA))
+    con: duckdb.DuckDBPyConnection
+    retyped_share: float = 0.9
+    retyped_min_values: int = 20
+    # Per typed column, the format that parsed most values in the last group: tried first next time.
+    lead_format: dict[str, str] = field(default_factory=dict)
+    # First row of every key seen so far in files whose rows continue in a later group.
+    carried: dict[str, pl.DataFrame] = field(default_factory=dict)
 
     @property
     def raw_is_json(self) -> bool:
         return self.entity.format in ("jsonl", "parquet")
 
 
-def row_hash(frame: pl.DataFrame) -> pl.Series:
-    """Stable md5 of a row's non-null values keyed by column name.
+@dataclass
+class GroupResult:
+    """A checked group: bronze rows (with lineage), quarantine rows, and the files that failed."""
 
-    Independent of column order and of columns that are null, so the same row exported by two files
-    (one with an extra empty column) hashes the same; md5 rather than Polars' hash, which may change
-    between Polars versions while bronze keeps the value for years.
+    landed: pl.DataFrame
+    quarantined: pl.DataFrame
+    failed: dict[str, str]
+
+
+def row_hash_sql(columns: dict[str, str]) -> str:
+    """DuckDB expression of the row hash: SQL column -> source column name it stands for.
+
+    Stable md5 of a row's non-null values keyed by column name, independent of column order and of
+    columns that are null, so the same row exported by two files (one with an extra empty column)
+    hashes the same; md5 rather than Polars' hash, which may change between Polars versions while
+    bronze keeps the value for years.
     """
-    if frame.is_empty() or not frame.columns:
+    parts = ", ".join(
+        f"'{_sql_text(name)}=' || {_sql_ident(column)}"
+        for column, name in sorted(columns.items(), key=lambda c: c[1])
+    )
+    return f"md5(concat_ws(chr(31), {parts}))"
+
+
+def row_hash(frame: pl.DataFrame, columns: list[str], con: duckdb.DuckDBPyConnection) -> pl.Series:
+    """`_row_hash` of every row (`row_hash_sql`) over the data `columns`."""
+    if frame.is_empty() or not columns:
         return pl.Series("_row_hash", [None] * frame.height, dtype=pl.String)
-    parts = ", ".join(f"'{_sql_text(c)}=' || {_sql_ident(c)}" for c in sorted(frame.columns))
-    con = duckdb.connect()
+    con.register("hash_input", frame.select(columns).to_arrow())
     try:
-        con.register("batch", frame)
-        hashed = con.sql(f"select md5(concat_ws(chr(31), {parts})) as _row_hash from batch").pl()
+        hashed = con.sql(f"select {row_hash_sql({c: c for c in columns})} as _row_hash from hash_input")
+        table = hashed.to_arrow_table()
     finally:
-        con.close()
-    return hashed.to_series()
+        con.unregister("hash_input")
+    series = pl.from_arrow(table.column("_row_hash"))
+    assert isinstance(series, pl.Series)
+    return series.alias("_row_hash")
 
 
 def _sql_ident(name: str) -> str:
@@ -72,41 +113,73 @@ def _sql_text(value: str) -> str:
     return value.replace("'", "''")
 
 
-def check_batch(batch: RawBatch, check: FileCheck) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Split a batch into bronze rows (with lineage) and quarantine rows (with raw text and reason)."""
-    frame = batch.frame.with_columns(_row_number=pl.Series(batch.row_numbers, dtype=pl.Int64))
-    data_columns = batch.frame.columns
-    frame = frame.with_columns(_row_hash=row_hash(batch.frame))
-    typed = [c for c, t in check.entity.types.items() if t != "string" and c in data_columns]
-    frame = frame.with_columns(
-        [unparseable_mask(frame[c], check.entity.types[c], check).alias(f"_bad_{c}") for c in typed]
-    )
-    reasons, details = _problems(check, data_columns)
-    frame = frame.with_columns(_reason=pl.coalesce(reasons), _detail=pl.coalesce(details))
-    frame = frame.drop([f"_bad_{c}" for c in typed])
-    frame = _duplicate_keys(frame, check)
-    good = frame.filter(pl.col("_reason").is_null()).drop("_reason", "_detail")
-    bad = frame.filter(pl.col("_reason").is_not_null())
+def check_required_columns(columns: list[str], check: EntityCheck, file: str) -> None:
+    """Fail the file before loading anything when a required column is missing (names only)."""
+    entity = check.entity
+    missing = [c for c in entity.required_columns() if c not in columns]
+    if not missing:
+        return
+    expected = set(entity.required_columns())
+    added = [c for c in columns if c not in expected]
+    hint = ""
+    if len(columns) == 1 and any(d in columns[0] for d in ",;\t|" if d != entity.delimiter):
+        found = next(d for d in ",;\t|" if d in columns[0] and d != entity.delimiter)
+        hint = f"; the header is one field {columns[0][:80]!r}: wrong delimiter? it looks {found!r}-delimited, declared {entity.delimiter!r}"
+    elif added:
+        hint = f"; new column(s) {', '.join(repr(a) for a in added)}: renamed upstream? map it under sources.{check.source}.entities.{check.entity_name} in cdp.yaml"
+    raise FileFailed(f"required column(s) {', '.join(repr(m) for m in missing)} missing from {file}{hint}")
+
+
+def check_group(
+    frame: pl.DataFrame,
+    read_rejects: pl.DataFrame,
+    columns: list[str],
+    encoding: str,
+    check: EntityCheck,
+    continuing: set[str],
+    marked: bool = True,
+) -> GroupResult:
+    """Split a group's rows into bronze and quarantine rows; files whose typed columns were retyped fail.
+
+    `frame` holds the data `columns` plus `_file`, `_row_number` and `_first` (row of its file's first
+    block); `read_rejects` the records the readers could not split; `continuing` the files whose
+    rows go on in the next group (their keys are remembered for the duplicate-key rule); `marked`
+    whether any value may carry the undecodable-bytes marker (the stream knows; skipping the scan
+    of every text column when it cannot is the common case).
+    """
+    typed = [c for c, t in check.entity.types.items() if t != "string" and c in columns]
+    frame = frame.with_columns(type_masks(frame, typed, check))
+    failed = retyped_files(frame, typed, check)
+    if failed:
+        frame = frame.filter(~pl.col("_file").is_in(list(failed)))
+        read_rejects = read_rejects.filter(~pl.col("_file").is_in(list(failed)))
+    if "_row_hash" not in frame.columns:  # readers that hold the values in DuckDB hash on the way
+        frame = frame.with_columns(_row_hash=row_hash(frame, columns, check.con))
+    frame = frame.with_columns(_first_problem(frame, check, columns, typed, encoding, marked))
+    frame = frame.drop([f"_bad_{c}" for c in typed], "_first")
+    frame = _duplicate_keys(frame, check, continuing)
+    good = frame.filter(pl.col("_reason").is_null())
     landed = good.with_columns(
         _source=pl.lit(check.source),
-        _file=pl.lit(check.file),
         _batch_id=pl.lit(check.batch_id),
         _ingested_at=pl.lit(check.ingested_at, dtype=QUARANTINE_SCHEMA["quarantined_at"]),
-    ).select(*data_columns, "_source", "_file", "_row_number", "_batch_id", "_ingested_at", "_row_hash")
-    rejected = bad.select(
+    ).select(*columns, "_source", "_file", "_row_number", "_batch_id", "_ingested_at", "_row_hash")
+    rejected = frame.filter(pl.col("_reason").is_not_null()).select(
+        "_file",
         pl.col("_row_number").alias("row_number"),
-        _raw_text(data_columns, check).alias("raw"),
+        _raw_text(columns, check).alias("raw"),
         pl.col("_reason").alias("reason"),
         pl.col("_detail").alias("detail"),
     )
-    return landed, quarantine_rows(pl.concat([rejected, batch.rejects], how="vertical_relaxed"), check)
+    rejects = pl.concat([rejected, read_rejects.cast(READ_REJECT_SCHEMA)], how="vertical_relaxed")
+    return GroupResult(landed, quarantine_rows(rejects, check), failed)
 
 
-def quarantine_rows(rejects: pl.DataFrame, check: FileCheck) -> pl.DataFrame:
+def quarantine_rows(rejects: pl.DataFrame, check: EntityCheck) -> pl.DataFrame:
     return rejects.select(
         source=pl.lit(check.source),
         entity=pl.lit(check.entity_name),
-        file=pl.lit(check.file),
+        file=pl.col("_file"),
         row_number=pl.col("row_number"),
         raw=pl.col("raw"),
         reason=pl.col("reason"),
@@ -116,7 +189,7 @@ def quarantine_rows(rejects: pl.DataFrame, check: FileCheck) -> pl.DataFrame:
     ).cast(QUARANTINE_SCHEMA)
 
 
-def _raw_text(columns: list[str], check: FileCheck) -> pl.Expr:
+def _raw_text(columns: list[str], check: EntityCheck) -> pl.Expr:
     """The row's text as delivered: a JSON object for JSON sources, delimited fields otherwise."""
     if not columns:
         return pl.lit("")
@@ -125,27 +198,47 @@ def _raw_text(columns: list[str], check: FileCheck) -> pl.Expr:
     return pl.concat_str([pl.col(c).fill_null("") for c in columns], separator=check.entity.delimiter)
 
 
-def _problems(check: FileCheck, columns: list[str]) -> tuple[list[pl.Expr], list[pl.Expr]]:
+def _first_problem(
+    frame: pl.DataFrame, check: EntityCheck, columns: list[str], typed: list[str], encoding: str, marked: bool
+) -> list[pl.Series]:
+    """`_reason` and `_detail` of each row's first problem (null where the row is fine).
+
+    Which rows have a problem is one cheap boolean pass; the messages are formatted for those rows only.
+    """
+    reasons, details = _problems(check, columns, typed, encoding, marked)
+    flags = [reason.is_not_null() for reason in reasons[1:]]
+    problem = frame.select(pl.any_horizontal(flags) if flags else pl.lit(False)).to_series()
+    rows = problem.arg_true()
+    reason = pl.repeat(None, frame.height, dtype=pl.String, eager=True).alias("_reason")
+    detail = pl.repeat(None, frame.height, dtype=pl.String, eager=True).alias("_detail")
+    if rows.is_empty():
+        return [reason, detail]
+    found = frame[rows].select(_reason=pl.coalesce(reasons), _detail=pl.coalesce(details))
+    return [reason.scatter(rows, found["_reason"]), detail.scatter(rows, found["_detail"])]
+
+
+def _problems(
+    check: EntityCheck, columns: list[str], typed: list[str], encoding: str, marked: bool
+) -> tuple[list[pl.Expr], list[pl.Expr]]:
     """One (reason, detail) expression pair per check, in priority order; null where the row is fine."""
     reasons: list[pl.Expr] = [pl.lit(None, dtype=pl.String)]
     details: list[pl.Expr] = [pl.lit(None, dtype=pl.String)]
-    if columns:
+    if columns and marked:
         undecodable = pl.any_horizontal(
             [pl.col(c).str.contains(UNDECODABLE_MARK, literal=True).fill_null(False) for c in columns]
         )
         reasons.append(pl.when(undecodable).then(pl.lit("undecodable_bytes")))
-        details.append(
-            pl.when(undecodable).then(
-                pl.lit(f"bytes that do not decode as {check.entity.encoding_for(check.file)}")
-            )
-        )
+        details.append(pl.when(undecodable).then(pl.lit(f"bytes that do not decode as {encoding}")))
     for key in check.entity.primary_key:
         missing = clean_text(pl.col(key)).is_null()
         reasons.append(pl.when(missing).then(pl.lit("missing_primary_key")))
         details.append(pl.when(missing).then(pl.lit(f"primary key field '{key}' is empty")))
-    for column, column_type in check.entity.types.items():
-        if column_type == "string" or column not in columns:
-            continue
+    for column in [c for c in check.entity.not_null if c in columns]:
+        empty = clean_text(pl.col(column)).is_null()
+        reasons.append(pl.when(empty).then(pl.lit("missing_value")))
+        details.append(pl.when(empty).then(pl.lit(f"field '{column}' is empty; every row must fill it")))
+    for column in typed:
+        column_type = check.entity.types[column]
         bad = pl.col(f"_bad_{column}")
         reasons.append(pl.when(bad).then(pl.lit(REASON_FOR_TYPE[column_type])))
         details.append(
@@ -156,115 +249,158 @@ def _problems(check: FileCheck, columns: list[str]) -> tuple[list[pl.Expr], list
     return reasons, details
 
 
-def unparseable_mask(values: pl.Series, column_type: str, check: FileCheck) -> pl.Series:
-    """True where a present value parses in none of the formats.
+def retyped_files(frame: pl.DataFrame, typed: list[str], check: EntityCheck) -> dict[str, str]:
+    """Files whose first block holds mostly unparseable values in a typed column: retyped upstream.
 
-    Formats are tried one after another on the values still unparsed only, so the common format
-    costs one pass and the rare ones touch only the few rows that need them.
+    Judged per file on its first block only (what a streamed file has before anything lands), and
+    only with enough values present to judge.
     """
-    text = values.to_frame("v").select(clean_text(pl.col("v"))).to_series()
-    if column_type in ("date", "timestamp"):
-        formats = check.date_formats if column_type == "date" else check.timestamp_formats
-        pending = text.is_not_null()
-        for fmt in formats:
+    if not typed or frame.is_empty():
+        return {}
+    any_bad = pl.any_horizontal([pl.col(f"_bad_{c}") for c in typed]) & pl.col("_first")
+    suspects = frame.filter(any_bad)["_file"].unique()
+    if suspects.is_empty():  # the common case: every first block parses
+        return {}
+    first = frame.filter(pl.col("_first") & pl.col("_file").is_in(suspects.implode()))
+    stats = first.group_by("_file").agg(
+        [clean_text(pl.col(c)).is_not_null().sum().alias(f"present_{c}") for c in typed]
+        + [pl.col(f"_bad_{c}").sum().alias(f"bad_{c}") for c in typed]
+    )
+    failed: dict[str, str] = {}
+    for column in typed:  # a loop over a few typed columns; each filter is vectorised over files
+        present, bad = pl.col(f"present_{column}"), pl.col(f"bad_{column}")
+        hit = stats.filter(
+            (present >= check.retyped_min_values) & (bad / present >= check.retyped_share)
+        ).select("_file", present, bad)
+        for file, n_present, n_bad in hit.iter_rows():  # failing files only: few
+            if file in failed:
+                continue
+            examples = first.filter((pl.col("_file") == file) & pl.col(f"_bad_{column}"))[column].head(
+                SAMPLE_VALUES
+            )
+            failed[file] = (
+                f"column '{column}' in {file} no longer holds {check.entity.types[column]} values: "
+                f"{n_bad:,} of {n_present:,} in the first block do not parse (e.g. "
+                f"{', '.join(repr(v) for v in examples.to_list())}); "
+                f"retyped upstream? fix the export or the column's type/formats in cdp.yaml"
+            )
+    return failed
+
+
+def type_masks(frame: pl.DataFrame, typed: list[str], check: EntityCheck) -> list[pl.Series]:
+    """`_bad_<column>`: True where a present value parses in none of the column's formats.
+
+    All typed columns are judged in one query with one format each; the other formats are then
+    tried one after another on the values still unparsed only, so the rare formats touch only the
+    few rows that need them. Which format goes first is learnt: the one that parsed most values of
+    the column in the previous group (a web shop's ISO timestamps with offsets are the fourth
+    configured format; trying it first saves three passes). The order cannot change the outcome:
+    a value is bad only when no format parses it.
+    """
+    if not typed:
+        return []
+    types = check.entity.types
+    formats = {c: _formats(types[c], check) for c in typed}
+    for column in typed:
+        lead = check.lead_format.get(column)
+        if lead in formats[column]:
+            formats[column] = [lead, *[f for f in formats[column] if f != lead]]
+    first = frame.select(
+        [
+            (
+                clean_text(pl.col(c)).is_not_null()
+                & _parsed(pl.col(c), types[c], formats[c][:1], check).is_null()
+            ).alias(f"_bad_{c}")
+            for c in typed
+        ]
+    )
+    masks = []
+    for column in typed:
+        pending = first[f"_bad_{column}"]
+        hits = {formats[column][0]: frame.height - int(pending.sum())}
+        for fmt in formats[column][1:]:
             if not pending.any():
                 break
-            subset = text.filter(pending).to_frame("v")
-            parsed = subset.select(
-                parse_as(
-                    pl.col("v"),
-                    column_type,
-                    date_formats=[fmt],
-                    timestamp_formats=[fmt],
-                    timezone=check.timezone,
-                )
-            ).to_series()
-            still = pending.clone()
-            still = still.scatter(pending.arg_true(), parsed.is_null())
-            pending = still
-        return pending
-    frame = text.to_frame("v")
-    return frame.select(_unparseable(pl.col("v"), column_type, check)).to_series()
+            rows = pending.arg_true()
+            parsed = (
+                frame[column]
+                .gather(rows)
+                .to_frame("v")
+                .select(_parsed(pl.col("v"), types[column], [fmt], check))
+                .to_series()
+                .is_null()
+            )
+            hits[fmt] = int((~parsed).sum())
+            pending = pending.scatter(rows, parsed)
+        check.lead_format[column] = max(hits, key=lambda f: hits[f])
+        masks.append(pending.alias(f"_bad_{column}"))
+    return masks
 
 
-def _unparseable(column: pl.Expr, column_type: str, check: FileCheck) -> pl.Expr:
-    parsed = parse_as(
+def _formats(column_type: str, check: EntityCheck) -> list[str]:
+    if column_type == "date":
+        return check.date_formats
+    if column_type == "timestamp":
+        return check.timestamp_formats
+    return [""]  # numbers and booleans have one parser
+
+
+def _parsed(column: pl.Expr, column_type: str, formats: list[str], check: EntityCheck) -> pl.Expr:
+    return parse_as(
         column,
         column_type,  # type: ignore[arg-type]
-        date_formats=check.date_formats,
-        timestamp_formats=check.timestamp_formats,
+        date_formats=formats,
+        timestamp_formats=formats,
         timezone=check.timezone,
     )
-    return clean_text(column).is_not_null() & parsed.is_null()
 
 
-def _duplicate_keys(frame: pl.DataFrame, check: FileCheck) -> pl.DataFrame:
+def _duplicate_keys(frame: pl.DataFrame, check: EntityCheck, continuing: set[str]) -> pl.DataFrame:
     """Quarantine a row whose key an earlier, *different* row of the same file already used."""
     keys = check.entity.primary_key
     if not keys or frame.is_empty():
         return frame
-    frame = frame.with_columns(_key=pl.struct([clean_text(pl.col(k)) for k in keys]).hash())
-    # Most keys are new: only rows whose key repeats (in this batch or earlier) need the join.
-    suspect = frame["_key"].is_in(check.first_seen["_key"].implode()) | frame["_key"].is_duplicated()
-    candidates = frame.filter(pl.col("_reason").is_null()).select(
-        "_key", _first_hash="_row_hash", _first_row="_row_number"
+    frame = frame.with_columns(
+        _key=pl.struct(pl.col("_file"), *[clean_text(pl.col(k)) for k in keys]).hash(),
+        _hash64=pl.col("_row_hash").hash(),
     )
+    files = frame["_file"].unique().to_list()
+    carried = [check.carried[f] for f in files if f in check.carried]
+    prior = pl.concat(carried) if carried else pl.DataFrame(schema=FIRST_SEEN_SCHEMA)
+    # Most keys are new: only rows whose key repeats (in this group or earlier) need the join.
+    suspect = frame["_key"].is_in(prior["_key"].implode()) | frame["_key"].is_duplicated()
+    # First rows are needed for the suspects' keys, and for every key of a file that continues.
+    needed = suspect | frame["_file"].is_in(list(continuing))
     new_firsts = (
-        candidates.sort("_first_row")
+        frame.filter(needed)
+        .filter(pl.col("_reason").is_null())
+        .select("_file", "_key", _first_hash="_hash64", _first_row="_row_number")
+        .sort("_first_row")
         .unique("_key", keep="first", maintain_order=True)
-        .join(check.first_seen, on="_key", how="anti")
+        .join(prior, on="_key", how="anti")
     )
-    check.first_seen = pl.concat([check.first_seen, new_firsts], rechunk=False)
+    firsts = pl.concat([prior, new_firsts.drop("_file")])
+    check.carried = {
+        f: pl.concat(
+            [check.carried.get(f, prior.clear()), new_firsts.filter(pl.col("_file") == f).drop("_file")]
+        )
+        for f in continuing
+    }
     if not suspect.any():
-        return frame.drop("_key")
-    frame = frame.with_columns(_suspect=suspect)
-    repeated = frame.filter("_suspect").join(check.first_seen, on="_key", how="left")
-    frame = (
-        pl.concat([frame.filter(~pl.col("_suspect")), repeated], how="diagonal_relaxed")
-        .sort("_row_number")
-        .drop("_suspect")
-    )
-    conflict = pl.col("_reason").is_null() & (pl.col("_row_hash") != pl.col("_first_hash"))
+        return frame.drop("_key", "_hash64")
+    rows = suspect.arg_true()
+    repeated = frame[rows].join(firsts, on="_key", how="left", maintain_order="left")
+    conflict = pl.col("_reason").is_null() & (pl.col("_hash64") != pl.col("_first_hash"))
     key_text = pl.concat_str([pl.format(f"{k}={{}}", pl.col(k)) for k in keys], separator=", ")
-    return frame.with_columns(
+    marked = repeated.select(
         _reason=pl.when(conflict).then(pl.lit("duplicate_primary_key")).otherwise(pl.col("_reason")),
         _detail=pl.when(conflict)
         .then(
             pl.format("key {} already used by row {} with different values", key_text, pl.col("_first_row"))
         )
         .otherwise(pl.col("_detail")),
-    ).drop("_key", "_first_hash", "_first_row")
-
-
-def check_columns(
-    columns: list[str], check: FileCheck, sample: pl.DataFrame, settings_share: float, min_values: int
-) -> None:
-    """Fail the file before loading anything when a required column is missing or no longer typed."""
-    entity = check.entity
-    missing = [c for c in entity.required_columns() if c not in columns]
-    if missing:
-        expected = set(entity.required_columns())
-        added = [c for c in columns if c not in expected]
-        hint = ""
-        if len(columns) == 1 and any(d in columns[0] for d in ",;\t|" if d != entity.delimiter):
-            found = next(d for d in ",;\t|" if d in columns[0] and d != entity.delimiter)
-            hint = f"; the header is one field {columns[0][:80]!r}: wrong delimiter? it looks {found!r}-delimited, declared {entity.delimiter!r}"
-        elif added:
-            hint = f"; new column(s) {', '.join(repr(a) for a in added)}: renamed upstream? map it under sources.{check.source}.entities.{check.entity_name} in cdp.yaml"
-        raise FileFailed(
-            f"required column(s) {', '.join(repr(m) for m in missing)} missing from {check.file}{hint}"
-        )
-    for column, column_type in entity.types.items():
-        if column_type == "string" or column not in sample.columns:
-            continue
-        present = sample.select(clean_text(pl.col(column)).is_not_null().sum()).item()
-        if present < min_values:
-            continue
-        bad = sample.filter(_unparseable(pl.col(column), column_type, check))
-        if bad.height / present >= settings_share:
-            examples = ", ".join(repr(v) for v in bad[column].head(SAMPLE_VALUES).to_list())
-            raise FileFailed(
-                f"column '{column}' in {check.file} no longer holds {column_type} values: "
-                f"{bad.height:,} of {present:,} in the first block do not parse (e.g. {examples}); "
-                f"retyped upstream? fix the export or the column's type/formats in cdp.yaml"
-            )
+    )
+    return frame.with_columns(
+        frame["_reason"].scatter(rows, marked["_reason"]),
+        frame["_detail"].scatter(rows, marked["_detail"]),
+    ).drop("_key", "_hash64")

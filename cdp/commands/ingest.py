@@ -32,9 +32,9 @@ def ingest(
     earlier rows. A source whose file lost a required column fails with the file and column named,
     after every other file has landed.
     """
+    from cdp import pipeline
     from ingest.config import sources_config
     from ingest.errors import SourceFailed
-    from ingest.loader import load_source
 
     if report:
         _print_report(cli, sources)
@@ -44,16 +44,14 @@ def ingest(
     stages, failures = [], []
     for name in names:
         try:
-            stages.append({"stage": "ingest", **load_source(cli.config, name, batch)})
+            stages.append(pipeline.ingest(cli.config, name, batch))  # erased people stay out
         except SourceFailed as exc:
             failures.append(str(exc))
             stages.append(
                 {"stage": "ingest", "source": name, "status": "failed", "error": "; ".join(exc.problems)}
             )
     if standardize and not failures:
-        from ingest.standardize import standardize as build_silver
-
-        stages.append(build_silver(cli.config, batch))
+        stages.append(pipeline.standardize(cli.config, batch))
     print_summary({"batch_id": batch, "stages": stages})
     if failures:
         raise click.ClickException("\n".join(failures))

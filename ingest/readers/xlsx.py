@@ -1,14 +1,18 @@
-"""Excel workbooks: one configured sheet, streamed row by row by openpyxl's read-only mode.
+"""Excel workbooks: one configured sheet, streamed by openpyxl's read-only mode into column lists.
 
 Other sheets (a `summary` tab) are ignored and named in the manifest message; a missing sheet fails
-the file with the sheets that do exist. openpyxl yields Python rows, so this reader loops in
-Python: fine for survey-sized workbooks, and the only way without a native Excel engine installed.
+the file with the sheets that do exist. openpyxl parses cells in Python (no native Excel engine is
+installed), so the reader does as little as possible per cell: rows are taken in blocks, turned
+into columns with `zip`, and each column becomes text in one go (text and integer columns without
+any Python call per value; only a column mixing types, dates or fractions is converted value by value).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import date, datetime, time
+from itertools import islice, zip_longest
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -43,32 +47,52 @@ def read_xlsx(request: ReadRequest) -> Iterator[RawBatch]:
         names = [str(v).strip() if v is not None else "" for v in first]
         while names and names[-1] == "":
             names.pop()
-        width = len(names)
-        buffer: list[tuple] = []
-        rejects: list[tuple[int, str, str, str]] = []
-        numbers: list[int] = []
-        for number, row in enumerate(rows, start=1):
-            values = [_text(v) for v in row]
-            extra = [v for v in values[width:] if v is not None]
-            if extra:
-                raw = "\t".join("" if v is None else v for v in values)
-                rejects.append(
-                    (
-                        number,
-                        raw,
-                        "wrong_column_count",
-                        f"expected {width} fields, found values beyond column {width}",
-                    )
-                )
-            elif any(v is not None for v in values):
-                buffer.append(tuple(values[:width]) + (None,) * (width - len(values)))
-                numbers.append(number)
-            if len(buffer) >= ROWS_PER_BATCH:
-                yield _batch(names, buffer, numbers, rejects)
-                buffer, numbers, rejects = [], [], []
-        yield _batch(names, buffer, numbers, rejects)
+        start = 1
+        while block := list(islice(rows, ROWS_PER_BATCH)):
+            yield _batch(names, block, start)
+            start += len(block)
+        if start == 1:
+            yield _batch(names, [], start)
     finally:
         workbook.close()
+
+
+def _batch(names: list[str], block: list[tuple], start: int) -> RawBatch:
+    """One block of sheet rows: blank rows skipped, rows with values beyond the header quarantined."""
+    width = len(names)
+    columns = list(zip_longest(*block, fillvalue=None)) if block else []
+    columns += [(None,) * len(block)] * (width - len(columns))
+    frame = pl.DataFrame(
+        [_text_column(name, values) for name, values in zip(names, columns[:width], strict=True)],
+        schema=dict.fromkeys(names, pl.String),
+    )
+    numbers = np.arange(start, start + len(block), dtype=np.int64)
+    extra = np.zeros(len(block), dtype=bool)
+    for values in columns[width:]:  # cells right of the header: usually none, or all empty
+        extra |= np.fromiter((v is not None for v in values), dtype=bool, count=len(block))
+    filled = (
+        frame.select(pl.any_horizontal(pl.all().is_not_null())).to_series().to_numpy() if width else extra
+    )
+    rejects = [
+        (
+            int(numbers[i]),
+            "\t".join("" if v is None else _text(v) for v in block[i]),
+            "wrong_column_count",
+            f"expected {width} fields, found values beyond column {width}",
+        )
+        for i in np.flatnonzero(extra)
+    ]
+    keep = filled & ~extra
+    return RawBatch(frame.filter(pl.Series(keep)), numbers[keep], rejects_frame(rejects))
+
+
+def _text_column(name: str, values: tuple[Any, ...]) -> pl.Series:
+    kinds = {type(v) for v in values} - {type(None)}
+    if kinds <= {str}:
+        return pl.Series(name, values, dtype=pl.String)
+    if kinds <= {int}:
+        return pl.Series(name, values, dtype=pl.Int64).cast(pl.String)
+    return pl.Series(name, [_text(v) for v in values], dtype=pl.String)
 
 
 def _text(value: object) -> str | None:
@@ -81,8 +105,3 @@ def _text(value: object) -> str | None:
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
     return str(value)
-
-
-def _batch(names: list[str], rows: list[tuple], numbers: list[int], rejects: list) -> RawBatch:
-    frame = pl.DataFrame(rows, schema=dict.fromkeys(names, pl.String), orient="row")
-    return RawBatch(frame, np.asarray(numbers, dtype=np.int64), rejects_frame(rejects))

@@ -6,28 +6,29 @@ import polars as pl
 
 from ingest.silver import text
 from ingest.silver.dedup import keep_latest
-from ingest.silver.parts import Part, Rules, prefixed
-from ingest.silver.schema import CUSTOMER_RECORDS, conform
+from ingest.silver.parts import Part, Piece, Plan, Rules, prefixed
+from ingest.silver.schema import CUSTOMER_RECORDS, DEDUP_LOG, conform
 
 NAME_COLUMNS = ["given_name", "family_name", "full_name"]
 
 
-def build_customer_records(parts: list[Part], rules: Rules) -> tuple[pl.DataFrame, dict[str, int]]:
-    frames = []
-    for part in parts:
-        frame = part.canonical(CUSTOMER_RECORDS, rules).collect()
-        frame, _ = keep_latest(
-            frame.filter(pl.col("source_record_id").is_not_null()).with_columns(
-                record_id=prefixed("source_record_id")
-            ),
-            "record_id",
-            "source_record_id",
-            part.mapping.latest_by or ("updated_at" if "updated_at" in frame.columns else None),
-        )
-        frames.append(frame)
-    if not frames:
-        return pl.DataFrame(schema=CUSTOMER_RECORDS), {"rows": 0}
-    records = pl.concat(frames, how="diagonal_relaxed")
+def customer_plan(part: Part) -> Plan:
+    """The part's canonical rows, the key that keeps a piece self-contained, the types to parse."""
+    return Plan(part.canonical(), "source_record_id", CUSTOMER_RECORDS)
+
+
+def build_customer_records(frame: pl.DataFrame, part: Part, rules: Rules) -> Piece:
+    """One piece of one bronze table -> standardized, scored customer records (latest per record)."""
+    frame = frame.filter(pl.col("source_record_id").is_not_null()).with_columns(
+        record_id=prefixed("source_record_id")
+    )
+    rows_in = frame.height
+    records, _ = keep_latest(
+        frame,
+        "record_id",
+        "source_record_id",
+        part.mapping.latest_by or ("updated_at" if "updated_at" in frame.columns else None),
+    )
     records = standardize_names(records)
     records = standardize_contacts(records, rules)
     records = records.with_columns(
@@ -41,11 +42,14 @@ def build_customer_records(parts: list[Part], rules: Rules) -> tuple[pl.DataFram
     )
     out = conform(records.lazy(), CUSTOMER_RECORDS).collect()
     stats = {
+        "rows_in": rows_in,
         "rows": out.height,
+        "superseded_removed": rows_in - out.height,
         "phone_valid": int(out["phone_valid"].sum() or 0),
         "email_valid": int(out["email_valid"].sum() or 0),
+        "imputed_country": int((out["imputed_fields"] == "country").sum() or 0),
     }
-    return out, stats
+    return Piece({"customer_records": out}, pl.DataFrame(schema=DEDUP_LOG), stats)
 
 
 def standardize_names(frame: pl.DataFrame) -> pl.DataFrame:

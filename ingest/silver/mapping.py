@@ -45,32 +45,63 @@ def apply_mapping(bronze: pl.LazyFrame, mapping: SilverMapping) -> pl.LazyFrame:
     return bronze.select(*columns, *lineage)
 
 
-def type_columns(
-    frame: pl.LazyFrame,
+def type_frame(
+    frame: pl.DataFrame,
     schema: dict[str, pl.DataType],
     *,
     date_formats: list[str],
     timestamp_formats: list[str],
     timezone: str,
-) -> pl.LazyFrame:
-    """Parse the canonical text columns into the schema's types with the same parsers bronze checked."""
-    present = frame.collect_schema()
-    casts = []
+) -> pl.DataFrame:
+    """Parse the canonical text columns into the schema's types with the same parsers bronze checked.
+
+    Dates and timestamps get the result of coalescing every format in order (the first format that
+    parses a value wins), but each later format is tried only on the values the earlier ones left
+    unparsed: eight configured timestamp formats cost one pass over a column, not eight.
+    """
+    single: list[pl.Expr] = []
+    ordered: list[tuple[str, str]] = []
     for name, dtype in schema.items():
-        if name not in present or present[name] != pl.String:
+        if name not in frame.columns or frame.schema[name] != pl.String:
             continue
         kind = _kind(dtype)
-        if kind != "string":
-            casts.append(
+        if kind in ("date", "timestamp"):
+            ordered.append((name, kind))
+        elif kind != "string":
+            single.append(
                 parse_as(
                     pl.col(name),
-                    kind,
+                    kind,  # type: ignore[arg-type]
                     date_formats=date_formats,
                     timestamp_formats=timestamp_formats,
                     timezone=timezone,
                 ).alias(name)
             )
-    return frame.with_columns(casts) if casts else frame
+    if single:
+        frame = frame.with_columns(single)
+    for name, kind in ordered:
+        formats = date_formats if kind == "date" else timestamp_formats
+        frame = frame.with_columns(_parse_in_order(frame[name], kind, formats, timezone).alias(name))
+    return frame
+
+
+def _parse_in_order(values: pl.Series, kind: str, formats: list[str], timezone: str) -> pl.Series:
+    text = values.to_frame("v").select(clean_text(pl.col("v"))).to_series()
+
+    def parse(series: pl.Series, fmt: str) -> pl.Series:
+        expr = parse_as(pl.col("v"), kind, date_formats=[fmt], timestamp_formats=[fmt], timezone=timezone)  # type: ignore[arg-type]
+        return series.to_frame("v").select(expr).to_series()
+
+    result = parse(text, formats[0])
+    pending = text.is_not_null() & result.is_null()
+    for fmt in formats[1:]:
+        if not pending.any():
+            break
+        rows = pending.arg_true()
+        parsed = parse(text.gather(rows), fmt)
+        result = result.scatter(rows, parsed)
+        pending = pending.scatter(rows, parsed.is_null())
+    return result
 
 
 def _kind(dtype: pl.DataType) -> str:

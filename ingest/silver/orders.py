@@ -11,54 +11,55 @@ from ingest.config import ColumnRef
 from ingest.parsing import parse_decimal, parse_integer
 from ingest.silver import text
 from ingest.silver.dedup import keep_latest, log_rows, remove_exact
-from ingest.silver.parts import Part, Rules, prefixed
-from ingest.silver.schema import DEDUP_LOG, ORDER_LINES, ORDERS, conform
+from ingest.silver.parts import Part, Piece, Plan, Rules, prefixed
+from ingest.silver.schema import ORDER_LINES, ORDERS, conform
 
 ORDER_INPUT = {**ORDERS, "updated_at": pl.Datetime("us")}
 LINE_INPUT = {**ORDER_LINES, "source_order_id": pl.String()}
 
 
-def build_orders(
-    order_parts: list[Part], line_parts: list[Part], rules: Rules
-) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame, dict[str, int]]:
-    """(orders, order_lines, dedup_log rows, stats) over every order-feeding bronze table."""
-    orders, lines, logs = [], [], []
-    lines_by_table = {(p.source, p.entity_name): p for p in line_parts}
-    for part in order_parts:
-        if part.entity.order_grain == "line":
-            line_part = lines_by_table.get((part.source, part.entity_name))
-            o, ln, log = _from_line_grain(part, line_part, rules)
-        else:
-            o, ln, log = _from_order_grain(part, rules)
-        orders.append(o)
-        lines.append(ln)
-        logs.append(log)
-    if not orders:
-        return (
-            pl.DataFrame(schema=ORDERS),
-            pl.DataFrame(schema=ORDER_LINES),
-            pl.DataFrame(schema=DEDUP_LOG),
-            {},
+def order_plan(part: Part, line_part: Part | None) -> Plan:
+    """The part's canonical rows (order and line columns together), the key of a self-contained
+    piece, the types to parse."""
+    if part.entity.order_grain == "line":
+        if line_part is None:
+            raise ValueError(
+                f"{part.source}.{part.entity_name}: order_grain line needs an order_lines mapping"
+            )
+        # One mapping over one scan, so order and line columns of a row always stay together.
+        both = part.mapping.model_copy(
+            update={"columns": {**line_part.mapping.columns, **part.mapping.columns}}
         )
-    out_orders = pl.concat(orders, how="vertical_relaxed")
-    out_lines = pl.concat(lines, how="vertical_relaxed")
+        return Plan(replace(part, mapping=both).canonical(), "source_order_id", {**LINE_INPUT, **ORDER_INPUT})
+    lines_config = part.mapping.lines
+    if lines_config:
+        columns = {**part.mapping.columns, "_lines": ColumnRef(column=lines_config.column)}
+        part = replace(part, mapping=part.mapping.model_copy(update={"columns": columns}))
+    return Plan(part.canonical(), "source_order_id", ORDER_INPUT)
+
+
+def build_orders(frame: pl.DataFrame, part: Part, rules: Rules) -> Piece:
+    """One piece of one order-feeding bronze table -> orders, order lines, dedup log rows, counts."""
+    frame = frame.with_columns(order_id=prefixed("source_order_id"))
+    if part.entity.order_grain == "line":
+        orders, lines, log, removed = _from_line_grain(frame, rules)
+    else:
+        orders, lines, log, removed = _from_order_grain(frame, part, rules)
     stats = {
-        "rows": out_orders.height,
-        "lines": out_lines.height,
-        "status_path_invalid": int((~out_orders["status_path_valid"]).sum()),
+        "rows_in": frame.height,
+        "rows": orders.height,
+        "lines": lines.height,
+        "exact_copies_removed": removed[0],
+        "superseded_removed": removed[1],
+        "status_path_invalid": int((~orders["status_path_valid"]).sum()),
     }
-    return out_orders, out_lines, pl.concat(logs, how="vertical_relaxed"), stats
+    return Piece(
+        {"orders": orders, "order_lines": lines}, log_rows(log, part.source, "orders", rules.batch_id), stats
+    )
 
 
-def _from_line_grain(part: Part, line_part: Part | None, rules: Rules):
+def _from_line_grain(rows: pl.DataFrame, rules: Rules):
     """POS tickets: rows are lines; repeated exports removed per line, orders summed from lines."""
-    if line_part is None:
-        raise ValueError(f"{part.source}.{part.entity_name}: order_grain line needs an order_lines mapping")
-    # One mapping over one scan, so order and line columns of a row always stay together.
-    both = part.mapping.model_copy(update={"columns": {**line_part.mapping.columns, **part.mapping.columns}})
-    combined = replace(part, mapping=both)
-    rows = combined.canonical({**LINE_INPUT, **ORDER_INPUT}, rules).collect()
-    rows = rows.with_columns(order_id=prefixed("source_order_id"))
     kept, exact = remove_exact(rows, "order_id", "source_order_id")
     lines = _finish_lines(kept)
     totals = lines.group_by("order_id").agg(
@@ -71,29 +72,23 @@ def _from_line_grain(part: Part, line_part: Part | None, rules: Rules):
         else pl.col("_lines_total"),
         item_count=pl.col("_items"),
     )
-    orders = _finish_orders(orders, rules)
-    log = log_rows(exact, part.source, "orders", rules.batch_id)
-    return orders, lines, log
+    return _finish_orders(orders, rules), lines, exact, (rows.height - kept.height, 0)
 
 
-def _from_order_grain(part: Part, rules: Rules):
+def _from_order_grain(frame: pl.DataFrame, part: Part, rules: Rules):
     """Web shop orders: one row per order, lines in a JSON array; a newer export of an order wins."""
-    lines_config = part.mapping.lines
-    if lines_config:
-        columns = {**part.mapping.columns, "_lines": ColumnRef(column=lines_config.column)}
-        part = replace(part, mapping=part.mapping.model_copy(update={"columns": columns}))
-    frame = part.canonical(ORDER_INPUT, rules).collect().with_columns(order_id=prefixed("source_order_id"))
     kept, exact = remove_exact(frame, "order_id", "source_order_id")
+    after_exact = kept.height
     kept, superseded = keep_latest(kept, "order_id", "source_order_id", "updated_at")
+    lines_config = part.mapping.lines
     if lines_config:
         lines = _explode_lines(kept, lines_config.fields)
         totals = lines.group_by("order_id").agg(pl.col("quantity").sum().alias("_items"))
         kept = kept.join(totals, on="order_id", how="left").with_columns(item_count=pl.col("_items"))
     else:
         lines = pl.DataFrame(schema=ORDER_LINES)
-    orders = _finish_orders(kept, rules)
-    log = log_rows(pl.concat([exact, superseded]), part.source, "orders", rules.batch_id)
-    return orders, lines, log
+    removed = (frame.height - after_exact, after_exact - kept.height)
+    return _finish_orders(kept, rules), lines, pl.concat([exact, superseded]), removed
 
 
 def _explode_lines(orders: pl.DataFrame, fields: dict[str, str]) -> pl.DataFrame:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import polars as pl
 
 from ingest.config import EntityConfig, SilverMapping, StandardizeSettings
-from ingest.silver.mapping import apply_mapping, type_columns
+from ingest.silver.mapping import apply_mapping, type_frame
 
 
 @dataclass(frozen=True)
@@ -30,18 +30,21 @@ class Part:
     entity: EntityConfig
     mapping: SilverMapping
     bronze: pl.LazyFrame
+    rows: int = 0  # bronze rows: decides whether the part is built in pieces
 
-    def canonical(self, schema: dict[str, pl.DataType], rules: Rules) -> pl.LazyFrame:
-        """Mapped and typed canonical columns, plus lineage and the source name."""
-        mapped = apply_mapping(self.bronze, self.mapping)
-        typed = type_columns(
-            mapped,
+    def canonical(self) -> pl.LazyFrame:
+        """Mapped canonical columns (still text), plus lineage and the source name: a lazy plan."""
+        return apply_mapping(self.bronze, self.mapping).with_columns(source=pl.lit(self.source))
+
+    def typed(self, frame: pl.DataFrame, schema: dict[str, pl.DataType], rules: Rules) -> pl.DataFrame:
+        """Canonical text columns of one piece parsed into the schema's types (eager: see `type_frame`)."""
+        return type_frame(
+            frame,
             schema,
             date_formats=self.entity.date_formats or rules.settings.date_formats,
             timestamp_formats=self.entity.timestamp_formats or rules.settings.timestamp_formats,
             timezone=rules.timezone,
         )
-        return typed.with_columns(source=pl.lit(self.source))
 
 
 def prefixed(source_column: str, source: pl.Expr | str = "source") -> pl.Expr:
@@ -50,3 +53,22 @@ def prefixed(source_column: str, source: pl.Expr | str = "source") -> pl.Expr:
     return pl.when(pl.col(source_column).is_not_null()).then(
         pl.concat_str([source_expr, pl.lit(":"), pl.col(source_column)])
     )
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How to read one bronze table for one silver build: the lazy canonical rows (text), the key
+    that keeps a piece self-contained, and the types its columns are parsed into per piece."""
+
+    rows: pl.LazyFrame
+    key: str
+    schema: dict[str, pl.DataType]
+
+
+@dataclass(frozen=True)
+class Piece:
+    """What building one piece of one bronze table gives: silver rows per table, dedup log rows, counts."""
+
+    tables: dict[str, pl.DataFrame]
+    dedup_log: pl.DataFrame
+    stats: dict[str, int]

@@ -6,7 +6,9 @@ result is joined back: the work scales with the number of different values, not 
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
+from typing import NamedTuple
 
 import phonenumbers
 import polars as pl
@@ -41,23 +43,82 @@ def _phone(cleaned: str, region: str) -> tuple[str, bool, str | None]:
     return e164, True, phonenumbers.region_code_for_number(number)
 
 
+class MobilePattern(NamedTuple):
+    """How to recognise the default region's mobile numbers without calling phonenumbers."""
+
+    number: str  # cleaned input -> group 1: the national number (mobile pattern)
+    country_code: str
+    general: str  # the national number must also match the region's general pattern ...
+    national_prefix: str | None  # ... and must not start with a prefix the library would strip
+
+
+@lru_cache(maxsize=64)
+def mobile_fast_path(region: str) -> MobilePattern | None:
+    """The default region's mobile pattern, from phonenumbers' own metadata (None: no fast path).
+
+    phonenumbers costs ~50 µs per number in Python; a million customers have a million numbers.
+    Most are mobile numbers of the default region, written nationally or with `+cc`/`00cc`; for those
+    the library's answer is known without calling it: the national number matches the region's
+    mobile pattern, so it is valid, its E.164 form is `+cc` + the national number and its region is
+    the default region. Only for regions that own their country code alone (not +1, shared by many),
+    and never when the national number could start with a prefix the library would strip.
+    Everything else goes through the library (tests compare both paths).
+    """
+    metadata = phonenumbers.PhoneMetadata.metadata_for_region(region)
+    if metadata is None or metadata.mobile is None or not metadata.mobile.national_number_pattern:
+        return None
+    code = metadata.country_code
+    if len(phonenumbers.region_codes_for_country_code(code)) != 1:
+        return None
+    international = [rf"\+{code}"]
+    if re.fullmatch(metadata.international_prefix or "$^", "00"):  # the common `00` dialling prefix
+        international.append(f"00{code}")
+    return MobilePattern(
+        number=rf"^(?:{'|'.join(international)})?((?:{metadata.mobile.national_number_pattern}))$",
+        country_code=str(code),
+        general=rf"^(?:{metadata.general_desc.national_number_pattern})$",
+        national_prefix=rf"^(?:{metadata.national_prefix_for_parsing})"
+        if metadata.national_prefix_for_parsing
+        else None,
+    )
+
+
 def standardize_phones(frame: pl.DataFrame, column: str, region: str) -> pl.DataFrame:
-    """`column` -> E.164 when parseable (else the cleaned input), `<column>_valid`, `_phone_region`."""
+    """`column` -> E.164 when parseable (else the cleaned input), `<column>_valid`, `_phone_region`.
+
+    Default-region mobile numbers are recognised vectorised (`mobile_fast_path`); the rest go
+    through phonenumbers once per distinct value and are joined back.
+    """
     cleaned = frame[column].str.strip_chars().str.replace_all(PHONE_NOISE, "")
     cleaned = pl.Series(column, cleaned).replace("", None)
+    fast = mobile_fast_path(region)
+    national = pl.Series("national", [None] * len(cleaned), dtype=pl.String)
+    if fast is not None:
+        found = cleaned.str.extract(fast.number, 1)
+        usable = found.str.contains(fast.general)
+        if fast.national_prefix:
+            usable = usable & ~found.str.contains(fast.national_prefix)
+        national = found.zip_with(usable.fill_null(False), national)
     lookup = _distinct_map(
-        cleaned,
+        cleaned.filter(national.is_null()),
         lambda v: _phone(v, region),
         {"e164": pl.String, "valid": pl.Boolean, "region": pl.String},
     )
-    joined = pl.DataFrame({"value": cleaned}).join(lookup, on="value", how="left", maintain_order="left")
-    return frame.with_columns(
-        joined["e164"].alias(column),
-        pl.when(joined["value"].is_not_null())
-        .then(joined["valid"].fill_null(False))
-        .alias(f"{column}_valid"),
-        joined["region"].alias("_phone_region"),
+    joined = pl.DataFrame({"value": cleaned, "national": national}).join(
+        lookup, on="value", how="left", maintain_order="left"
     )
+    is_fast = pl.col("national").is_not_null()
+    code = fast.country_code if fast else ""
+    out = joined.select(
+        pl.when(is_fast).then(pl.lit("+" + code) + pl.col("national")).otherwise("e164").alias(column),
+        pl.when(is_fast)
+        .then(pl.lit(True))
+        .when(pl.col("value").is_not_null())
+        .then(pl.col("valid").fill_null(False))
+        .alias(f"{column}_valid"),
+        pl.when(is_fast).then(pl.lit(region)).otherwise("region").alias("_phone_region"),
+    )
+    return frame.with_columns(out.get_columns())
 
 
 def standardize_email(column: str) -> list[pl.Expr]:

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 import polars as pl
 import pytest
 
 from ingest.errors import SourceFailed
-from ingest.loader import load_source
+from ingest.loader import RowFilter, load_source
+from ingest.report import load_report
+from ingest.standardize import standardize
 from tests.ingest import landing as exports
 
 
 def reconciled(manifest: pl.DataFrame) -> bool:
-    return (manifest["rows_read"] == manifest["rows_landed"] + manifest["rows_quarantined"]).all()
+    kept = manifest["rows_landed"] + manifest["rows_quarantined"] + manifest["rows_suppressed"]
+    return (manifest["rows_read"] == kept).all()
 
 
 def test_rows_land_with_lineage_and_a_manifest_row_per_file(config, landing, lake):
@@ -188,6 +193,36 @@ def test_dates_in_three_formats_land_and_a_bad_date_is_quarantined(config, landi
     )
 
 
+def test_a_ticket_line_without_a_readable_sale_time_is_quarantined_not_landed_without_a_date(
+    config, landing, lake
+):
+    exports.pos_tickets(
+        landing,
+        "2025-05",
+        [
+            exports.ticket_line("T1", 1, sold_at="N/A"),
+            exports.ticket_line("T1", 2),
+            exports.ticket_line("T2", 1, card="NULL"),
+            exports.ticket_line("T3", 1, sold_at=""),
+        ],
+    )
+    load_source(config, "pos", "b1")
+    bad = lake.quarantine("pos").sort("row_number").select("row_number", "reason", "detail").rows()
+    assert bad == [
+        (1, "unparseable_timestamp", "field 'sold_at': 'N/A' is not a valid timestamp"),
+        (4, "missing_value", "field 'sold_at' is empty; every row must fill it"),
+    ]
+    bronze = lake.bronze("pos", "tickets")
+    assert bronze["sold_at"].null_count() == 0
+    assert bronze.filter(pl.col("ticket_no") == "T2")["card_no"].to_list() == ["NULL"]  # text as written
+    standardize(config, "b1")
+    orders = lake.silver("orders").sort("order_id")
+    assert orders.select("order_id", "order_date").rows() == [
+        ("pos:T1", date(2025, 3, 1)),
+        ("pos:T2", date(2025, 3, 1)),
+    ]
+
+
 def test_amounts_with_thousands_separators_land_and_a_bad_amount_is_quarantined(config, landing, lake):
     exports.pos_tickets(
         landing,
@@ -228,3 +263,41 @@ def test_database_table_is_read_through_the_driver(config, landing, lake):
     assert (
         members.row(0, named=True)["consent_email"] == "1" and members["_file"][0] == "loyalty/loyalty.sqlite"
     )
+
+
+def test_rows_the_row_filter_drops_are_neither_landed_nor_quarantined_but_counted(config, landing, lake):
+    erased = "13900000000"  # the pipeline passes the suppression list of erased people this way
+    exports.pos_members(
+        landing,
+        rows=[
+            "8800000001,,王芳,13800138000,F,1985-03-12,,S001,2024-03-01 10:22:05",
+            f"8800000002,,Erased,{erased},F,1985-03-12,,S001,2024-03-01 10:22:05",
+            f"8800000003,,Erased Typo,{erased},F,31/31/1985,,S001,2024-03-01 10:22:05",
+            "8800000004,,Typo,13700000000,F,31/31/1985,,S001,2024-03-01 10:22:05",
+        ],
+    )
+    row_filter = RowFilter(
+        landed=lambda source, entity, rows: (rows["mobile"] == erased).fill_null(False),
+        rejected=lambda source, raw: raw.str.contains(erased, literal=True),
+    )
+    summary = load_source(config, "pos", "b1", row_filter=row_filter)
+    assert lake.bronze("pos", "members")["card_no"].to_list() == ["8800000001"]
+    assert lake.quarantine("pos")["row_number"].to_list() == [4]
+    counts = ["rows_read", "rows_landed", "rows_quarantined", "rows_suppressed"]
+    assert lake.manifest().select(counts).row(0) == (4, 1, 1, 2)
+    assert reconciled(lake.manifest()) and summary["rows_suppressed"] == 2
+
+
+def test_the_report_counts_each_files_latest_load_not_its_later_skips(config, landing, lake):
+    exports.pos_members(landing)
+    exports.pos_tickets(landing, "2025-03", [exports.ticket_line("T1", 1), exports.ticket_line("", 2)])
+    load_source(config, "pos", "b1")
+    load_source(config, "pos", "b2")  # nothing changed: every file skipped
+    report = load_report(lake.paths, "pos")
+    landed = report["landed"].select(
+        "entity", "status", "files", "rows_read", "rows_landed", "rows_quarantined", "rows_suppressed"
+    )
+    assert landed.rows() == [("members", "loaded", 1, 3, 3, 0, 0), ("tickets", "loaded", 1, 2, 1, 1, 0)]
+    assert report["rejected"].select("entity", "reason", "rows").rows() == [
+        ("tickets", "missing_primary_key", 1)
+    ]

@@ -140,9 +140,6 @@ def test_the_suppression_list_drops_her_rows_from_an_old_export(erased):
     assert suppression.Suppressor(config).raw_mask("pos", rejected).to_list() == [True, False]
 
 
-@pytest.mark.xfail(
-    strict=True, reason="lead: wire privacy.suppression.drop_suppressed into ingest.loader.load_item"
-)
 def test_ingesting_a_redelivered_old_export_does_not_bring_her_back(erased, published_lake, tmp_path):
     from cdp import pipeline
 

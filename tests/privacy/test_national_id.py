@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import sqlite3
 
-import pytest
-
 from cdp import pipeline
 from tests.privacy.lake import privacy_config
 from warehouse import delta
@@ -17,10 +15,6 @@ MEMBER_COLUMNS = (
 )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="ingest/config (cdp.yaml sources.loyalty.entities.members): add `optional: [national_id]`",
-)
 def test_a_loyalty_export_without_national_ids_loads(tmp_path):
     root = tmp_path / "data"
     database = root / "landing" / "loyalty" / "loyalty.sqlite"

@@ -1,0 +1,102 @@
+"""Bounded memory for silver builds: split a bronze table into key pieces, write silver from spills.
+
+Every silver step is local to a key: exact copies share every value (so their key), the latest
+version of a key competes only with that key's other rows, a POS order is the sum of its own
+lines. So a bronze table larger than `standardize.piece_rows` is split by a hash of its key in one
+streaming pass (mapped and typed on the way, so the spill is already the canonical columns) and
+each piece is built in memory on its own: memory follows the piece size, not the data set, and
+the cost stays linear (one extra write and read of the canonical rows). A table that fits is built
+in one piece, exactly as before, with no spill.
+
+`SilverSink` collects one silver table's pieces and writes it in one Delta commit (spilling to
+Parquet first when the table is large), so readers never see a half-built table.
+
+The same split is what a daily incremental run needs: the pieces of only the new bronze rows,
+merged by key into silver (not done yet; today silver is rebuilt when an input changes).
+"""
+
+from __future__ import annotations
+
+import math
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import polars as pl
+import pyarrow.dataset as pads
+
+from warehouse import delta
+
+SPILL_COMPRESSION = "lz4"  # scratch only: fast to write and read back
+
+
+def pieces(plan: pl.LazyFrame, key: str, rows: int, piece_rows: int, scratch: Path) -> Iterator[pl.DataFrame]:
+    """The plan's rows in pieces of about `piece_rows`, all rows of one `key` value in the same piece."""
+    if rows <= piece_rows:
+        yield plan.collect()
+        return
+    count = math.ceil(rows / piece_rows)
+    folder = scratch / f"pieces-{key}"
+    if folder.exists():
+        shutil.rmtree(folder)
+    folder.mkdir(parents=True)
+    plan.with_columns(_piece=(pl.col(key).hash() % count).cast(pl.Int32)).sink_parquet(
+        pl.PartitionBy(folder, key="_piece", include_key=False),
+        compression=SPILL_COMPRESSION,
+        mkdir=True,
+        engine="streaming",
+    )
+    try:
+        for piece in sorted(p for p in folder.iterdir() if p.is_dir()):
+            files = sorted(piece.rglob("*.parquet"))
+            if files:
+                yield pl.read_parquet(files)
+            shutil.rmtree(piece)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+@dataclass
+class SilverSink:
+    """One silver table built piece by piece, written in one commit; spilled when it grows large."""
+
+    path: Path
+    schema: dict[str, pl.DataType]
+    scratch: Path
+    spill_rows: int
+    frames: list[pl.DataFrame] = field(default_factory=list)
+    spills: list[Path] = field(default_factory=list)
+    buffered: int = 0
+    rows: int = 0
+
+    def add(self, frame: pl.DataFrame) -> None:
+        self.frames.append(frame)
+        self.buffered += frame.height
+        self.rows += frame.height
+        if self.buffered >= self.spill_rows:
+            self._spill()
+
+    def _spill(self) -> None:
+        if not self.frames:
+            return
+        target = self.scratch / f"sink-{self.path.name}-{len(self.spills):05d}.parquet"
+        pl.concat(self.frames, how="vertical_relaxed").write_parquet(target, compression=SPILL_COMPRESSION)
+        self.spills.append(target)
+        self.frames, self.buffered = [], 0
+
+    def commit(self, batch_id: str) -> None:
+        """Replace the silver table with everything added, in one Delta commit."""
+        if not self.spills:
+            frame = (
+                pl.concat(self.frames, how="vertical_relaxed")
+                if self.frames
+                else pl.DataFrame(schema=self.schema)
+            )
+            delta.write(frame, self.path, "overwrite", batch_id=batch_id, operation="standardize")
+            return
+        self._spill()
+        reader = pads.dataset([str(p) for p in self.spills], format="parquet").scanner().to_reader()
+        delta.write(reader, self.path, "overwrite", batch_id=batch_id, operation="standardize")  # type: ignore[arg-type]
+        for spill in self.spills:
+            spill.unlink(missing_ok=True)

@@ -7,8 +7,9 @@
    components are customers as they are: almost all of them.
 3. Dirty components are rebuilt link by link, strongest first (manual, deterministic, then by
    match weight): two clusters merge only if no record of one conflicts with a record of the
-   other (including manual cannot-links) and the result stays within the size limit. Refused
-   links are reported as bridges in the graph health.
+   other (including manual cannot-links) and the result stays within the size limit. This greedy
+   merge runs in vectorised rounds over all dirty components at once (see `_guarded_merge`), no
+   Python loop per edge. Refused links are reported as bridges in the graph health.
 The result depends only on the links and conflicts, not on their order of arrival, so an
 incremental run and a full rebuild of the same data give the same customers.
 """
@@ -49,44 +50,104 @@ def _intra_pairs(labels: np.ndarray, sizes: np.ndarray, low: int, high: int) -> 
     return pairs["idx"].to_numpy(), pairs["idx_r"].to_numpy()
 
 
+def _strength_order(edges: pl.DataFrame) -> pl.DataFrame:
+    """Edges strongest first (manual, deterministic, then by match weight; ids break ties), with
+    their rank: a strict total order, so the result never depends on the order edges arrive in."""
+    return edges.sort(
+        ["priority", "match_weight", "l_idx", "r_idx"], descending=[False, True, False, False]
+    ).with_row_index("rank")
+
+
 def _guarded_merge(
-    edges: pl.DataFrame, conflicts: pl.DataFrame, max_size: int
-) -> tuple[dict[int, int], list[tuple[int, int, str]]]:
-    """Kruskal-style merging with conflict and size guards over the edges of dirty components."""
-    parent: dict[int, int] = {}
-    members: dict[int, set[int]] = {}
-    against: dict[int, set[int]] = {}
-    for a, b in conflicts.select("l_idx", "r_idx").iter_rows():
-        against.setdefault(a, set()).add(b)
-        against.setdefault(b, set()).add(a)
+    n: int, edges: pl.DataFrame, conflicts: pl.DataFrame, max_size: int
+) -> tuple[np.ndarray, pl.DataFrame]:
+    """Greedy strongest-first merging with conflict and size guards, in vectorised rounds.
 
-    def root(x: int) -> int:
-        parent.setdefault(x, x)
-        while parent[x] != x:
-            parent[x] = parent[parent[x]]
-            x = parent[x]
-        return x
+    Sequential Kruskal (take the strongest edge, merge unless the two clusters conflict or grow
+    too big) gives the same result as merging, in every round and all at once, each pair of
+    clusters whose strongest connecting edge is the strongest edge of both (a "locally dominant"
+    edge): its decision only depends on the two clusters, which no stronger edge can change any
+    more. Such edges form a matching, so a round is a handful of array operations over all dirty
+    components together; rounds repeat until no edge joins two clusters. A refused pair of
+    clusters stays refused (clusters only grow), so all its edges are dropped at once.
 
-    refused: list[tuple[int, int, str]] = []
-    for a, b in edges.select("l_idx", "r_idx").iter_rows():
-        ra, rb = root(a), root(b)
-        if ra == rb:
-            continue
-        set_a, set_b = members.setdefault(ra, {ra}), members.setdefault(rb, {rb})
-        if len(set_a) + len(set_b) > max_size:
-            refused.append((a, b, "cluster_size"))
-            continue
-        against_a, against_b = against.get(ra, set()), against.get(rb, set())
-        if not (against_b.isdisjoint(set_a) if len(set_a) <= len(set_b) else against_a.isdisjoint(set_b)):
-            refused.append((a, b, "conflict"))
-            continue
-        keep, gone = (ra, rb) if len(set_a) >= len(set_b) else (rb, ra)
-        parent[gone] = keep
-        members[keep] = set_a | set_b
-        against[keep] = against_a | against_b
-        members.pop(gone, None)
-        against.pop(gone, None)
-    return {x: root(x) for x in list(parent)}, refused
+    Returns per record its cluster label and the refused edges (l_idx, r_idx, reason).
+    """
+    labels = np.arange(n, dtype=np.int64)
+    sizes = np.ones(n, dtype=np.int64)
+    ranked = _strength_order(edges).select(
+        "rank", pl.col("l_idx").cast(pl.Int64), pl.col("r_idx").cast(pl.Int64)
+    )
+    rank = ranked["rank"].to_numpy().astype(np.int64)
+    left, right = ranked["l_idx"].to_numpy(), ranked["r_idx"].to_numpy()
+    c_left = conflicts["l_idx"].cast(pl.Int64).to_numpy()
+    c_right = conflicts["r_idx"].cast(pl.Int64).to_numpy()
+    refused: list[pl.DataFrame] = []
+    alive = np.ones(len(rank), dtype=bool)
+    while alive.any():
+        la, lb = labels[left], labels[right]
+        alive &= la != lb
+        if not alive.any():
+            break
+        idx = np.flatnonzero(alive)
+        a, b = np.minimum(la[idx], lb[idx]), np.maximum(la[idx], lb[idx])
+        # Each cluster's strongest live edge (edges are in rank order, so the first one wins).
+        best = np.full(n, -1, dtype=np.int64)
+        order = np.argsort(np.concatenate([rank[idx], rank[idx]]), kind="stable")
+        ends = np.concatenate([a, b])[order]
+        first = np.unique(ends, return_index=True)[1]
+        best[ends[first]] = np.concatenate([idx, idx])[order][first]
+        dominant = idx[(best[a] == idx) & (best[b] == idx)]
+        da, db = (
+            np.minimum(labels[left[dominant]], labels[right[dominant]]),
+            np.maximum(labels[left[dominant]], labels[right[dominant]]),
+        )
+        too_big = sizes[da] + sizes[db] > max_size
+        conflicting = _clusters_conflict(labels, c_left, c_right, da, db)
+        refuse = too_big | conflicting
+        merge = ~refuse
+        # Refused cluster pairs: every live edge between them goes.
+        if refuse.any():
+            refused_keys = da[refuse] * n + db[refuse]
+            hit = np.isin(a * n + b, refused_keys)
+            gone = idx[hit]
+            by_size = np.isin((a * n + b)[hit], refused_keys[too_big[refuse]])
+            refused.append(
+                pl.DataFrame(
+                    {
+                        "l_idx": left[gone],
+                        "r_idx": right[gone],
+                        "reason": np.where(by_size, "cluster_size", "conflict"),
+                    },
+                    schema={"l_idx": pl.Int64, "r_idx": pl.Int64, "reason": pl.String},
+                )
+            )
+            alive[gone] = False
+        # Merge the matched cluster pairs: the larger label joins the smaller one.
+        if merge.any():
+            keep, join = da[merge], db[merge]
+            sizes[keep] += sizes[join]
+            relabel = np.arange(n, dtype=np.int64)
+            relabel[join] = keep
+            labels = relabel[labels]
+    refused_frame = (
+        pl.concat(refused)
+        if refused
+        else pl.DataFrame(schema={"l_idx": pl.Int64, "r_idx": pl.Int64, "reason": pl.String})
+    )
+    return labels, refused_frame
+
+
+def _clusters_conflict(
+    labels: np.ndarray, c_left: np.ndarray, c_right: np.ndarray, da: np.ndarray, db: np.ndarray
+) -> np.ndarray:
+    """For each candidate merge (da[i], db[i]): does any record of one conflict with the other?"""
+    if not len(c_left) or not len(da):
+        return np.zeros(len(da), dtype=bool)
+    n = len(labels)
+    ca, cb = labels[c_left], labels[c_right]
+    conflict_keys = np.unique(np.minimum(ca, cb) * n + np.maximum(ca, cb))
+    return np.isin(da * n + db, conflict_keys)
 
 
 def cluster(
@@ -123,21 +184,10 @@ def cluster(
         return Clusters(
             labels, pl.DataFrame(schema={"l_idx": pl.Int64, "r_idx": pl.Int64, "reason": pl.String})
         )
-    dirty_edges = edges.filter(pl.Series(dirty[edges["l_idx"].to_numpy()])).sort(
-        ["priority", "match_weight", "l_idx", "r_idx"], descending=[False, True, False, False]
-    )
-    roots, refused = _guarded_merge(dirty_edges, all_conflicts, max_cluster_size)
+    dirty_edges = edges.filter(pl.Series(dirty[edges["l_idx"].to_numpy()]))
+    merged, refused = _guarded_merge(n, dirty_edges, all_conflicts, max_cluster_size)
     new_labels = labels.copy()
     dirty_idx = np.flatnonzero(dirty)
-    new_labels[dirty_idx] = dirty_idx  # unmerged records of dirty components stand alone
-    if roots:
-        frame = pl.DataFrame({"idx": list(roots.keys()), "root": list(roots.values())}).with_columns(
-            pl.col("idx").min().over("root").alias("label")
-        )
-        new_labels[frame["idx"].to_numpy()] = frame["label"].to_numpy()
-    return Clusters(
-        new_labels,
-        pl.DataFrame(
-            refused, schema={"l_idx": pl.Int64, "r_idx": pl.Int64, "reason": pl.String}, orient="row"
-        ),
-    )
+    # Label each rebuilt cluster by its smallest member (merged labels are already that).
+    new_labels[dirty_idx] = merged[dirty_idx]
+    return Clusters(new_labels, refused)

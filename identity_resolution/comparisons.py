@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 from rapidfuzz import process
-from rapidfuzz.distance import OSA, JaroWinkler, Levenshtein
+from rapidfuzz.distance import OSA, Indel, JaroWinkler, Levenshtein
 from rapidfuzz.fuzz import token_sort_ratio
 
 from identity_resolution.settings import Comparison
@@ -19,12 +19,15 @@ from identity_resolution.settings import Comparison
 NULL_LEVEL = -1
 CHUNK_PAIRS = 1_000_000
 MAX_NAME_TOKENS = 4  # further tokens stay joined to the fourth
+TYPO_SIMILARITY = 0.92  # Jaro-Winkler from which one name token is a typo of another
 WORKERS = -1  # rapidfuzz: all cores
+CUTOFF_SLACK = 1e-6  # a score cutoff sits this far below the level it serves (float rounding)
 
 _SIMILARITY = {
     "jaro_winkler": (JaroWinkler.normalized_similarity, 1.0),
     "levenshtein": (Levenshtein.normalized_similarity, 1.0),
     "token_sort": (token_sort_ratio, 100.0),
+    "indel": (Indel.normalized_similarity, 1.0),
 }
 
 
@@ -32,8 +35,21 @@ def gamma_column(comparison: Comparison) -> str:
     return f"gamma_{comparison.name}"
 
 
-def _bulk_similarity(left: pl.Series, right: pl.Series, scorer: str) -> np.ndarray:
+def _bulk_similarity(
+    left: pl.Series, right: pl.Series, scorer: str, cutoff: float | None = None
+) -> np.ndarray:
+    """Similarity in [0, 1] per pair; with `cutoff`, anything below it comes back as 0, which lets
+    rapidfuzz stop early (most pairs, e.g. the random pairs behind u, are far below every level)."""
+    if scorer == "token_sort_compact":
+        # Addresses: words moved around (token sort) or split and joined ("cre scent", pinyin
+        # syllables): whichever view finds them closer.
+        compact_left, compact_right = left.str.replace_all(" ", ""), right.str.replace_all(" ", "")
+        return np.maximum(
+            _bulk_similarity(left, right, "token_sort", cutoff),
+            _bulk_similarity(compact_left, compact_right, "indel", cutoff),
+        )
     function, scale = _SIMILARITY[scorer]
+    score_cutoff = None if cutoff is None else max(cutoff - CUTOFF_SLACK, 0.0) * scale
     out = np.empty(len(left), dtype=np.float32)
     for start in range(0, len(left), CHUNK_PAIRS):
         stop = start + CHUNK_PAIRS
@@ -43,11 +59,14 @@ def _bulk_similarity(left: pl.Series, right: pl.Series, scorer: str) -> np.ndarr
             scorer=function,
             workers=WORKERS,
             dtype=np.float32,
+            score_cutoff=score_cutoff,
         ) / np.float32(scale)
     return out
 
 
-def _bulk_edits(left: pl.Series, right: pl.Series) -> np.ndarray:
+def _bulk_edits(left: pl.Series, right: pl.Series, cutoff: int | None = None) -> np.ndarray:
+    """Edit distance (OSA) per pair; with `cutoff`, anything above it comes back as cutoff + 1
+    (rapidfuzz then stops early)."""
     out = np.empty(len(left), dtype=np.int32)
     for start in range(0, len(left), CHUNK_PAIRS):
         stop = start + CHUNK_PAIRS
@@ -57,6 +76,7 @@ def _bulk_edits(left: pl.Series, right: pl.Series) -> np.ndarray:
             scorer=OSA.distance,
             workers=WORKERS,
             dtype=np.int32,
+            score_cutoff=cutoff,
         )
     return out
 
@@ -94,7 +114,35 @@ def _name_residuals(left: pl.Series, right: pl.Series) -> tuple[pl.Series, pl.Se
     tokens = pl.concat([_token_columns(left, "l"), _token_columns(right, "r")], how="horizontal")
     frame = tokens.select(_residual("l", "r"), _residual("r", "l"))
     subset = ((frame["l"] == "") | (frame["r"] == "")).to_numpy()
+    subset |= _one_token_inside(frame["l"], frame["r"]) | _one_token_inside(frame["r"], frame["l"])
     return frame["l"], frame["r"], subset
+
+
+def _one_token_inside(single: pl.Series, several: pl.Series) -> np.ndarray:
+    """`single` is one token that is a typo away from one of the two or more tokens of `several`
+    ("glaws" against "charlotte glass": a family name alone, mistyped)."""
+    candidates = (~single.str.contains(" ") & several.str.contains(" ")).fill_null(False).to_numpy()
+    inside = np.zeros(len(single), dtype=bool)
+    if not candidates.any():
+        return inside
+    mask = pl.Series(candidates)
+    one = single.filter(mask)
+    parts = _token_columns(several.filter(mask), "t")
+    best = np.zeros(len(one), dtype=bool)
+    for column in parts.columns:
+        other = parts[column].fill_null("")
+        similar = _bulk_similarity(one, other, "jaro_winkler", TYPO_SIMILARITY) >= np.float32(TYPO_SIMILARITY)
+        best |= similar | (_bulk_edits(one, other, 1) <= 1) & (other != "").to_numpy()
+    inside[candidates] = best
+    return inside
+
+
+def _similarity_codes(comparison: Comparison) -> list[int]:
+    """The level code of each similarity band (the typo level, if any, sits after the first)."""
+    codes = list(range(1, len(comparison.similarity_levels) + 1))
+    if comparison.typo_edits:
+        codes = [c if c == 1 else c + 1 for c in codes]
+    return codes
 
 
 def _string_levels(comparison: Comparison, left: pl.Series, right: pl.Series) -> np.ndarray:
@@ -103,20 +151,26 @@ def _string_levels(comparison: Comparison, left: pl.Series, right: pl.Series) ->
     levels = np.full(len(left), else_level, dtype=np.int8)
     if not len(left) or not comparison.similarity_levels:
         return levels
+    subset = np.zeros(len(left), dtype=bool)
     if comparison.differing_tokens_only:
         left, right, subset = _name_residuals(left, right)
-        similarity = _bulk_similarity(left, right, comparison.scorer)
-        # One name inside the other (a missing given name) is weak evidence, not a contradiction.
-        similarity[subset] = comparison.similarity_levels[-1]
-    else:
-        similarity = _bulk_similarity(left, right, comparison.scorer)
-    for code, threshold in reversed(list(enumerate(comparison.similarity_levels, start=1))):
+    similarity = _bulk_similarity(left, right, comparison.scorer, min(comparison.similarity_levels))
+    codes = _similarity_codes(comparison)
+    for code, threshold in reversed(list(zip(codes, comparison.similarity_levels, strict=True))):
         levels[similarity >= np.float32(threshold) - np.float32(1e-6)] = code
+    if comparison.typo_edits:
+        typo_code = 2 if comparison.similarity_levels else 1
+        close = _bulk_edits(left, right, comparison.typo_edits) <= comparison.typo_edits
+        levels[close & (levels > typo_code)] = typo_code
+    # One name inside the other ("Ms Wang" for "Wang Fang") is its own, weak level: neither a
+    # typo nor a contradiction.
+    levels[subset] = else_level - 1
     return levels
 
 
 def _date_levels(left: pl.Series, right: pl.Series) -> np.ndarray:
-    """1 when one of year/month/day differs or day and month are swapped (a typo), else 2."""
+    """1 = a typo (one digit changed or two neighbouring digits swapped in YYYYMMDD, or day and
+    month swapped), 2 = one of year/month/day differs, 3 = else."""
     frame = pl.DataFrame({"l": left, "r": right}).select(
         (
             (pl.col("l").dt.year() == pl.col("r").dt.year()).cast(pl.Int8)
@@ -128,9 +182,26 @@ def _date_levels(left: pl.Series, right: pl.Series) -> np.ndarray:
             & (pl.col("l").dt.month() == pl.col("r").dt.day())
             & (pl.col("l").dt.day() == pl.col("r").dt.month())
         ).alias("swapped"),
+        pl.col("l").dt.strftime("%Y%m%d").alias("l_text"),
+        pl.col("r").dt.strftime("%Y%m%d").alias("r_text"),
     )
-    typo = ((frame["same_parts"] >= 2) | frame["swapped"]).to_numpy()
-    return np.where(typo, 1, 2).astype(np.int8)
+    edits = _bulk_edits(frame["l_text"], frame["r_text"], 1)
+    typo = (edits <= 1) | frame["swapped"].to_numpy()
+    one_part = frame["same_parts"].to_numpy() >= 2
+    return np.where(typo, 1, np.where(one_part, 2, 3)).astype(np.int8)
+
+
+def _one_extends_other(left: pl.Series, right: pl.Series, min_length: int) -> np.ndarray:
+    """One value, up to its "@" (the local part of an email), is the start of the other's and
+    has at least `min_length` characters (an id cut short or with characters appended)."""
+    frame = pl.DataFrame({"l": left, "r": right}).select(
+        pl.col("l").str.replace(r"@.*$", "").alias("l"), pl.col("r").str.replace(r"@.*$", "").alias("r")
+    )
+    shorter_left = frame["l"].str.len_chars() <= frame["r"].str.len_chars()
+    short = pl.select(pl.when(shorter_left).then(frame["l"]).otherwise(frame["r"])).to_series()
+    long = pl.select(pl.when(shorter_left).then(frame["r"]).otherwise(frame["l"])).to_series()
+    extends = long.str.starts_with(short) & (short.str.len_chars() >= min_length) & (short != long)
+    return extends.fill_null(False).to_numpy()
 
 
 def comparison_levels(comparison: Comparison, left: pl.Series, right: pl.Series) -> np.ndarray:
@@ -149,9 +220,14 @@ def comparison_levels(comparison: Comparison, left: pl.Series, right: pl.Series)
         gammas[differ] = _string_levels(comparison, l_diff, r_diff)
     elif comparison.kind == "date":
         gammas[differ] = _date_levels(l_diff, r_diff)
-    elif comparison.kind == "identifier" and comparison.max_edits:
-        edits = _bulk_edits(l_diff.cast(pl.String), r_diff.cast(pl.String))
-        gammas[differ] = np.where(edits <= comparison.max_edits, 1, else_level).astype(np.int8)
+    elif comparison.kind == "identifier" and (comparison.max_edits or comparison.extended_min_length):
+        l_text, r_text = l_diff.cast(pl.String), r_diff.cast(pl.String)
+        levels = np.full(len(l_text), else_level, dtype=np.int8)
+        if comparison.extended_min_length:
+            levels[_one_extends_other(l_text, r_text, comparison.extended_min_length)] = else_level - 1
+        if comparison.max_edits:
+            levels[_bulk_edits(l_text, r_text, comparison.max_edits) <= comparison.max_edits] = 1
+        gammas[differ] = levels
     else:
         gammas[differ] = else_level
     return gammas
@@ -171,13 +247,33 @@ def _given_names_agree(
     l_given, r_given = l_given.filter(mask), r_given.filter(mask)
     r_family = family.gather(right_rows).filter(mask).fill_null("")
     l_family = family.gather(left_rows).filter(mask).fill_null("")
-    direct = _bulk_similarity(l_given, r_given, "jaro_winkler")
+    direct = _bulk_similarity(l_given, r_given, "jaro_winkler", threshold)
     swapped = np.minimum(
-        _bulk_similarity(l_given, r_family, "jaro_winkler"),
-        _bulk_similarity(l_family, r_given, "jaro_winkler"),
+        _bulk_similarity(l_given, r_family, "jaro_winkler", threshold),
+        _bulk_similarity(l_family, r_given, "jaro_winkler", threshold),
     )
     agree[present] = np.maximum(direct, swapped) >= np.float32(threshold)
     return agree
+
+
+def _joined_names_agree(features: pl.DataFrame, left_rows: pl.Series, right_rows: pl.Series) -> np.ndarray:
+    """One name without spaces equals the other's family + given name (or given + family)."""
+    names = features.select(
+        pl.col("name_key").str.replace_all(" ", "").alias("compact"),
+        pl.concat_str(["family_key", "given_key"]).alias("family_first"),
+        pl.concat_str(["given_key", "family_key"]).alias("given_first"),
+    )
+    left, right = names[left_rows], names[right_rows]
+
+    def same(a: pl.Series, b: pl.Series) -> np.ndarray:
+        return (a == b).fill_null(False).to_numpy()
+
+    return (
+        same(left["compact"], right["family_first"])
+        | same(left["compact"], right["given_first"])
+        | same(right["compact"], left["family_first"])
+        | same(right["compact"], left["given_first"])
+    )
 
 
 def comparison_vectors(
@@ -197,6 +293,19 @@ def comparison_vectors(
             rescued = _given_names_agree(
                 features, left_rows.gather(pl.Series(rows)), right_rows.gather(pl.Series(rows)), weakest
             )
-            levels[rows[rescued]] = else_level - 1
+            levels[rows[rescued]] = _similarity_codes(comparison)[-1]
+            disagree = levels == else_level
+        if comparison.given_name_decides and disagree.any():
+            # One side written as one word ("liguiying", "zhanghui"): the same letters as the
+            # other's family and given name in either order is the same name, not another one.
+            rows = np.flatnonzero(disagree)
+            joined = _joined_names_agree(
+                features, left_rows.gather(pl.Series(rows)), right_rows.gather(pl.Series(rows))
+            )
+            levels[rows[joined]] = 1
+            disagree = levels == else_level
+        if comparison.display_names_neutral and disagree.any():
+            display = features.get_column("name_is_display").to_numpy()
+            levels[disagree & (display[left_idx] | display[right_idx])] = NULL_LEVEL
         columns[gamma_column(comparison)] = levels
     return pl.DataFrame(columns, schema={gamma_column(c): pl.Int8 for c in comparisons})

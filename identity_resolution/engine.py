@@ -124,22 +124,27 @@ def _blocked_pairs(
     return pairs.sort("l_idx", "r_idx"), int(changed.sum())
 
 
-def _pair_conflicts(
+def pair_conflicts(
     features: pl.DataFrame, settings: IdentitySettings, fs_model: model.FellegiSunterModel
 ) -> clustering.PairConflicts:
     """Conflicts of arbitrary record pairs (the clustering checks members that were never blocked)."""
 
+    guarded = [c for c in settings.comparisons if c.identity_scores is not None]
+    needs_weights = settings.guards.conflict_override_weight is not None
+
     def conflicts(left: np.ndarray, right: np.ndarray) -> np.ndarray:
         pairs = pl.DataFrame({"l_idx": left, "r_idx": right})
-        vectors = comparisons.comparison_vectors(features, left, right, settings.comparisons)
-        scored = model.score(
-            features,
-            pl.concat([pairs, vectors], how="horizontal"),
-            fs_model,
-            settings.comparisons,
-            settings.model.min_probability,
+        # Only the guarded comparisons decide a conflict (plus the weight, when an override is set).
+        used = settings.comparisons if needs_weights else guarded
+        vectors = comparisons.comparison_vectors(features, left, right, used)
+        frame = pl.concat([pairs, vectors], how="horizontal")
+        if needs_weights:
+            frame = model.score(features, frame, fs_model, used, settings.model.min_probability)
+        return (
+            frame.with_columns(linking.identity_score_expr(settings).alias("identity_score"))
+            .select(linking.conflict_expr(settings, chain=True))[:, 0]
+            .to_numpy()
         )
-        return scored.select(linking.conflict_expr(settings))[:, 0].to_numpy()
 
     return conflicts
 
@@ -163,9 +168,7 @@ def resolve(
     """
     records = records.sort("record_id")
     features, audit = hygiene.apply_hygiene(
-        build_features(
-            records, default_region, settings.max_string_length, resolved_at.date(), settings.name_titles
-        ),
+        build_features(records, default_region, settings, resolved_at.date()),
         settings,
     )
     features = features.with_columns(_feature_hash(features))
@@ -195,7 +198,7 @@ def resolve(
         len(records),
         edges,
         conflicts,
-        _pair_conflicts(features, settings, fs_model),
+        pair_conflicts(features, settings, fs_model),
         settings.guards.max_cluster_size,
         settings.guards.full_conflict_check_max_size,
     )

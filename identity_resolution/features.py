@@ -4,7 +4,8 @@ Raw input (`cdp resolve`) and silver (already standardized) go through the same 
 are idempotent on standardized values, so both paths compare like with like:
 - names: Unicode-folded, accents and emoji stripped, Chinese characters turned into pinyin (family
   name = first character, given name = the rest joined: 王晓芳 -> `wang` + `xiaofang`, which is how
-  the name is typed in Latin script), tokens sorted so that `FANG WANG` and `王芳` share a key;
+  the name is typed in Latin script), variants folded (`Bob` -> `robert`, `Wong` -> `wang`, see
+  `name_variants`), tokens sorted so that `FANG WANG` and `王芳` share a key;
 - dates of birth from the formats found in the wild; implausible dates become null;
 - emails lower-cased with plus-tags (and Gmail dots) removed; phones in E.164 using the default
   region for national numbers; ids without spaces, dashes or case; addresses as folded tokens.
@@ -19,17 +20,22 @@ import phonenumbers
 import polars as pl
 from pypinyin import Style, lazy_pinyin
 
-from identity_resolution.settings import FEATURE_COLUMNS
+from identity_resolution.name_variants import name_variants
+from identity_resolution.settings import FEATURE_COLUMNS, IdentitySettings
 
 DATE_FORMATS = ("%Y-%m-%d", "%Y/%m/%d", "%Y%m%d", "%d.%m.%Y", "%Y.%m.%d", "%d/%m/%Y")
 EARLIEST_BIRTH_YEAR = 1900
 GMAIL_DOMAINS = ("gmail.com", "googlemail.com")
 E164_MIN_DIGITS, E164_MAX_DIGITS = 8, 15
-# Phone numbers are cut in three parts: the last 4 digits, the 4 before them, and the rest. One
-# mistyped or swapped digit leaves two of the three intact, so blocking on every pair of parts
-# (head = rest + middle, tail = middle + last, ends = rest + last) finds typo'd numbers while
-# each key stays selective.
+# Phone numbers and national ids are cut in three parts: the last 4 digits, the 4 before them,
+# and the rest. One mistyped or swapped digit leaves two of the three intact, so blocking on every
+# pair of parts (head = rest + middle, tail = middle + last, ends = rest + last) finds typo'd
+# numbers while each key stays selective.
 PHONE_PART_DIGITS = 4
+# Emails are also blocked on the first characters of their local part, so that an address typed
+# with digits cut off or appended ("liumei903859@163.com" / "liumei90385911@163.com") meets its
+# match; shorter local parts get no such key (too unselective).
+EMAIL_HEAD_CHARS = 8
 HAN = r"\p{Han}"
 
 
@@ -83,41 +89,70 @@ def _without_titles(text: pl.Expr, titles: list[str]) -> pl.Expr:
     return pl.when(cleaned == "").then(None).otherwise(cleaned)
 
 
-def _name_features(frame: pl.DataFrame, max_length: int, titles: list[str]) -> pl.DataFrame:
-    """given_key, family_key, name_key (sorted tokens) and name_initials."""
+def _name_features(
+    frame: pl.DataFrame, max_length: int, titles: list[str], variants: dict[str, str]
+) -> pl.DataFrame:
+    """given_key, family_key, name_key (sorted tokens) and name_initials.
+
+    Built in materialised steps (each intermediate a column) so that no expression is evaluated
+    more than once; name variants (nicknames, romanisations) are folded onto their canonical
+    spelling token by token.
+    """
     table = _han_pinyin_table(frame, ["given_name", "family_name", "full_name"])
-    given = _without_titles(fold_text(pl.col("given_name"), max_length), titles)
-    family = _without_titles(fold_text(pl.col("family_name"), max_length), titles)
-    full = _without_titles(fold_text(pl.col("full_name"), max_length), titles)
-    is_han_full = full.str.contains(r"^[\p{Han}]{2,}$")
-    split_given = given.is_not_null() | family.is_not_null()
+    cleaned = frame.select(
+        _without_titles(fold_text(pl.col("given_name"), max_length), titles).alias("_given"),
+        _without_titles(fold_text(pl.col("family_name"), max_length), titles).alias("_family"),
+        _without_titles(fold_text(pl.col("full_name"), max_length), titles).alias("_full"),
+    ).with_columns(
+        (pl.col("_given").is_not_null() | pl.col("_family").is_not_null()).alias("_split"),
+        pl.col("_full").str.contains(r"^[\p{Han}]{2,}$").fill_null(False).alias("_han_full"),
+    )
     # Chinese given names are written as one Latin word (xiaofang), so join their syllables.
-    given_key = (
-        pl.when(split_given)
-        .then(_pinyin(given, table, ""))
-        .when(is_han_full)
-        .then(_pinyin(full.str.slice(1), table, ""))
+    keyed = cleaned.select(
+        "_split",
+        "_han_full",
+        pl.when("_split")
+        .then(_pinyin(pl.col("_given"), table, ""))
+        .when("_han_full")
+        .then(_pinyin(pl.col("_full").str.slice(1), table, ""))
+        .alias("_given_key"),
+        pl.when("_split")
+        .then(_pinyin(pl.col("_family"), table, ""))
+        .when("_han_full")
+        .then(_pinyin(pl.col("_full").str.slice(0, 1), table, ""))
+        .alias("_family_key"),
+        pl.when(pl.col("_split") | pl.col("_han_full"))
+        .then(None)
+        .otherwise(_pinyin(pl.col("_full"), table, " "))
+        .alias("_full_pinyin"),
     )
-    family_key = (
-        pl.when(split_given)
-        .then(_pinyin(family, table, ""))
-        .when(is_han_full)
-        .then(_pinyin(full.str.slice(0, 1), table, ""))
+    canonical = keyed.select(
+        _canonical(pl.col("_given_key").str.replace_all(" ", ""), variants).alias("given_key"),
+        _canonical(pl.col("_family_key").str.replace_all(" ", ""), variants).alias("family_key"),
+        pl.when(pl.col("_split") | pl.col("_han_full"))
+        .then(
+            pl.concat_str(
+                [pl.col("_given_key").fill_null(""), pl.col("_family_key").fill_null("")], separator=" "
+            )
+        )
+        .otherwise("_full_pinyin")
+        .str.split(" ")
+        .list.eval(_canonical(pl.element(), variants))
+        .alias("_tokens"),
     )
-    tokens_from_parts = pl.concat_str(
-        [given_key.fill_null(""), family_key.fill_null("")], separator=" "
-    ).str.split(" ")
-    tokens_from_full = _pinyin(full, table, " ").str.split(" ")
-    tokens = pl.when(split_given | is_han_full).then(tokens_from_parts).otherwise(tokens_from_full)
-    return frame.with_columns(
-        given_key.str.replace_all(" ", "").alias("given_key"),
-        family_key.str.replace_all(" ", "").alias("family_key"),
-        _tokens_key(tokens).alias("name_key"),
+    names = canonical.select(
+        "given_key", "family_key", _tokens_key(pl.col("_tokens")).alias("name_key")
     ).with_columns(
         _tokens_key(pl.col("name_key").str.split(" ").list.eval(pl.element().str.slice(0, 1)))
         .str.replace_all(" ", "")
         .alias("name_initials")
     )
+    return pl.concat([frame, names], how="horizontal")
+
+
+def _canonical(expr: pl.Expr, variants: dict[str, str]) -> pl.Expr:
+    """A name (token) in its canonical spelling: `bob` -> `robert`, `wong` -> `wang`."""
+    return expr.replace(variants) if variants else expr
 
 
 def parse_date_of_birth(expr: pl.Expr, today: date) -> pl.Expr:
@@ -183,17 +218,51 @@ def normalize_identifier(expr: pl.Expr, max_length: int) -> pl.Expr:
     return pl.when(ident == "").then(None).otherwise(ident)
 
 
+def _id_parts(column: str) -> list[pl.Expr]:
+    """`<column>_head`, `_tail`, `_ends`: an id without its last 4, middle 4 or the 4 before the
+    last 4 characters (see PHONE_PART_DIGITS), so that an id with one mistyped or swapped digit
+    still shares a blocking key with its match."""
+    value = pl.col(column)
+    length = value.str.len_chars().cast(pl.Int64)
+    rest_length = (length - 2 * PHONE_PART_DIGITS).clip(lower_bound=0)
+    last_start = (length - PHONE_PART_DIGITS).clip(lower_bound=0)
+    rest = value.str.slice(0, rest_length)
+    middle = value.str.slice(rest_length, last_start - rest_length)
+    last = value.str.slice(last_start)
+    return [
+        pl.concat_str([rest, middle]).alias(f"{column}_head"),
+        pl.concat_str([middle, last]).alias(f"{column}_tail"),
+        pl.concat_str([rest, pl.lit("*"), last]).alias(f"{column}_ends"),
+    ]
+
+
+def _email_head() -> pl.Expr:
+    """`email_head`: the first EMAIL_HEAD_CHARS characters of the (normalized) local part."""
+    local = pl.col("email").str.extract(r"^([^@]+)@", 1)
+    return (
+        pl.when(local.str.len_chars() >= EMAIL_HEAD_CHARS)
+        .then(local.str.slice(0, EMAIL_HEAD_CHARS))
+        .alias("email_head")
+    )
+
+
 def build_features(
     records: pl.DataFrame,
     default_region: str,
-    max_length: int,
+    settings: IdentitySettings | None = None,
     today: date | None = None,
-    name_titles: list[str] | None = None,
 ) -> pl.DataFrame:
-    """One row per record: `record_id`, `source` and every column of FEATURE_COLUMNS."""
+    """One row per record: `record_id`, `source` and every column of FEATURE_COLUMNS.
+
+    `settings` supplies the string length cap, honorifics, name variants and the sources whose
+    names are display names (defaults when None).
+    """
+    settings = settings or IdentitySettings()
+    max_length = settings.max_string_length
     today = today or date.today()
     table = _han_pinyin_table(records, ["street", "city", "region"])
-    named = _name_features(records, max_length, name_titles or [])
+    variants = name_variants(settings.name_variants_file, settings.name_variants)
+    named = _name_features(records, max_length, settings.name_titles, variants)
     features = named.select(
         "record_id",
         "source",
@@ -201,6 +270,9 @@ def build_features(
         "given_key",
         "family_key",
         "name_initials",
+        (pl.col("source").is_in(settings.display_name_sources) & pl.col("name_key").is_not_null()).alias(
+            "name_is_display"
+        ),
         parse_date_of_birth(pl.col("date_of_birth"), today).alias("dob"),
         pl.col("gender")
         .str.strip_chars()
@@ -225,15 +297,7 @@ def build_features(
             for c in ("member_id", "device_id", "social_handle", "national_id")
         ],
     )
-    phone = pl.col("phone")
-    rest = phone.str.slice(0, phone.str.len_chars() - 2 * PHONE_PART_DIGITS)
-    middle = phone.str.slice(-2 * PHONE_PART_DIGITS, PHONE_PART_DIGITS)
-    last = phone.str.slice(-PHONE_PART_DIGITS)
-    features = features.with_columns(
-        pl.concat_str([rest, middle]).alias("phone_head"),
-        pl.concat_str([middle, last]).alias("phone_tail"),
-        pl.concat_str([rest, pl.lit("*"), last]).alias("phone_ends"),
-    )
+    features = features.with_columns(_email_head(), *_id_parts("phone"), *_id_parts("national_id"))
     empty_to_null = [
         pl.when(pl.col(c) == "").then(None).otherwise(pl.col(c)).alias(c)
         for c in FEATURE_COLUMNS

@@ -71,9 +71,15 @@ def _present(column: str) -> pl.Expr:
 
 def _choose(prepared: pl.DataFrame, attribute: str, rule: str) -> pl.DataFrame:
     """customer_id, the golden value of `attribute` and `<attribute>_source`."""
-    candidates = prepared.filter(_present(attribute))
-    if rule == "most_recent_valid" and f"{attribute}_valid" in prepared.columns:
-        candidates = candidates.filter(pl.col(f"{attribute}_valid").fill_null(True))
+    valid = f"{attribute}_valid"
+    # Only the columns the choice needs: sorting the whole wide profile per attribute is what
+    # made the golden record the slowest step of a resolve.
+    needed = ["customer_id", "record_id", attribute, "_trust", "_recency"]
+    candidates = prepared.filter(_present(attribute)).select(
+        *needed, *([valid] if valid in prepared.columns else [])
+    )
+    if rule == "most_recent_valid" and valid in prepared.columns:
+        candidates = candidates.filter(pl.col(valid).fill_null(True))
     order: list[tuple[pl.Expr | str, bool]] = []
     if rule == "most_frequent":
         order.append((pl.len().over("customer_id", attribute), True))
@@ -98,6 +104,7 @@ def _address(prepared: pl.DataFrame, columns: list[str]) -> pl.DataFrame:
     )
     best = (
         prepared.filter(completeness > 0)
+        .select("customer_id", "record_id", "_trust", "_recency", *present)
         .sort(
             ["customer_id", completeness, street_length, "_trust", "_recency", "record_id"],
             descending=[False, True, True, False, True, False],

@@ -24,8 +24,13 @@ PERSON = "person"
 
 
 def person_signature() -> pl.Expr:
-    """A coarse "which person" key that survives typos, scripts and word order: name initials."""
-    return pl.col("name_initials")
+    """A coarse "which person" key that survives typos, scripts and word order: name initials.
+
+    Only full names count: a display name (a social nickname) says nothing about who the person
+    is, and a family name alone ("Ms Wang") fits every member of the family.
+    """
+    full_name = pl.col("name_initials").str.len_chars() >= 2
+    return pl.when(~pl.col("name_is_display") & full_name).then(pl.col("name_initials"))
 
 
 def shared_values(features: pl.DataFrame, columns: list[str], max_people: int) -> pl.DataFrame:

@@ -2,9 +2,12 @@
 
 A pair links when it shares a deterministic key exactly (the value survived the blocklist and the
 cardinality limits) or its match probability reaches the threshold, and in both cases only if no
-conflict guard fires: two present dates of birth or national ids that are more than a typo apart,
-or names whose differing tokens are dissimilar, mean two people (a mother and her son sharing a
-phone), whatever else agrees.
+conflict guard fires. The guard is graded: each who-you-are comparison (name, date of birth,
+gender, national id) scores its level (+ for agreement, 0 for a typo-sized difference, - for a
+contradiction), and a pair with a contradiction whose scores add up below zero is two people (a
+mother and her son sharing a phone: another given name *and* another birthday), whatever else
+agrees. A typo'd duplicate (similar name, birthday a swapped digit apart) never contradicts, and
+a replaced given name next to the same birthday is left to the Fellegi-Sunter weights.
 """
 
 from __future__ import annotations
@@ -20,47 +23,55 @@ from identity_resolution.settings import IdentitySettings
 PRIORITY_MANUAL, PRIORITY_DETERMINISTIC, PRIORITY_PROBABILISTIC = 0, 1, 2
 
 
-def conflict_expr(settings: IdentitySettings) -> pl.Expr:
-    """True where a guarded comparison sits at its "else" level with both values present, unless
-    the pair agrees exactly on every comparison of an overriding group (a shared personal id) or,
-    with a single conflicting field, its match weight reaches `conflict_override_weight`."""
-    guards = [
-        pl.col(gamma_column(c)) == len(c.level_labels()) - 1
+def identity_score_expr(settings: IdentitySettings) -> pl.Expr:
+    """The pair's who-you-are score: the declared identity score of each guarded comparison's
+    level, added up (missing values score 0)."""
+    scores = [
+        pl.col(gamma_column(c)).replace_strict(
+            dict(enumerate(c.identity_scores)), default=0.0, return_dtype=pl.Float64
+        )
         for c in settings.comparisons
-        if c.conflict_blocks_merge
+        if c.identity_scores is not None
     ]
-    if not guards:
+    return pl.sum_horizontal(scores) if scores else pl.lit(0.0)
+
+
+def _contradictions(settings: IdentitySettings) -> list[pl.Expr]:
+    """Per guarded comparison: does the pair sit at a level with a negative identity score?"""
+    return [
+        pl.col(gamma_column(c)).is_in([k for k, score in enumerate(c.identity_scores) if score < 0])
+        for c in settings.comparisons
+        if c.identity_scores is not None and any(score < 0 for score in c.identity_scores)
+    ]
+
+
+def conflict_expr(settings: IdentitySettings, chain: bool = False) -> pl.Expr:
+    """True where the pair is two people: a guarded comparison contradicts (a different given
+    name, a birthday more than a typo apart, another national id) and the pair's identity score
+    (needs the `identity_score` column) stays below `guards.min_identity_score` (`chain`: below
+    `guards.chain_min_identity_score`, the bar for two records that are not linked to each other
+    but would end up in one customer through others). Optionally a single contradiction gives
+    way to a match weight of `guards.conflict_override_weight`."""
+    contradictions = _contradictions(settings)
+    if not contradictions:
         return pl.lit(False)
-    by_name = {c.name: c for c in settings.comparisons}
-    overrides = [
-        pl.all_horizontal([pl.col(gamma_column(by_name[name])) == 0 for name in group])
-        for group in settings.guards.conflicts_overridden_by
-    ]
+    bar = settings.guards.chain_min_identity_score if chain else settings.guards.min_identity_score
+    conflict = pl.any_horizontal(contradictions) & (pl.col("identity_score") < bar)
     if settings.guards.conflict_override_weight is not None:
-        # Only a single conflicting field can be a data error; two (another name *and* another
-        # birthday) describe another person, however much the household shares.
-        single = pl.sum_horizontal([g.fill_null(False).cast(pl.Int8) for g in guards]) == 1
-        overrides.append(single & (pl.col("match_weight") >= settings.guards.conflict_override_weight))
-    overridden = pl.any_horizontal(overrides) if overrides else pl.lit(False)
-    return pl.any_horizontal(guards) & ~overridden
+        single = pl.sum_horizontal([c.cast(pl.Int8) for c in contradictions]) == 1
+        conflict = conflict & ~(single & (pl.col("match_weight") >= settings.guards.conflict_override_weight))
+    return conflict
 
 
 def deterministic_key_expr(settings: IdentitySettings) -> pl.Expr:
     """The first deterministic key (in configured order) on which the pair agrees exactly, on a
     value that is not shared by several people (`shared_<key>` columns, see hygiene) or that the
-    pair's names corroborate (`shared_values_link_with`)."""
+    pair's personal evidence vouches for (identity score of `shared_value_min_identity_score`)."""
     by_column = {c.column: c for c in settings.comparisons}
-    by_name = {c.name: c for c in settings.comparisons}
-    corroborated = pl.all_horizontal(
-        [
-            pl.col(gamma_column(by_name[name])).is_between(0, len(by_name[name].level_labels()) - 2)
-            for name in settings.shared_values_link_with
-        ]
-        or [pl.lit(False)]
-    )
+    vouched = pl.col("identity_score") >= settings.guards.shared_value_min_identity_score
     expr: pl.Expr = pl.lit(None, dtype=pl.String)
     for key in reversed(settings.deterministic_keys):
-        agrees = (pl.col(gamma_column(by_column[key])) == 0) & (~pl.col(f"shared_{key}") | corroborated)
+        agrees = (pl.col(gamma_column(by_column[key])) == 0) & (~pl.col(f"shared_{key}") | vouched)
         expr = pl.when(agrees).then(pl.lit(key)).otherwise(expr)
     return expr
 
@@ -73,8 +84,10 @@ def decide(scored: pl.DataFrame, shared: pl.DataFrame, settings: IdentitySetting
     left = scored["l_idx"]
     return (
         scored.with_columns([shared[c].gather(left) for c in shared.columns])
+        .with_columns(identity_score_expr(settings).alias("identity_score"))
         .with_columns(
             conflict_expr(settings).alias("conflict"),
+            conflict_expr(settings, chain=True).alias("chain_conflict"),
             deterministic_key_expr(settings).alias("deterministic_key"),
         )
         .with_columns(
@@ -129,13 +142,19 @@ def apply_overrides(decided: pl.DataFrame, manual: pl.DataFrame) -> pl.DataFrame
             .then(True)
             .otherwise(pl.col("conflict"))
             .alias("conflict"),
+            pl.when(is_link)
+            .then(False)
+            .when(is_cannot)
+            .then(True)
+            .otherwise(pl.col("chain_conflict"))
+            .alias("chain_conflict"),
             pl.when(is_link).then(1.0).otherwise(pl.col("match_probability")).alias("match_probability"),
         )
     )
 
 
 def effective_conflicts(decided: pl.DataFrame, n: int) -> pl.DataFrame:
-    """Pairs that must never share a customer: guard conflicts and cannot-links.
+    """Pairs that must never share a customer: chain-guard conflicts and cannot-links.
 
     Guard conflicts inside a group of force-linked records are dropped (the steward has decided);
     cannot-links always stay.
@@ -146,7 +165,7 @@ def effective_conflicts(decided: pl.DataFrame, n: int) -> pl.DataFrame:
         shape=(n, n),
     )
     _, group = connected_components(graph, directed=False)
-    conflicts = decided.filter(pl.col("conflict"))
+    conflicts = decided.filter(pl.col("chain_conflict"))
     same_group = group[conflicts["l_idx"].to_numpy()] == group[conflicts["r_idx"].to_numpy()]
     keep = ~same_group | (conflicts["manual"] == "cannot_link").fill_null(False).to_numpy()
     return conflicts.filter(pl.Series(keep)).select("l_idx", "r_idx")

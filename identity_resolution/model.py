@@ -2,9 +2,10 @@
 
 - u (how often a level occurs between two *different* people) comes from random record pairs,
   which are almost all non-matches.
-- m (how often it occurs between two records of the *same* person) and the share of matches
-  among candidate pairs come from expectation maximisation over the candidate pairs, with u held
-  fixed (the approach of Splink and the record-linkage literature).
+- m (how often it occurs between two records of the *same* person) comes from expectation
+  maximisation with u held fixed, in training sessions per blocking rule that leave out the
+  comparisons the rule blocks on (the approach of Splink); the share of matches among candidate
+  pairs from EM over all of them with m and u fixed.
 - The weight of a pair is log2 of the prior odds plus, per comparison, log2(m/u) of its level;
   missing values add nothing. Exact agreement on a comparison marked `term_frequency` uses the
   value's own frequency for u, so agreeing on a rare name counts more than on "Wang Fang".
@@ -115,45 +116,34 @@ def _log_likelihoods(matrix: np.ndarray, table: list[np.ndarray]) -> np.ndarray:
     return total
 
 
-def estimate_m(
-    gammas: pl.DataFrame,
-    comparisons: list[Comparison],
-    u: dict[str, np.ndarray],
+def _em(
+    matrix: np.ndarray,
+    log_u: np.ndarray,
+    levels: list[int],
+    start: list[np.ndarray],
+    prior: float,
     settings: ModelSettings,
-) -> tuple[dict[str, np.ndarray], float]:
-    """EM for m and the prior over (a sample of) the candidate pairs, u fixed."""
-    rng = np.random.default_rng(settings.seed)
-    if len(gammas) > settings.em_sample_pairs:
-        keep = np.sort(rng.choice(len(gammas), size=settings.em_sample_pairs, replace=False))
-        gammas = gammas[keep]
-    matrix = _gamma_matrix(gammas, comparisons)
+    update_m: bool = True,
+) -> tuple[list[np.ndarray], float]:
+    """Expectation maximisation of m (per column of `matrix`) and the match share, u fixed."""
     floor = settings.min_probability
-    u_table = [u[c.name] for c in comparisons]
-    # Start: matches mostly agree exactly, then fall off level by level.
-    m_table = []
-    for c in comparisons:
-        levels = len(c.level_labels())
-        start = np.array([0.5**k for k in range(levels)], dtype=np.float64)
-        start[-1] = 0.05
-        m_table.append(start / start.sum())
-    prior = settings.initial_match_share
-    if not len(matrix):
-        return {c.name: m for c, m in zip(comparisons, m_table, strict=True)}, prior
-    log_u = _log_likelihoods(matrix, u_table)
+    m_table = list(start)
     for iteration in range(settings.em_max_iterations):
         log_m = _log_likelihoods(matrix, m_table)
         log_odds = np.log(prior) - np.log1p(-prior) + log_m - log_u
         posterior = 1.0 / (1.0 + np.exp(-np.clip(log_odds, -700, 700)))
-        new_table = []
-        for j, c in enumerate(comparisons):
-            codes = matrix[:, j]
-            present = codes != NULL_LEVEL
-            weights = np.bincount(
-                codes[present].astype(np.int64), weights=posterior[present], minlength=len(c.level_labels())
-            )
-            total = weights.sum()
-            shares = (weights + floor) / (total + floor * len(weights)) if total > 0 else m_table[j]
-            new_table.append(np.clip(shares, floor, 1.0))
+        new_table = m_table
+        if update_m:
+            new_table = []
+            for j, count in enumerate(levels):
+                codes = matrix[:, j]
+                present = codes != NULL_LEVEL
+                weights = np.bincount(
+                    codes[present].astype(np.int64), weights=posterior[present], minlength=count
+                )
+                total = weights.sum()
+                shares = (weights + floor) / (total + floor * count) if total > 0 else m_table[j]
+                new_table.append(np.clip(shares, floor, 1.0))
         new_prior = float(np.clip(posterior.mean(), floor, 1 - floor))
         change = max(
             [abs(new_prior - prior)]
@@ -163,12 +153,83 @@ def estimate_m(
         if change < settings.em_tolerance:
             log.debug("EM converged after %d iterations", iteration + 1)
             break
+    return m_table, prior
+
+
+def _starting_m(comparison: Comparison) -> np.ndarray:
+    """Matches mostly agree exactly, then fall off level by level."""
+    levels = len(comparison.level_labels())
+    start = np.array([0.5**k for k in range(levels)], dtype=np.float64)
+    start[-1] = 0.05
+    return start / start.sum()
+
+
+def _rule_agrees(features: pl.DataFrame, pairs: pl.DataFrame, rule: list[str]) -> np.ndarray:
+    """Which pairs are equal (and present) on every column of a blocking rule."""
+    left, right = pairs["l_idx"], pairs["r_idx"]
+    agrees = np.ones(len(pairs), dtype=bool)
+    for column in rule:
+        values = features.get_column(column)
+        agrees &= (values.gather(left) == values.gather(right)).fill_null(False).to_numpy()
+    return agrees
+
+
+def estimate_m(
+    features: pl.DataFrame,
+    pairs: pl.DataFrame,
+    comparisons: list[Comparison],
+    u: dict[str, np.ndarray],
+    settings: ModelSettings,
+) -> tuple[dict[str, np.ndarray], float]:
+    """m per comparison by EM in training sessions, Splink style, and the match share.
+
+    Each session takes the candidate pairs that agree on one training rule (`em_blocking_rules`)
+    and leaves out the comparisons on that rule's columns (being blocked on them, their pairs
+    agree there by construction, which would teach EM that agreement is universal); a
+    comparison's m is the mean over the sessions it took part in (over all candidate pairs for
+    one that none covers). The match share among all candidate pairs is then estimated with m
+    and u fixed.
+    """
+    rng = np.random.default_rng(settings.seed)
+    if len(pairs) > settings.em_sample_pairs:
+        keep = np.sort(rng.choice(len(pairs), size=settings.em_sample_pairs, replace=False))
+        pairs = pairs[keep]
+    matrix = _gamma_matrix(pairs, comparisons)
+    levels = [len(c.level_labels()) for c in comparisons]
+    u_table = [u[c.name] for c in comparisons]
+    start = [_starting_m(c) for c in comparisons]
+    prior = settings.initial_match_share
+    if not len(matrix):
+        return {c.name: m for c, m in zip(comparisons, start, strict=True)}, prior
+    estimates: list[list[np.ndarray]] = [[] for _ in comparisons]
+    for rule in settings.em_blocking_rules:
+        rows = _rule_agrees(features, pairs, rule)
+        active = [j for j, c in enumerate(comparisons) if c.column not in rule]
+        if rows.sum() < settings.em_min_session_pairs or not active:
+            log.info("EM session on %s skipped: %d pairs", rule, int(rows.sum()))
+            continue
+        session = matrix[np.ix_(rows, active)]
+        log_u = _log_likelihoods(session, [u_table[j] for j in active])
+        m_session, share = _em(
+            session, log_u, [levels[j] for j in active], [start[j] for j in active], prior, settings
+        )
+        log.info("EM session on %s: %d pairs, match share %.3f", rule, int(rows.sum()), share)
+        for j, m in zip(active, m_session, strict=True):
+            estimates[j].append(m)
+    log_u_all = _log_likelihoods(matrix, u_table)
+    uncovered = [j for j, found in enumerate(estimates) if not found]
+    if uncovered:
+        m_all, _ = _em(matrix, log_u_all, levels, start, prior, settings)
+        for j in uncovered:
+            estimates[j].append(m_all[j])
+    m_table = [np.mean(found, axis=0) for found in estimates]
+    _, prior = _em(matrix, log_u_all, levels, m_table, prior, settings, update_m=False)
     return {c.name: m for c, m in zip(comparisons, m_table, strict=True)}, prior
 
 
 def train(features: pl.DataFrame, gammas: pl.DataFrame, settings: IdentitySettings) -> FellegiSunterModel:
     u = estimate_u(features, settings.comparisons, settings.model)
-    m, blocked_share = estimate_m(gammas, settings.comparisons, u, settings.model)
+    m, blocked_share = estimate_m(features, gammas, settings.comparisons, u, settings.model)
     # EM measures the match share among candidate pairs; scoring uses the share among all pairs
     # (expected matches over every possible pair), as Splink does, so that being blocked together
     # is not itself counted as evidence.

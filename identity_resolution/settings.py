@@ -25,9 +25,11 @@ FEATURE_COLUMNS = (
     "given_key",
     "family_key",
     "name_initials",
+    "name_is_display",
     "dob",
     "gender",
     "email",
+    "email_head",
     "phone",
     "phone_head",
     "phone_tail",
@@ -41,7 +43,12 @@ FEATURE_COLUMNS = (
     "device_id",
     "social_handle",
     "national_id",
+    "national_id_head",
+    "national_id_tail",
+    "national_id_ends",
 )
+ONE_INSIDE_OTHER = "one_inside_other"
+ONE_EXTENDS_OTHER = "one_extends_other"
 IDENTIFIER_COLUMNS = ("email", "phone", "member_id", "device_id", "social_handle", "national_id")
 
 
@@ -61,30 +68,51 @@ class Comparison(_Strict):
     `kind`:
     - `exact`: agree / disagree.
     - `string`: exact, then one level per `similarity_levels` entry (descending) using `scorer`.
-    - `date`: exact, then "one part differs or day/month swapped" (a typo), then disagree.
+    - `date`: exact, then a typo (one digit changed or two neighbouring digits swapped in
+      YYYYMMDD, or day and month swapped), then one of year/month/day differs, then disagree.
     - `identifier`: exact, then at most `max_edits` edits (a typed id with typos; a swap of two
-      neighbouring characters counts as one edit), then disagree.
+      neighbouring characters counts as one edit), then (with `extended_min_length`) one value
+      extends the other, then disagree.
     The last level is always "else". Nulls on either side are neutral (weight 0).
     """
 
     name: str
     column: str
     kind: Literal["exact", "string", "date", "identifier"] = "exact"
-    scorer: Literal["jaro_winkler", "token_sort", "levenshtein"] = "jaro_winkler"
+    # token_sort_compact: the better of token sort and of the strings without spaces (addresses)
+    scorer: Literal["jaro_winkler", "token_sort", "levenshtein", "token_sort_compact"] = "jaro_winkler"
     similarity_levels: list[float] = Field(default_factory=list)
     max_edits: int = Field(default=1, ge=0)
+    # Identifiers only: a level `one_extends_other` when one value, up to its "@" (an email's
+    # local part), is the start of the other's and has at least this many characters: an
+    # address typed with digits cut off or appended ("liumei903859@" / "liumei90385911@"),
+    # which is the same person far more often than an edit distance of 2-3 is. 0 = no level.
+    extended_min_length: int = Field(default=0, ge=0)
+    # Strings only: a level "edits<=N" right after the first similarity band, for values at most
+    # N edits apart (a swap of neighbours is one): short names with a typo ("tei" for "wei")
+    # score low on Jaro-Winkler. 0 = no such level.
+    typo_edits: int = Field(default=0, ge=0)
     # Compare only the tokens the two values do not share (names: "fang wang" vs "lei wang"
-    # compares "fang" with "lei"); one value inside the other scores the weakest band.
+    # compares "fang" with "lei"); one value inside the other ("Ms Wang" typed for "Wang Fang")
+    # gets its own level, `one_inside_other`, just before "else".
     differing_tokens_only: bool = False
     # Names only: when both records carry a separate given name and the given names agree (also
     # when given and family name were swapped), a dissimilar family name alone is no contradiction
-    # (a married name, a typo); the pair scores the weakest band instead of "else".
+    # (a married name, a typo); the pair scores the weakest similarity band instead of "else".
     given_name_decides: bool = False
+    # Names only: a record from a `display_name_sources` source carries a display name (a
+    # nickname such as "night_owl" or 小雪), so disagreeing with it says nothing: such a pair
+    # scores "missing" instead of "else" (agreement still counts).
+    display_names_neutral: bool = False
     # Exact agreement on a rare value is stronger evidence than on a common one (Wang Fang).
     term_frequency: bool = False
-    # Two records whose values are both present and fall in the "else" level are different people
-    # (a merge between them is refused whatever else agrees): the family / namesake guard.
-    conflict_blocks_merge: bool = False
+    # Who-you-are evidence, one score per level (best first, "else" last): positive = the same
+    # person, negative = another person, missing values score 0. A pair with a negative level
+    # whose scores add up below `guards.min_identity_score` is two people (a mother and her son,
+    # namesakes): no rule but a manual force-link joins them. Graded, so a typo'd duplicate (a
+    # similar name, a birthday with a swapped digit) is not mistaken for a relative, and a
+    # replaced given name with the same birthday is left to the match weight.
+    identity_scores: list[float] | None = None
 
     @field_validator("column")
     @classmethod
@@ -100,14 +128,29 @@ class Comparison(_Strict):
             raise ValueError("similarity_levels must be strictly between 0 and 1 and descending")
         return value
 
+    @model_validator(mode="after")
+    def _scores_per_level(self) -> Comparison:
+        if self.identity_scores is not None and len(self.identity_scores) != len(self.level_labels()):
+            raise ValueError(
+                f"comparison {self.name!r}: identity_scores needs one score per level "
+                f"({', '.join(self.level_labels())}), got {len(self.identity_scores)}"
+            )
+        return self
+
     def level_labels(self) -> list[str]:
         """Human labels of the levels, best first; the gamma code is the index into this list."""
         if self.kind == "string":
             middle = [f"{self.scorer}>={s:g}" for s in self.similarity_levels]
+            if self.typo_edits:
+                middle.insert(min(1, len(middle)), f"edits<={self.typo_edits}")
+            if self.differing_tokens_only:
+                middle.append(ONE_INSIDE_OTHER)
         elif self.kind == "date":
-            middle = ["one_part_differs"]
+            middle = ["typo", "one_part_differs"]
         elif self.kind == "identifier":
             middle = [f"edits<={self.max_edits}"] if self.max_edits else []
+            if self.extended_min_length:
+                middle.append(ONE_EXTENDS_OTHER)
         else:
             middle = []
         return ["exact", *middle, "else"]
@@ -153,24 +196,23 @@ class CardinalityLimit(_Strict):
 
 class Guards(_Strict):
     max_cluster_size: int = Field(default=50, ge=2)
-    # Exact agreement on every comparison of one of these groups outweighs a conflict elsewhere:
-    # a shared national id (nobody shares one) beats a mistyped date of birth; the same name and
-    # birthday beat a mistyped id; the same birthday and phone beat a nickname ("Jen" for
-    # "Jennifer"). A mother and son never agree on a whole group. The match threshold still applies.
-    # A pair whose match weight (log2 odds, prior included) reaches this is linked despite a
-    # conflict in one field (never two): so much else agrees that it must be a data error. None = never.
-    conflict_override_weight: float | None = 20.0
-    conflicts_overridden_by: list[list[str]] = Field(
-        default_factory=lambda: [
-            ["national_id"],
-            ["name", "date_of_birth"],
-            ["date_of_birth", "street"],
-            ["date_of_birth", "phone"],
-            ["date_of_birth", "email"],
-            ["date_of_birth", "member_id"],
-            ["date_of_birth", "device_id"],
-        ]
-    )
+    # A pair with a contradicting level (a negative identity score) and a total identity score
+    # below this is two people. 0: a contradiction stands unless as much personal evidence
+    # vouches for the pair (the same birthday outweighs a replaced given name; a different
+    # birthday outweighs the same common name).
+    min_identity_score: float = 0.0
+    # Two records that are not linked to each other but would share a customer through others
+    # (A-B, B-C: A and C) must not contradict below this: -2 keeps apart who differ in given name
+    # *and* birthday (-3: parent and child, siblings, spouses) while a duplicate whose birthday and
+    # national id were both mistyped can still join through the records it matches.
+    chain_min_identity_score: float = -2.0
+    # A deterministic key value shared by several people (a household phone) still links two of
+    # its records on its own when their identity score reaches this (the same given name).
+    shared_value_min_identity_score: float = 1.0
+    # A pair whose match weight (log2 odds, prior included) reaches this links despite a single
+    # contradicting field (never two). None = never: a household's shared phone, address and
+    # email can add up to any weight, so by default only personal evidence lifts a contradiction.
+    conflict_override_weight: float | None = None
     # Components up to this size get every member pair checked for conflicts (not only the
     # candidate pairs), so a chain A-B-C cannot join A and C that contradict each other.
     full_conflict_check_max_size: int = Field(default=400, ge=2)
@@ -181,6 +223,12 @@ class ModelSettings(_Strict):
 
     u_sample_pairs: int = Field(default=500_000, ge=1000)
     em_sample_pairs: int = Field(default=2_000_000, ge=1000)
+    # EM training sessions: each on the candidate pairs equal on one rule, without the comparisons
+    # on that rule's columns (Splink's approach); a session with fewer pairs is skipped.
+    em_blocking_rules: list[list[str]] = Field(
+        default_factory=lambda: [["name_key", "dob"], ["phone"], ["email"], ["dob", "city_key"]]
+    )
+    em_min_session_pairs: int = Field(default=50, ge=1)
     em_max_iterations: int = Field(default=40, ge=1)
     em_tolerance: float = Field(default=1e-5, gt=0)
     initial_match_share: float = Field(default=0.2, gt=0, lt=1)
@@ -198,34 +246,42 @@ def default_comparisons() -> list[Comparison]:
             kind="string",
             scorer="jaro_winkler",
             similarity_levels=[0.92, 0.8],
+            typo_edits=1,
             differing_tokens_only=True,
             given_name_decides=True,
+            display_names_neutral=True,
             term_frequency=True,
-            conflict_blocks_merge=True,
+            identity_scores=[1, 1, 0, 0, 0, -1],
         ),
-        Comparison(name="date_of_birth", column="dob", kind="date", conflict_blocks_merge=True),
-        Comparison(name="gender", column="gender", conflict_blocks_merge=True),
-        Comparison(name="email", column="email", kind="identifier", max_edits=1),
+        Comparison(name="date_of_birth", column="dob", kind="date", identity_scores=[2, 1, 0, -2]),
+        Comparison(name="gender", column="gender", identity_scores=[0, -1]),
+        Comparison(name="email", column="email", kind="identifier", max_edits=1, extended_min_length=8),
         Comparison(name="phone", column="phone", kind="identifier", max_edits=1),
         Comparison(name="member_id", column="member_id", kind="identifier", max_edits=0),
         Comparison(name="device_id", column="device_id"),
-        Comparison(name="social_handle", column="social_handle"),
         Comparison(
             name="national_id",
             column="national_id",
             kind="identifier",
             max_edits=2,
-            conflict_blocks_merge=True,
+            identity_scores=[3, 1, -1],
         ),
         Comparison(
             name="street",
             column="street_key",
             kind="string",
-            scorer="token_sort",
+            scorer="token_sort_compact",
             similarity_levels=[0.9, 0.7],
         ),
-        Comparison(name="city", column="city_key", term_frequency=True),
-        Comparison(name="postcode", column="postcode", term_frequency=True),
+        Comparison(
+            name="city",
+            column="city_key",
+            kind="string",
+            scorer="jaro_winkler",
+            similarity_levels=[0.9],
+            term_frequency=True,
+        ),
+        Comparison(name="postcode", column="postcode", kind="identifier", max_edits=1, term_frequency=True),
     ]
 
 
@@ -233,14 +289,17 @@ def default_blocking_rules() -> list[list[str]]:
     """Every shared identifier, plus name/date/place combinations that survive one typo."""
     return [
         ["email"],
+        ["email_head"],
         ["phone"],
         ["phone_head"],
         ["phone_tail"],
         ["phone_ends"],
         ["member_id"],
         ["national_id"],
+        ["national_id_head"],
+        ["national_id_tail"],
+        ["national_id_ends"],
         ["device_id"],
-        ["social_handle"],
         ["name_key", "dob"],
         ["name_key", "postcode"],
         ["name_key", "city_key"],
@@ -311,10 +370,19 @@ class IdentitySettings(_Strict):
     # A deterministic key value seen with more distinct people (name initials) than this is a
     # household's or a shop's, not a person's: it no longer links on its own (the probabilistic
     # model still weighs it, and the guards still apply).
+    # (... unless the pair's identity score reaches guards.shared_value_min_identity_score: a
+    # household phone still links two records of the same person, never a bare record to a
+    # family member.)
     max_people_to_link_alone: int = Field(default=1, ge=1)
-    # ... unless the pair also agrees (at any level but "else") on these comparisons: a household
-    # phone still links two records of the same name, never a bare record to a family member.
-    shared_values_link_with: list[str] = Field(default_factory=lambda: ["name"])
+    # Sources whose names are display names (social profiles: "night_owl", 小雪), not legal names:
+    # they count as evidence when they agree, never as a contradiction.
+    display_name_sources: list[str] = Field(default_factory=lambda: ["social"])
+    # Name variants folded onto one spelling before comparing: nicknames (Bob -> Robert) and
+    # other romanisations of Chinese family names (Wong -> Wang, Cheung -> Zhang). The file is a
+    # CSV with columns canonical, variant (null: the built-in table, identity_resolution/
+    # reference/name_variants.csv); `name_variants` adds or overrides entries (variant: canonical).
+    name_variants_file: str | None = None
+    name_variants: dict[str, str] = Field(default_factory=dict)
     # Honorifics typed instead of a given name (service desks: 王女士 = "Ms Wang"), removed from names.
     name_titles: list[str] = Field(
         default_factory=lambda: [
@@ -357,14 +425,7 @@ class IdentitySettings(_Strict):
                 )
             if key not in columns:
                 raise ValueError(f"deterministic key {key!r} needs a comparison on column {key!r}")
-        for name in self.shared_values_link_with:
-            if name not in names:
-                raise ValueError(f"shared_values_link_with names unknown comparison {name!r}")
-        for group in self.guards.conflicts_overridden_by:
-            for name in group:
-                if name not in names:
-                    raise ValueError(f"guards.conflicts_overridden_by names unknown comparison {name!r}")
-        for rule in self.blocking_rules:
+        for rule in [*self.blocking_rules, *self.model.em_blocking_rules]:
             for column in rule:
                 if column not in FEATURE_COLUMNS:
                     raise ValueError(f"blocking rule {rule} names unknown feature column {column!r}")

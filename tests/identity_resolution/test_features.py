@@ -12,7 +12,7 @@ from identity_resolution.records import validate_records
 
 def features(rows: list[dict], region: str = "CN") -> pl.DataFrame:
     frame = pl.DataFrame(rows, infer_schema_length=None)
-    return build_features(validate_records(frame), region, max_length=200, today=date(2026, 1, 1))
+    return build_features(validate_records(frame), region, today=date(2026, 1, 1))
 
 
 def test_a_chinese_name_and_its_pinyin_in_either_order_share_a_name_key():
@@ -74,3 +74,27 @@ def test_dates_of_birth_in_the_wild_formats_parse_and_implausible_ones_are_missi
         ]
     )["dob"]
     assert dobs.to_list() == [date(1985, 3, 12)] * 4 + [None, None]
+
+
+def test_an_email_with_digits_cut_off_or_appended_meets_its_match_and_scores_its_own_level():
+    from identity_resolution.comparisons import comparison_levels
+    from identity_resolution.settings import IdentitySettings
+
+    keys = features(
+        [
+            {"record_id": "1", "source": "ecom", "email": "LiuMei903859@163.com"},
+            {"record_id": "2", "source": "survey", "email": "liumei90385911@163.com"},
+            {"record_id": "3", "source": "pos", "email": "liumei@163.com"},
+        ]
+    )
+    # Blocking key: the first 8 characters of the local part; too short a local part has none.
+    assert keys["email_head"].to_list() == ["liumei90", "liumei90", None]
+    email = next(c for c in IdentitySettings().comparisons if c.name == "email")
+    left = pl.Series(["liumei903859@163.com", "liumei903859@163.com", "liumei@163.com", "zhangwei1@qq.com"])
+    right = pl.Series(
+        ["liumei90385911@163.com", "liumei903858@163.com", "liumei888@163.com", "zhangwei2@qq.com"]
+    )
+    labels = email.level_labels()
+    levels = [labels[code] for code in comparison_levels(email, left, right)]
+    # extended (>= 8 characters), a typo, "liumei" too short to extend anything, another number
+    assert levels == ["one_extends_other", "edits<=1", "else", "edits<=1"]

@@ -1,0 +1,63 @@
+"""`cdp quality`: run the data quality gates (Great Expectations checkpoints) on demand."""
+
+from __future__ import annotations
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from cdp.batch import new_batch_id
+from cdp.context import CliContext, pass_cli
+
+LAYER_CHOICES = ("bronze", "silver", "gold")
+
+
+@click.command()
+@click.option(
+    "--layer",
+    "layers",
+    type=click.Choice(LAYER_CHOICES),
+    multiple=True,
+    help="Layer(s) to check (repeatable; default: every layer whose tables exist).",
+)
+@click.option(
+    "--run-id",
+    default=None,
+    help="Run id for lake/quality (default: a new id; the pipeline uses its batch id).",
+)
+@pass_cli
+def quality(cli: CliContext, layers: tuple[str, ...], run_id: str | None) -> None:
+    """Validate the lake (bronze, silver, identity) and dbt's build database (gold) against the
+    expectation suites in quality/suites.
+
+    Writes lake/quality/dq_results, dq_metrics and repair_list and the data docs under
+    docs/quality/. Exits non-zero, listing suite, expectation, column and sample rows, when a
+    critical expectation fails; warnings are listed and do not fail the command.
+    """
+    from quality.gate import run_gate
+
+    report = run_gate(cli.config, list(layers or LAYER_CHOICES), run_id or new_batch_id())
+    if not cli.quiet:
+        _print(report.summary())
+
+
+def _print(summary: dict, console: Console | None = None) -> None:
+    console = console or Console()
+    table = Table(title=f"Quality gate ({', '.join(summary['layers'])}): {summary['status']}")
+    table.add_column("severity")
+    table.add_column("failed expectation")
+    for line in summary["critical"]:
+        table.add_row("critical", line)
+    for line in summary["warnings"]:
+        table.add_row("warning", line)
+    if summary["critical"] or summary["warnings"]:
+        console.print(table)
+    else:
+        console.print(f"[bold]{table.title}[/bold]")
+    console.print(
+        f"[bold]score[/bold]: {summary['score']}  [bold]expectations[/bold]: {summary['expectations']}  "
+        f"[bold]repair list[/bold]: {summary['repair_list']}  [bold]seconds[/bold]: {summary['seconds']}"
+    )
+    for suite, reason in summary["skipped_suites"].items():
+        console.print(f"[dim]skipped {suite}: {reason}[/dim]")
+    console.print(f"[bold]quality_docs[/bold]: {summary['quality_docs']}")

@@ -1,0 +1,220 @@
+"""Great Expectations for one gate run: an offline ephemeral context, checkpoints, data docs.
+
+Imported only when a gate runs (GX takes seconds to import). The context is ephemeral (suites come
+from our YAML files, never from a GX project folder) with two things on disk:
+
+- the validation results store, so the data docs index lists the silver and the gold gate of a
+  run (they run in different processes) and the last `docs.keep_runs` runs for comparison;
+- the data docs site, `data/docs/quality/index.html`.
+
+Usage statistics are off (config and environment) and GX never looks for a newer version, so a
+gate needs no network.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from quality.frames import UNLABELLED
+from quality.suite_spec import SuiteSpec
+
+SITE_NAME = "quality"
+# Above this many bytes GX skips fingerprinting a frame (an md5 over every value). The fingerprint
+# only names the batch in GX's own metadata, which our run id and batch label already do, and on a
+# million rows it costs as much as several expectations, so every frame skips it.
+_NO_FINGERPRINT = 0
+
+os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
+
+
+@contextmanager
+def _gx_import_guard() -> Iterator[None]:
+    """Import GX without pyspark, and so that pyspark can never end the process.
+
+    GX imports pyspark whenever it is installed (the Spark port installs it), which costs seconds
+    the gate never needs: we validate pandas frames only. So while GX imports, pyspark reads as
+    not installed (GX's own compatibility layer then skips it); the block is lifted afterwards, so
+    the rest of the process can still use Spark.
+
+    If pyspark was imported before, a second problem remains: its
+    `sql.connect.utils.check_dependencies` takes a `__main__` with neither `__spec__` nor
+    `__file__` for a doctest run and calls `sys.exit(0)` when Spark Connect's optional dependencies
+    are missing. That is the case in `python -c ...`, embedded interpreters and pytest-xdist
+    workers: the gate would end the process with status 0, a silent "pass". So an anonymous
+    `__main__` gets a `__file__` for the duration of the import.
+    """
+    block_spark = "pyspark" not in sys.modules
+    if block_spark:
+        sys.modules["pyspark"] = None  # type: ignore[assignment]  # import raises ImportError
+    main = sys.modules.get("__main__")
+    anonymous = main is not None and getattr(main, "__spec__", None) is None and not hasattr(main, "__file__")
+    if anonymous:
+        main.__file__ = "<cdp>"  # type: ignore[union-attr]
+    try:
+        yield
+    finally:
+        if anonymous:
+            del main.__file__  # type: ignore[union-attr]
+        if block_spark and sys.modules.get("pyspark", 0) is None:
+            del sys.modules["pyspark"]
+
+
+def load_gx() -> Any:
+    """`great_expectations` with its expectations registered, imported through `_gx_import_guard`."""
+    with _gx_import_guard():
+        import great_expectations as gx
+        import great_expectations.expectations.registry  # registers the expectation types
+    _quiet_gx()
+    return gx
+
+
+def _quiet_gx() -> None:
+    import logging
+
+    from great_expectations.execution_engine import pandas_execution_engine
+
+    if hasattr(pandas_execution_engine, "HASH_THRESHOLD"):
+        pandas_execution_engine.HASH_THRESHOLD = _NO_FINGERPRINT
+    logging.getLogger("great_expectations").setLevel(logging.WARNING)
+
+
+class GxSession:
+    """Runs suites on pandas frames and keeps what the data docs need."""
+
+    def __init__(self, results_dir: Path, docs_dir: Path, sample_rows: int) -> None:
+        gx = load_gx()
+        from great_expectations.data_context.types.base import (
+            DataContextConfig,
+            InMemoryStoreBackendDefaults,
+        )
+
+        self._gx = gx
+        self.results_dir = results_dir
+        self.docs_dir = docs_dir
+        self.sample_rows = sample_rows
+        defaults = InMemoryStoreBackendDefaults()
+        defaults.stores[defaults.validation_results_store_name]["store_backend"] = {
+            "class_name": "TupleFilesystemStoreBackend",
+            "base_directory": str(results_dir),
+        }
+        project = DataContextConfig(
+            store_backend_defaults=defaults,
+            analytics_enabled=False,
+            progress_bars={"globally": False, "metric_calculations": False},
+            data_docs_sites={
+                SITE_NAME: {
+                    "class_name": "SiteBuilder",
+                    "show_how_to_buttons": False,
+                    "store_backend": {
+                        "class_name": "TupleFilesystemStoreBackend",
+                        "base_directory": str(docs_dir),
+                    },
+                    "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
+                    "site_section_builders": {"profiling": "0"},  # no profilers: skip the scan
+                }
+            },
+        )
+        self.context = gx.get_context(mode="ephemeral", project_config=project)
+        self._datasources: dict[str, Any] = {}
+        self._suites: dict[str, Any] = {}
+        self._positions: dict[str, dict[str, int]] = {}
+        self._identifiers: list[Any] = []
+
+    def _suite(self, spec: SuiteSpec) -> Any:
+        """The GX suite for a spec, added once; remembers which GX expectation is which rule."""
+        if spec.name not in self._suites:
+            from great_expectations.core import ExpectationSuite
+
+            suite = ExpectationSuite(
+                name=spec.name,
+                expectations=[e.gx_config() for e in spec.expectations],
+                meta={"layer": spec.layer, "entity": spec.entity, "description": spec.description},
+            )
+            suite = self.context.suites.add(suite)
+            self._suites[spec.name] = suite
+            self._positions[spec.name] = {str(e.id): i for i, e in enumerate(suite.expectations)}
+        return self._suites[spec.name]
+
+    def rule_index(self, spec: SuiteSpec, expectation_id: str | None) -> int:
+        """Which of the spec's expectations a GX result belongs to (GX reorders results)."""
+        return self._positions[spec.name][str(expectation_id)]
+
+    def _datasource(self, spec: SuiteSpec) -> Any:
+        """One pandas datasource per suite: GX re-serialises a datasource on every asset added."""
+        if spec.name not in self._datasources:
+            self._datasources[spec.name] = self.context.data_sources.add_pandas(spec.name)
+        return self._datasources[spec.name]
+
+    def validate(
+        self,
+        spec: SuiteSpec,
+        label: str,
+        frame: pd.DataFrame,
+        parameters: dict[str, Any],
+        run_name: str,
+        run_time: datetime,
+    ) -> Any:
+        """Run the suite's checkpoint on one batch; returns GX's ExpectationSuiteValidationResult.
+
+        A labelled suite asks for the complete list of unexpected rows (its frames are small) so
+        failures can be attributed to each row's source.
+        """
+        from great_expectations.core.run_identifier import RunIdentifier
+
+        gx = self._gx
+        suite = self._suite(spec)
+        name = spec.name if label == UNLABELLED else f"{spec.name}.{label}"
+        result_format: dict[str, Any] = {"result_format": "COMPLETE" if spec.label_by else "SUMMARY"}
+        result_format["partial_unexpected_count"] = self.sample_rows
+        batch = self._datasource(spec).add_dataframe_asset(name).add_batch_definition_whole_dataframe("batch")
+        definition = self.context.validation_definitions.add(
+            gx.ValidationDefinition(name=name, data=batch, suite=suite)
+        )
+        checkpoint = self.context.checkpoints.add(
+            gx.Checkpoint(
+                name=name,
+                validation_definitions=[definition],
+                actions=[],
+                result_format=result_format,
+            )
+        )
+        result = checkpoint.run(
+            batch_parameters={"dataframe": frame},
+            expectation_parameters=parameters,
+            run_id=RunIdentifier(run_name=run_name, run_time=run_time),
+        )
+        self._identifiers.extend(result.run_results.keys())
+        return next(iter(result.run_results.values()))
+
+    def build_docs(self, keep_runs: int) -> Path:
+        """Render this run's results (older runs' pages stay), prune old runs, return index.html."""
+        _prune_runs(self.results_dir, self.docs_dir / "validations", keep_runs)
+        self.context.build_data_docs(site_names=[SITE_NAME], resource_identifiers=self._identifiers)
+        return self.docs_dir / "index.html"
+
+
+def _prune_runs(results_dir: Path, pages_dir: Path, keep_runs: int) -> None:
+    """Keep the newest `keep_runs` run names (batch ids sort by time) in the store and the site.
+
+    Both are laid out `<suite>/<run name>/...`.
+    """
+    runs = {run.name for suite in _dirs(results_dir) for run in _dirs(suite)}
+    keep = set(sorted(runs)[-keep_runs:])
+    for root in (results_dir, pages_dir):
+        for suite in _dirs(root):
+            for run in _dirs(suite):
+                if run.name not in keep:
+                    shutil.rmtree(run)
+
+
+def _dirs(folder: Path) -> list[Path]:
+    return [p for p in folder.iterdir() if p.is_dir()] if folder.is_dir() else []

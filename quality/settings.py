@@ -1,0 +1,105 @@
+"""The `quality:` section of cdp.yaml: thresholds the gates apply, validated in one place.
+
+The expectation suites (quality/suites/*.yml) hold the rules themselves; the numbers that the
+business tunes without touching a suite (the completeness bar for activation, how sensitive the
+volume alarm is, how stale a source may get when its registry entry names no SLA) live here and
+reach the suites as GX suite parameters (`$PARAMETER`) and DuckDB variables.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from warehouse.config import CdpConfig
+from warehouse.marts_settings import DEFAULT_COMPLETENESS_THRESHOLD
+
+SECTION = "quality"
+
+# The shipped suites; `quality.suites_dir` points elsewhere to run a retailer's own.
+DEFAULT_SUITES_DIR = Path(__file__).resolve().parent / "suites"
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class CompletenessSettings(_Section):
+    """Records below `threshold` are listed for repair and kept off activation lists.
+
+    The one completeness bar of the platform: the marts read it too (`marts_settings.dbt_vars`).
+    """
+
+    threshold: float = Field(DEFAULT_COMPLETENESS_THRESHOLD, ge=0, le=1)
+    unknown_values: dict[str, list[str]] = Field(
+        default_factory=lambda: {"gender": ["U"]},
+        description="values that count as missing in repair_list.missing_fields (gender U = unknown)",
+    )
+    min_complete_share: float = Field(
+        0.5, ge=0, le=1, description="share of a source's records expected at or above the threshold"
+    )
+    min_complete_share_by_source: dict[str, float] = Field(
+        default_factory=dict,
+        description="per-source expectation where a source is sparse by nature (e.g. survey: 0.0)",
+    )
+    fields: list[str] = Field(
+        default_factory=lambda: ["full_name", "date_of_birth", "gender", "email", "phone", "city"],
+        min_length=1,
+        description="profile fields reported as missing in repair_list (a field with a "
+        "`<field>_valid` flag counts as missing when the flag is false); the standardize "
+        "section's `completeness_fields` wins when set, so both stages agree",
+    )
+
+
+class FreshnessDefaults(_Section):
+    """SLA for a source whose registry entry (`sources.<name>.freshness`) does not set one."""
+
+    warn_hours: float = Field(26, gt=0)
+    fail_hours: float = Field(50, gt=0)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> FreshnessDefaults:
+        if self.fail_hours < self.warn_hours:
+            raise ValueError("freshness_defaults.fail_hours must not be below warn_hours")
+        return self
+
+
+class VolumeSettings(_Section):
+    """Row-count anomalies: robust z-score of this run's landed rows against recent runs."""
+
+    window: int = Field(30, ge=2, description="recent runs the current run is compared with")
+    min_history: int = Field(5, ge=2, description="runs needed before a volume is judged at all")
+    max_robust_z: float = Field(3.5, gt=0, description="|robust z| above this flags the source")
+
+
+class DocsSettings(_Section):
+    keep_runs: int = Field(10, ge=1, description="runs whose validation results the data docs keep")
+
+
+class QualitySettings(_Section):
+    suites_dir: Path | None = Field(
+        default=None, description="folder of suite YAML files (default: the shipped quality/suites)"
+    )
+    sample_rows: int = Field(5, ge=1, le=100, description="failing rows quoted in errors and details")
+    completeness: CompletenessSettings = Field(default_factory=CompletenessSettings)
+    freshness_defaults: FreshnessDefaults = Field(default_factory=FreshnessDefaults)
+    volume: VolumeSettings = Field(default_factory=VolumeSettings)
+    docs: DocsSettings = Field(default_factory=DocsSettings)
+
+    @model_validator(mode="after")
+    def _history_fits_window(self) -> QualitySettings:
+        if self.volume.min_history > self.volume.window:
+            raise ValueError("volume.min_history must not exceed volume.window")
+        return self
+
+
+def load_settings(config: CdpConfig) -> QualitySettings:
+    settings: QualitySettings = config.section(SECTION, QualitySettings)
+    if settings.suites_dir is not None and not settings.suites_dir.is_absolute():
+        settings = settings.model_copy(update={"suites_dir": config.base_dir / settings.suites_dir})
+    return settings
+
+
+def suites_dir(settings: QualitySettings) -> Path:
+    return settings.suites_dir or DEFAULT_SUITES_DIR

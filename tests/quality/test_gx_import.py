@@ -1,0 +1,35 @@
+"""Importing Great Expectations can never end the process, whatever started it.
+
+pyspark (installed for the Spark port) calls `sys.exit(0)` on import when `__main__` has neither
+`__spec__` nor `__file__` (as under `python -c` and pytest-xdist workers): a gate run that way
+would stop with status 0, looking like a pass. `python -c` reproduces exactly that `__main__`.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from warehouse.config import REPO_ROOT
+
+
+@pytest.mark.parametrize(
+    "before, expected",
+    [
+        ("", "gx loaded; pyspark imported: False"),  # GX skips pyspark: faster, nothing to trip
+        ("import pyspark; ", "gx loaded; pyspark imported: True"),  # already there: still no exit
+    ],
+)
+def test_gx_loads_under_an_anonymous_main_module(before: str, expected: str):
+    code = (
+        f"{before}import sys; from quality.gx_session import load_gx; gx = load_gx(); "
+        "print(f'gx loaded; pyspark imported: {\"pyspark\" in sys.modules}'); "
+        "import pyspark.sql"  # Spark stays importable for the rest of the process
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True, timeout=600
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == expected, done.stderr[-2000:]

@@ -1,0 +1,189 @@
+"""The gate's own arithmetic, as pure functions: freshness, volume anomalies, completeness, repair list."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import polars as pl
+import pytest
+
+from quality.derived import (
+    current_batch,
+    expected_bronze_columns,
+    freshness,
+    freshness_slas,
+    landed_per_batch,
+    volumes,
+)
+from quality.frames import partitions
+from quality.outcomes import plain
+from quality.repair import completeness_by_source, repair_list
+from quality.settings import FreshnessDefaults
+
+NOW = datetime(2026, 7, 1, 12, 0, tzinfo=UTC)
+
+
+def _manifest(rows: list[tuple[str, str, str, str, int, datetime]]) -> pl.DataFrame:
+    return pl.DataFrame(
+        rows,
+        schema={
+            "source": pl.String, "entity": pl.String, "batch_id": pl.String, "status": pl.String,
+            "rows_landed": pl.Int64, "finished_at": pl.Datetime("us", "UTC"),
+        },
+        orient="row",
+    )  # fmt: skip
+
+
+def test_freshness_is_hours_since_the_newest_landed_file_against_each_sources_sla():
+    manifest = _manifest(
+        [
+            ("pos", "members", "b1", "loaded", 10, datetime(2026, 7, 1, 2, 0, tzinfo=UTC)),
+            ("pos", "tickets", "b2", "skipped", 0, datetime(2026, 7, 1, 11, 0, tzinfo=UTC)),  # not new data
+            ("ecom", "orders", "b1", "replaced", 5, datetime(2026, 6, 30, 12, 0, tzinfo=UTC)),
+        ]
+    )
+    slas = freshness_slas(
+        {"pos": {"freshness": {"warn_hours": 26, "fail_hours": 50}}, "ecom": {}, "survey": None},
+        FreshnessDefaults(warn_hours=3, fail_hours=12),
+    )
+    result = {row["source"]: row for row in freshness(manifest, slas, NOW).iter_rows(named=True)}
+    assert (result["pos"]["freshness_hours"], result["pos"]["warn_hours"]) == (10.0, 26.0)
+    assert (result["ecom"]["freshness_hours"], result["ecom"]["fail_hours"]) == (24.0, 12.0)
+    assert result["survey"]["newest_landed_at"] is None and result["survey"]["freshness_hours"] is None
+
+
+def _history(counts: list[int], source: str = "pos", entity: str = "tickets") -> pl.DataFrame:
+    return pl.DataFrame(
+        {
+            "source": source,
+            "entity": entity,
+            "batch_id": [f"b{i:02d}" for i in range(len(counts))],
+            "rows_landed": counts,
+        }
+    )
+
+
+def test_a_volume_far_from_the_recent_median_has_a_large_robust_z():
+    # history 100,102,98,101,99,103,97 -> median 100, MAD 2 -> scale 2.9652; this run lands 40
+    result = volumes(_history([100, 102, 98, 101, 99, 103, 97, 40]), "b07", window=30, min_history=5).row(
+        0, named=True
+    )
+    assert result["history_median"] == 100
+    assert result["robust_z"] == pytest.approx((40 - 100) / (2 * 1.4826), abs=1e-3)
+    assert result["abs_robust_z"] > 3.5
+
+
+def test_an_ordinary_volume_stays_near_zero_and_only_the_window_counts():
+    counts = [5000] * 20 + [100, 102, 98, 101, 99, 103, 97, 100]  # an old regime outside the window
+    result = volumes(_history(counts), "b27", window=7, min_history=5).row(0, named=True)
+    assert result["history_runs"] == 7
+    assert abs(result["robust_z"]) < 1
+
+
+def test_a_flat_history_falls_back_to_one_row_as_scale_and_a_short_one_is_not_judged():
+    flat = volumes(_history([50, 50, 50, 50, 50, 80]), "b05", window=30, min_history=5).row(0, named=True)
+    assert flat["robust_z"] == 30.0
+    short = volumes(_history([50, 50, 90]), "b02", window=30, min_history=5).row(0, named=True)
+    assert short["history_runs"] == 2 and short["robust_z"] is None
+
+
+def test_landed_rows_per_batch_count_only_new_data_and_the_current_batch_defaults_to_the_newest():
+    manifest = _manifest(
+        [
+            ("pos", "tickets", "b1", "loaded", 10, NOW),
+            ("pos", "tickets", "b1", "replaced", 4, NOW),
+            ("pos", "tickets", "b2", "skipped", 99, NOW),
+        ]
+    )
+    per_batch = dict(landed_per_batch(manifest).select("batch_id", "rows_landed").iter_rows())
+    assert per_batch == {"b1": 14, "b2": 0}
+    assert current_batch(manifest, "b1") == "b1"
+    assert current_batch(manifest, "b9") == "b2"
+
+
+def test_bronze_tables_must_carry_keys_typed_and_required_columns_but_not_optional_ones():
+    registry = {
+        "ecom": {
+            "entities": {
+                "orders": {
+                    "primary_key": ["id"],
+                    "types": {"created_at": "timestamp", "total_price": "decimal"},
+                    "required": ["currency"],
+                    "optional": ["total_price"],
+                }
+            }
+        }
+    }
+    assert expected_bronze_columns(registry, "ecom", "orders") == (["id"], ["id", "created_at", "currency"])
+    assert expected_bronze_columns(registry, "ecom", "unknown") == ([], [])
+
+
+RECORDS = pl.DataFrame(
+    {
+        "record_id": ["pos:1", "pos:2", "pos:3", "ecom:1"],
+        "source": ["pos", "pos", "pos", "ecom"],
+        "completeness_score": [1.0, 0.5, None, 0.8],
+        "full_name": ["王芳", " ", "Li", "Jane Doe"],
+        "email": ["a@b.cn", "bad", None, "j@d.com"],
+        "email_valid": [True, False, None, True],
+        "gender": ["F", "U", "M", "F"],
+    }
+)
+
+
+def test_records_below_the_threshold_are_listed_with_the_fields_to_repair():
+    result = repair_list(
+        RECORDS.lazy(), ["full_name", "email", "gender", "city"], 0.8, "r1", {"gender": ["U"]}
+    ).collect()
+    assert result.to_dicts() == [
+        {"record_id": "pos:2", "source": "pos", "completeness_score": 0.5, "missing_fields": "full_name,email,gender,city", "run_id": "r1"},
+        {"record_id": "pos:3", "source": "pos", "completeness_score": None, "missing_fields": "email,city", "run_id": "r1"},
+    ]  # fmt: skip
+
+
+def test_each_sources_complete_share_is_compared_with_what_is_expected_of_it():
+    result = completeness_by_source(RECORDS.lazy(), 0.8, 0.5, {"pos": 0.1}, sample_rows=1)
+    assert result.select(
+        "source", "records", "complete_records", "complete_share", "expected_share"
+    ).rows() == [
+        ("ecom", 1, 1, 1.0, 0.5),
+        ("pos", 3, 1, 0.3333, 0.1),
+    ]
+    assert result.filter(pl.col("source") == "pos")["sample_incomplete"].to_list() == [["pos:2"]]
+
+
+def test_batches_split_by_labels_in_first_seen_order():
+    frame = pl.DataFrame({"source": ["pos", "ecom", "pos", None], "n": [1, 2, 3, 4]}).to_arrow()
+    split = partitions(frame, ["source"])
+    assert [(labels, part.num_rows) for labels, part in split] == [
+        ({"source": "pos"}, 2),
+        ({"source": "ecom"}, 1),
+        ({"source": "unknown"}, 1),
+    ]
+    assert partitions(frame, []) == [({}, frame)]
+
+
+def test_details_are_plain_json_values():
+    import numpy as np
+    import pandas as pd
+
+    assert plain({"n": np.int64(3), "x": 2.0, "y": float("nan"), "t": pd.Timestamp("2026-01-01"), "l": np.array(["a"])}) == {
+        "n": 3, "x": 2, "y": None, "t": "2026-01-01T00:00:00", "l": ["a"],
+    }  # fmt: skip
+
+
+def test_the_completeness_bar_is_one_setting_shared_by_repair_list_and_activation_lists(config):
+    from quality.settings import load_settings
+    from warehouse.config import CdpConfig, ConfigError
+    from warehouse.marts_settings import dbt_vars
+    from warehouse.marts_settings import load_settings as load_marts_settings
+
+    assert load_settings(config).completeness.threshold == 0.8  # the shipped cdp.yaml
+    assert dbt_vars(config)["cdp"]["activation"]["min_completeness"] == 0.8
+    raw = {**config.raw, "quality": {"completeness": {"threshold": 0.7}}}
+    tuned = CdpConfig(path=config.path, raw=raw, data_root=config.data_root)
+    assert load_settings(tuned).completeness.threshold == 0.7
+    assert dbt_vars(tuned)["cdp"]["activation"]["min_completeness"] == 0.7
+    second = CdpConfig(path=None, raw={"marts": {"activation": {"min_completeness": 0.6}}})
+    with pytest.raises(ConfigError, match="min_completeness"):
+        load_marts_settings(second)  # a second, diverging bar is refused

@@ -1,0 +1,85 @@
+"""The dq_scorecard mart is built by dbt from what the gates wrote: two runs in, history out.
+
+Two silver gates on the same lake (the second after a source lost its e-mails) feed
+`lake/quality`; dbt builds `dq_scorecard` from it (the staging models read the Delta tables through
+the lake source plugin). The scorecard must add up to the gates' own results per run, source and
+dimension, keep both runs, and carry the duplicate rates measured before and after resolution.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import duckdb
+import polars as pl
+import pytest
+
+from quality.gate import run_gate
+from tests.quality.lake import CHECKED_AT, RUN_ID, clean_lake, drop_emails
+from warehouse import dbt
+from warehouse.dbt import MARTS_SCHEMA
+
+EARLIER_RUN = "b20260630T020000"
+KEY = ["run_id", "layer", "source", "dimension"]
+
+
+@pytest.fixture(scope="module")
+def scorecard(tmp_path_factory):
+    lake = clean_lake(tmp_path_factory.mktemp("scorecard") / "data")
+    run_gate(lake.config, ["bronze", "silver"], EARLIER_RUN, checked_at=CHECKED_AT - timedelta(days=1))
+    drop_emails(lake, "loyalty")
+    run_gate(lake.config, ["bronze", "silver"], RUN_ID, checked_at=CHECKED_AT)
+    dbt.build(lake.config, select="+dq_scorecard")
+    dbt.release_duckdb()  # dbt keeps the build database open in this process
+    with duckdb.connect(str(lake.paths.build_duckdb), read_only=True) as con:
+        card = con.sql(f"select * from {MARTS_SCHEMA}.dq_scorecard").pl()
+    return lake, card
+
+
+def test_the_scorecard_adds_up_to_the_gates_results_per_run_source_and_dimension(scorecard):
+    lake, card = scorecard
+    expected = (
+        lake.quality("dq_results")
+        .group_by(KEY)
+        .agg(
+            pl.col("checked").sum().alias("checked_rows"),
+            pl.col("passed").sum().alias("passed_rows"),
+            (~pl.col("success")).sum().cast(pl.Int64).alias("failed_expectations"),
+        )
+        .sort(KEY)
+    )
+    got = card.select(*KEY, "checked_rows", "passed_rows", "failed_expectations").sort(KEY)
+    assert got.cast(expected.schema).equals(expected)  # type: ignore[arg-type]
+    scored = card.filter(pl.col("checked_rows") > 0).cast(
+        {"checked_rows": pl.Float64, "passed_rows": pl.Float64}
+    )
+    assert (scored["score"] - scored["passed_rows"] / scored["checked_rows"]).abs().max() < 1e-9
+    assert set(card["dimension"]) >= {"completeness", "validity", "uniqueness", "consistency", "timeliness"}
+
+
+def test_history_keeps_every_run_and_shows_the_trend(scorecard):
+    _, card = scorecard
+    assert set(card["run_id"]) == {EARLIER_RUN, RUN_ID}
+    assert set(card.filter(pl.col("is_latest_run"))["run_id"]) == {RUN_ID}
+    loyalty = card.filter(
+        (pl.col("layer") == "silver")
+        & (pl.col("source") == "loyalty")
+        & (pl.col("dimension") == "completeness")
+    )
+    score = dict(zip(loyalty["run_id"], loyalty["score"], strict=True))
+    assert score[RUN_ID] < score[EARLIER_RUN]  # the lost e-mails show as a drop
+
+
+def test_duplicate_rates_before_and_after_resolution_are_on_the_scorecard(scorecard):
+    lake, card = scorecard
+    metrics = lake.quality("dq_metrics").filter(pl.col("run_id") == RUN_ID)
+    rate = {
+        (row["metric"], row["source"]): row["value"]
+        for row in metrics.filter(pl.col("metric").str.starts_with("duplicate_rate")).iter_rows(named=True)
+    }
+    latest = card.filter(pl.col("run_id") == RUN_ID)
+    pos = latest.filter((pl.col("source") == "pos") & (pl.col("layer") == "silver"))
+    assert pos["duplicate_rate_before"].unique().to_list() == [rate[("duplicate_rate_before", "pos")]]
+    overall = latest.filter(pl.col("source") == "all")
+    assert overall["duplicate_rate_before"].unique().to_list() == [pytest.approx(9 / 21)]
+    assert overall["duplicate_rate_after"].unique().to_list() == [rate[("duplicate_rate_after", "all")]]

@@ -1,0 +1,186 @@
+"""The silver gate (bronze + silver + identity suites) on a clean lake and on deliberately broken ones."""
+
+from __future__ import annotations
+
+import json
+import socket
+from datetime import date
+
+import polars as pl
+import pytest
+
+from quality.gate import run_gate
+from tests.quality.conftest import GateRun, gate
+from tests.quality.lake import (
+    CHECKED_AT,
+    RUN_ID,
+    daily_orders,
+    drop_emails,
+    drop_orders_on,
+    orphan_orders,
+    publish_previous,
+    published_checksums,
+    undate_orders,
+)
+
+SILVER_GATE = ["bronze", "silver"]
+
+
+@pytest.fixture(scope="module")
+def clean(tmp_path_factory) -> GateRun:
+    """The clean lake, gated with the network switched off (GX must not phone home)."""
+    original = socket.socket.connect
+
+    def refuse(*args, **kwargs):
+        raise AssertionError(f"the quality gate tried to open a network connection: {args[1:]}")
+
+    socket.socket.connect = refuse  # type: ignore[method-assign]
+    try:
+        return gate(tmp_path_factory.mktemp("clean"), SILVER_GATE)
+    finally:
+        socket.socket.connect = original  # type: ignore[method-assign]
+
+
+ORPHANS: list[str] = []
+UNDATED: list[str] = []
+PUBLISHED: dict[str, str] = {}
+
+
+@pytest.fixture(scope="module")
+def broken(tmp_path_factory) -> GateRun:
+    """One source without e-mails, a day without POS orders, 20% of web orders of unknown customers
+    and one web order without a date."""
+    return gate(
+        tmp_path_factory.mktemp("broken"),
+        ["silver"],
+        lambda lake: drop_emails(lake, "loyalty"),
+        lambda lake: daily_orders(lake, "pos"),
+        lambda lake: drop_orders_on(lake, date(2026, 6, 28), "pos"),
+        lambda lake: ORPHANS.extend(orphan_orders(lake, "ecom", 0.2)),
+        lambda lake: UNDATED.extend(undate_orders(lake, "ecom", 1)),
+        lambda lake: PUBLISHED.update(publish_previous(lake)),
+    )
+
+
+# --- a clean lake ---------------------------------------------------------------------------
+def test_clean_lake_passes_every_critical_rule_offline(clean):
+    assert clean.error is None
+    assert clean.report is not None and clean.report.status in {"passed", "warnings"}
+    assert not clean.report.critical_failures
+
+
+def test_results_are_one_row_per_rule_and_source_tagged_with_dimension_and_severity(clean):
+    results = clean.results
+    assert set(results.columns) >= {
+        "run_id", "checked_at", "layer", "suite", "source", "entity", "dimension", "expectation",
+        "column", "severity", "checked", "passed", "success", "score", "details",
+    }  # fmt: skip
+    assert results["run_id"].unique().to_list() == [RUN_ID]
+    assert set(results["layer"]) == {"bronze", "silver"}
+    assert set(results["severity"]) == {"critical", "warning"}
+    assert set(results["dimension"]) <= {
+        "completeness",
+        "accuracy",
+        "consistency",
+        "timeliness",
+        "validity",
+        "uniqueness",
+    }
+    per_source = results.filter(pl.col("suite") == "silver_customer_records")
+    assert set(per_source["source"]) == {"pos", "ecom", "social", "service", "loyalty", "survey"}
+    assert results.filter(pl.col("passed") > pl.col("checked")).is_empty()
+
+
+def test_orders_are_scored_by_rows_not_by_source(clean):
+    duplicates = clean.results.filter(
+        (pl.col("suite") == "silver_orders") & (pl.col("column") == "duplicated_orders")
+    )
+    assert dict(zip(duplicates["source"], duplicates["checked"], strict=True)) == {"ecom": 19, "pos": 9}
+
+
+def test_duplicate_rates_before_and_after_resolution_are_measured(clean):
+    metrics = clean.lake.quality("dq_metrics")
+    value = dict(
+        metrics.filter(pl.col("source") == "all").select(pl.col("metric"), pl.col("value")).iter_rows()
+    )
+    # 21 customer records resolved to 12 customers: 9 of 21 records were copies of a person.
+    assert value["duplicate_rate_before"] == pytest.approx(9 / 21)
+    assert value["records_per_customer"] == pytest.approx(21 / 12)
+    assert value["duplicate_rate_after"] == 0
+    assert {"freshness_hours", "rows_landed", "row_count"} <= set(metrics["metric"])
+
+
+def test_records_below_the_completeness_threshold_are_listed_for_repair(clean):
+    repair = clean.lake.quality("repair_list")
+    assert repair.columns == ["record_id", "source", "completeness_score", "missing_fields", "run_id"]
+    assert (repair["completeness_score"] < 0.8).all()
+    records = clean.lake.silver("customer_records")
+    assert repair.height == records.filter(pl.col("completeness_score") < 0.8).height > 0
+    assert repair["missing_fields"].null_count() == 0
+    assert clean.report.repair_records == repair.height
+
+
+def test_data_docs_are_built_and_returned_in_the_summary(clean):
+    summary = clean.report.summary()
+    index = clean.lake.paths.docs / "quality" / "index.html"
+    assert summary["quality_docs"] == str(index)
+    assert "silver_customer_records" in index.read_text(encoding="utf-8")
+
+
+def test_rerunning_a_gate_replaces_its_own_results_and_keeps_the_other_gates(clean):
+    def counts(table: str) -> pl.DataFrame:
+        return clean.lake.quality(table).group_by("layer").len().sort("layer")
+
+    results, metrics = counts("dq_results"), counts("dq_metrics")
+    run_gate(clean.lake.config, ["bronze"], RUN_ID, checked_at=CHECKED_AT)
+    run_gate(clean.lake.config, ["gold"], RUN_ID, checked_at=CHECKED_AT)  # no build database yet
+    assert counts("dq_results").equals(results)
+    assert counts("dq_metrics").equals(metrics)
+
+
+# --- broken lakes -----------------------------------------------------------------------------
+def test_orders_pointing_to_unknown_customers_fail_critically_naming_suite_rule_and_rows(broken):
+    assert broken.error is not None
+    message = str(broken.error)
+    assert "suite silver_orders" in message
+    assert "expect_column_values_to_be_between on column unknown_customer_share" in message
+    assert "[source ecom]" in message
+    assert f"{ORPHANS[0]} -> ecom:GHOST" in message  # a sample of the failing orders
+    failed = broken.failed("silver_orders", "unknown_customer_share", "ecom").row(0, named=True)
+    assert failed["severity"] == "critical"
+    assert failed["checked"] - failed["passed"] == 4
+
+
+def test_a_source_with_every_email_missing_is_a_completeness_warning(broken):
+    failed = broken.failed("silver_customer_records", "email", "loyalty")
+    assert failed["expectation"].to_list() == ["expect_column_proportion_of_non_null_values_to_be_between"]
+    assert failed["severity"].to_list() == ["warning"]
+    assert failed["dimension"].to_list() == ["completeness"]
+    assert broken.failed("silver_customer_records", "email", "ecom").is_empty()
+
+
+def test_a_day_without_orders_is_a_warning_naming_the_day(broken):
+    failed = broken.failed("silver_orders_daily", "orders", "pos").row(0, named=True)
+    assert failed["severity"] == "warning"
+    assert failed["checked"] - failed["passed"] == 1
+    assert json.loads(failed["details"])["sample"] == [{"order_date": "2026-06-28T00:00:00", "orders": 0}]
+
+
+def test_undated_orders_are_a_warning_and_critical_only_above_one_percent(broken):
+    # any undated order is reported; one of 19 web orders (5%) is past the 1% that stops a publish
+    [warned] = broken.failed("silver_orders", "orders_without_date", "ecom").iter_rows(named=True)
+    [stopped] = broken.failed("silver_orders", "undated_order_share", "ecom").iter_rows(named=True)
+    assert (warned["severity"], stopped["severity"]) == ("warning", "critical")
+    assert warned["checked"] - warned["passed"] == stopped["checked"] - stopped["passed"] == 1
+    assert UNDATED[0] in str(broken.error)
+    assert broken.failed("silver_orders", "undated_order_share", "pos").is_empty()
+
+
+def test_a_critical_silver_failure_leaves_the_published_marts_untouched(broken):
+    assert broken.error is not None and "nothing was published" in str(broken.error)
+    assert PUBLISHED and published_checksums(broken.lake.root) == PUBLISHED
+
+
+def test_a_failed_gate_still_records_its_results_and_docs(broken):
+    assert broken.results.filter(~pl.col("success")).height >= 3
+    assert (broken.lake.paths.docs / "quality" / "index.html").exists()

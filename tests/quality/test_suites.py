@@ -1,0 +1,104 @@
+"""The expectation suites in the repository: declarative, tagged, valid GX, and clear when wrong."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from quality.gate import run_gate
+from quality.gx_session import load_gx
+from quality.settings import DEFAULT_SUITES_DIR
+from quality.suite_spec import SuiteDefinitionError, load_suite, load_suites
+from warehouse import delta
+from warehouse.config import CdpConfig
+from warehouse.paths import LakePaths
+
+VALID = """
+name: {name}
+layer: silver
+entity: orders
+data: {data}
+{extra}
+expectations:
+  - type: {rule}
+    kwargs: {{column: order_id}}
+    dimension: uniqueness
+    severity: critical
+"""
+
+
+def _write(
+    folder: Path,
+    name: str,
+    data: str = "select order_id from silver.orders",
+    rule: str = "expect_column_values_to_be_unique",
+    extra: str = "",
+) -> Path:
+    path = folder / "silver" / f"{name}.yml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(VALID.format(name=name, data=data, rule=rule, extra=extra), encoding="utf-8")
+    return path
+
+
+def test_every_layer_ships_suites_and_every_rule_is_a_known_gx_expectation():
+    load_gx()  # the one safe way to import GX (quality.gx_session._gx_import_guard)
+    from great_expectations.expectations.registry import get_expectation_impl
+
+    suites = load_suites(DEFAULT_SUITES_DIR)
+    assert {s.layer for s in suites} == {"bronze", "silver", "gold"}
+    for suite in suites:
+        for rule in suite.expectations:
+            assert get_expectation_impl(rule.type), f"{suite.path}: unknown expectation {rule.type}"
+            assert rule.dimension and rule.severity in {"critical", "warning"}
+
+
+def test_a_suite_tags_rules_in_gx_meta_and_severity(tmp_path):
+    suite = load_suite(_write(tmp_path, "orders_unique"))
+    config = suite.expectations[0].gx_config()
+    assert config["severity"] == "critical"
+    assert config["meta"] == {"dimension": "uniqueness"}
+    assert suite.tables == ["silver.orders"]
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (
+            {"rule": "expect_table_row_count_to_be_between", "extra": "label_by: [source]"},
+            "only row-wise rules",
+        ),
+        ({"data": "select 1"}, "schema>.<table>"),
+        ({"extra": "batch_by: [source]\nlabel_by: [source]"}, "not both"),
+    ],
+)
+def test_an_invalid_suite_is_refused_naming_its_file_and_the_problem(tmp_path, kwargs, message):
+    path = _write(tmp_path, "broken", **kwargs)
+    with pytest.raises(SuiteDefinitionError, match=message) as raised:
+        load_suite(path)
+    assert str(path) in str(raised.value)
+
+
+def test_a_suite_without_dimension_or_with_an_unknown_severity_is_refused(tmp_path):
+    path = _write(tmp_path, "untagged")
+    path.write_text(path.read_text().replace("severity: critical", "severity: fatal"), encoding="utf-8")
+    with pytest.raises(SuiteDefinitionError, match="severity"):
+        load_suite(path)
+
+
+def test_suites_of_missing_tables_are_skipped_and_a_failing_query_names_its_file(tmp_path, config: CdpConfig):
+    delta.write(
+        pl.DataFrame({"order_id": ["ecom:1"]}), LakePaths.at(config.data_root).silver("orders"), "overwrite"
+    )
+    suites = tmp_path / "suites"
+    _write(suites, "absent", data="select event_id as order_id from silver.events")  # never written
+    broken = _write(suites, "typo", data="select order_id from silver.orders where nonsense_column > 0")
+    raw = {**config.raw, "quality": {"suites_dir": str(suites)}}
+    custom = CdpConfig(path=config.path, raw=raw, data_root=config.data_root)
+    with pytest.raises(SuiteDefinitionError, match="nonsense_column") as raised:
+        run_gate(custom, ["silver"], "r1")
+    assert str(broken) in str(raised.value)
+    broken.unlink()
+    report = run_gate(custom, ["silver"], "r2")
+    assert report.summary()["skipped_suites"] == {"absent": "not found: silver.events"}

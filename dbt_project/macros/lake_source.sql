@@ -15,7 +15,7 @@
     {%- if empty_if_missing is not none -%}
         {%- set columns = [] -%}
         {%- for name, data_type in empty_if_missing.items() -%}
-            {%- do columns.append('cast(null as ' ~ data_type ~ ') as ' ~ adapter.quote(name)) -%}
+            {%- do columns.append('cast(null as ' ~ cdp.portable_type(data_type) ~ ') as ' ~ adapter.quote(name)) -%}
         {%- endfor -%}
         {{- return('(select ' ~ columns | join(', ') ~ ' where 1 = 0)') -}}
     {%- endif -%}

@@ -69,3 +69,16 @@
 {% macro duckdb__hash_bucket(text_expr, buckets) -%}
     mod(cast(('0x' || substr(md5({{ text_expr }}), 1, 8)) as ubigint), {{ buckets }})
 {%- endmacro %}
+
+{#- A column type named as DuckDB names it ('varchar', 'timestamp', ...) in the engine's own words:
+    Spark wants `string` (its varchar needs a length) and `timestamp_ntz` for the lake's naive
+    timestamps (its `timestamp` is zoned). -#}
+{% macro portable_type(data_type) -%}
+    {{ return(adapter.dispatch('portable_type', 'cdp')(data_type)) }}
+{%- endmacro %}
+{% macro default__portable_type(data_type) -%}
+    {{ return(data_type) }}
+{%- endmacro %}
+{% macro spark__portable_type(data_type) -%}
+    {{ return({'varchar': 'string', 'text': 'string', 'timestamp': 'timestamp_ntz'}.get(data_type | lower, data_type)) }}
+{%- endmacro %}

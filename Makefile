@@ -5,6 +5,9 @@ UV      := $(VENV)/bin/uv
 CDP     := $(VENV)/bin/cdp
 STAMP   := $(VENV)/.installed
 PYTEST_ARGS ?=
+# Both cores: modules stay whole on one worker, so a module's expensive fixture (a dbt build, a
+# DAG run) is built once.
+PYTEST_WORKERS ?= 2
 
 .PHONY: help install demo test test-spark lint format bench clean
 
@@ -23,7 +26,7 @@ demo: $(STAMP)  ## generate sample data and run the whole pipeline through the r
 	$(CDP) demo
 
 test: $(STAMP)  ## run the test suite (real DuckDB, Delta, dbt and Airflow; no Spark)
-	$(VENV)/bin/pytest -m "not spark" --junitxml=.pytest-report.xml $(PYTEST_ARGS)
+	$(VENV)/bin/pytest -m "not spark" -n $(PYTEST_WORKERS) --dist loadscope --junitxml=.pytest-report.xml $(PYTEST_ARGS)
 
 test-spark: $(STAMP)  ## the PySpark portability tests (local Spark, Java 17)
 	$(VENV)/bin/pytest -m spark $(PYTEST_ARGS)

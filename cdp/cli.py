@@ -33,6 +33,7 @@ COMMANDS: list[tuple[str, str]] = [
     ("cdp.commands.backup", "backup"),
     ("cdp.commands.backup", "restore"),
     ("cdp.commands.marts", "marts"),
+    ("cdp.commands.quality", "quality"),
 ]
 
 

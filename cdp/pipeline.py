@@ -34,10 +34,29 @@ def source_names(config: CdpConfig) -> list[str]:
 
 
 def ingest(config: CdpConfig, source: str, batch_id: str) -> Summary:
-    """Land one source's new and changed files in bronze; bad rows go to quarantine."""
+    """Land one source's new and changed files in bronze; bad rows go to quarantine.
+
+    Erased people stay erased: the suppression list is handed to the loader as a row filter, so a
+    re-delivered old export lands without them (ingest itself knows nothing of privacy).
+    """
     from ingest.loader import load_source
 
-    return {"stage": "ingest", **load_source(config, source, batch_id)}
+    return {"stage": "ingest", **load_source(config, source, batch_id, row_filter=_suppression(config))}
+
+
+def _suppression(config: CdpConfig) -> Any:
+    """The loader's row filter from `privacy.suppression`, or None while nobody has been erased.
+
+    The list is loaded once per ingest call; `row_mask` is what `drop_suppressed` filters by (the
+    loader needs the mask to count what it drops per file), `raw_mask` judges quarantine rows.
+    """
+    from ingest.loader import RowFilter
+    from privacy.suppression import Suppressor
+
+    suppressor = Suppressor(config)
+    if suppressor.empty:
+        return None
+    return RowFilter(landed=suppressor.row_mask, rejected=suppressor.raw_mask)
 
 
 def standardize(config: CdpConfig, batch_id: str) -> Summary:
@@ -55,9 +74,14 @@ def resolve(config: CdpConfig, batch_id: str) -> Summary:
 
 
 def quality_gate(config: CdpConfig, layer: str, batch_id: str) -> Summary:
-    """Run the layer's expectation suites; a critical failure raises and stops the publish."""
-    log.info("quality gate %s: not built yet", layer)
-    return {"stage": "quality_gate", "layer": layer, "batch_id": batch_id, "status": "not_built"}
+    """Run the layer's expectation suites; a critical failure raises and stops the publish.
+
+    `silver` (after resolve) also runs the bronze suites; `gold` judges dbt's build database.
+    """
+    from quality.gate import gate_layers, run_gate
+
+    report = run_gate(config, gate_layers(layer), batch_id)
+    return {"stage": "quality_gate", "layer": layer, "batch_id": batch_id, **report.summary()}
 
 
 def build_marts(config: CdpConfig, batch_id: str) -> Summary:
@@ -99,6 +123,7 @@ def summarize(config: CdpConfig, batch_id: str) -> Summary:
         "tables": counts,
         "customers": _customers_resolved(paths),
         "quality": _quality_score(paths),
+        "quality_docs": _quality_docs(paths),
         "data_root": str(paths.root),
         "marts": str(paths.marts),
         "mart_names": inventory.mart_files(paths),
@@ -149,6 +174,12 @@ def _quality_score(paths: LakePaths) -> dict[str, Any] | None:
         "score": round(float(per_layer["passed"].sum()) / checked, 4),
         "failed_expectations": int(per_layer["failed"].sum()),
     }
+
+
+def _quality_docs(paths: LakePaths) -> str | None:
+    """The Great Expectations data docs the quality gates build (None before the first gate)."""
+    index = paths.docs / "quality" / "index.html"
+    return str(index) if index.is_file() else None
 
 
 def _write_run_summary(paths: LakePaths, batch_id: str, summary: Summary) -> None:

@@ -183,14 +183,47 @@ def build(config: CdpConfig, select: str | None = None, exclude: str | None = No
     return invoke(config, ["build"], *extra)
 
 
-def docs_generate(config: CdpConfig, out_dir: Path) -> Path:
-    """`dbt docs generate` as one self-contained `static_index.html` (plus the JSON artefacts) in `out_dir`."""
-    result = invoke(config, ["docs", "generate"], "--static")
+DOCS_FILES = ("static_index.html", "index.html", "catalog.json", "manifest.json")
+DOCS_FINGERPRINT = "project_fingerprint.txt"
+
+
+def project_fingerprint(config: CdpConfig) -> str:
+    """Hash of everything the docs depend on: the project's files, the vars and dbt's version.
+
+    Row counts are not in dbt's docs, so two builds with the same fingerprint have the same docs.
+    """
+    import hashlib
+
+    from dbt.version import __version__ as dbt_version
+
+    digest = hashlib.sha256(f"{dbt_version}\n{dbt_vars_json(config)}\n".encode())
+    for path in sorted(DBT_PROJECT_DIR.rglob("*")):
+        if path.is_file() and not {"target", "logs", "dbt_packages"} & set(path.parts):
+            digest.update(str(path.relative_to(DBT_PROJECT_DIR)).encode())
+            digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def docs_generate(config: CdpConfig, out_dir: Path, reuse_from: Path | None = None) -> Path:
+    """`dbt docs generate` as one self-contained `static_index.html` (plus the JSON artefacts) in `out_dir`.
+
+    With `reuse_from` (the published docs folder), docs generated for the same project fingerprint
+    are copied instead of regenerated: a daily run with an unchanged project saves a dbt invocation
+    (parse, compile every node, catalog queries).
+    """
+    fingerprint = project_fingerprint(config)
     out_dir.mkdir(parents=True, exist_ok=True)
-    source = result.artifacts_dir or target_dir(config)
-    for name in ("static_index.html", "index.html", "catalog.json", "manifest.json"):
+    previous = reuse_from / DOCS_FINGERPRINT if reuse_from is not None else None
+    if previous is not None and previous.exists() and previous.read_text(encoding="utf-8") == fingerprint:
+        source = previous.parent
+        log.info("dbt docs unchanged (project fingerprint %s): reusing %s", fingerprint[:12], source)
+    else:
+        result = invoke(config, ["docs", "generate"], "--static")
+        source = result.artifacts_dir or target_dir(config)
+    for name in DOCS_FILES:
         if (source / name).exists():
             (out_dir / name).write_bytes((source / name).read_bytes())
+    (out_dir / DOCS_FINGERPRINT).write_text(fingerprint, encoding="utf-8")
     return out_dir / "static_index.html"
 
 

@@ -138,8 +138,29 @@ class CrossSellSettings(_Section):
     min_orders: int = Field(2, ge=1)
 
 
+# The completeness bar is one setting, `quality.completeness.threshold` (issue 6): the quality gate
+# lists records below it for repair and activation lists leave those customers out. `dbt_vars`
+# passes it to the marts as `activation.min_completeness`; quality.settings shares this default.
+DEFAULT_COMPLETENESS_THRESHOLD = 0.8
+
+
+def completeness_threshold(config: CdpConfig) -> float:
+    """`quality.completeness.threshold` (read raw: the quality package validates its section)."""
+    completeness = (config.section("quality") or {}).get("completeness") or {}
+    return float(completeness.get("threshold", DEFAULT_COMPLETENESS_THRESHOLD))
+
+
 class ActivationSettings(_Section):
-    min_completeness: float = Field(0.6, ge=0, le=1)
+    @model_validator(mode="before")
+    @classmethod
+    def _one_completeness_bar(cls, value: Any) -> Any:
+        if isinstance(value, dict) and "min_completeness" in value:
+            raise ValueError(
+                "activation.min_completeness is no longer a marts setting: set "
+                "quality.completeness.threshold, the one bar for repair and activation lists"
+            )
+        return value
+
     channel_priority: list[Literal["email", "sms", "wechat"]] = Field(
         default_factory=lambda: ["email", "sms", "wechat"], min_length=1
     )
@@ -228,4 +249,5 @@ def dbt_vars(config: CdpConfig) -> dict[str, Any]:
     experiments = settings.experiments
     data = settings.model_dump(mode="json", exclude={"engine", "report"})
     data["experiments"]["z"] = NormalDist().inv_cdf(0.5 + experiments.confidence_level / 2)
+    data["activation"]["min_completeness"] = completeness_threshold(config)
     return {"cdp": data, "clv_settings": config.section("clv") or {}}

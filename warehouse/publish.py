@@ -147,7 +147,7 @@ def publish(
 
     docs_index = None
     if with_docs:
-        docs_index = dbt.docs_generate(config, staging / "docs")
+        docs_index = dbt.docs_generate(config, staging / "docs", reuse_from=paths.docs / DOCS_SUBDIR)
     manifest = (staging / "docs" / "manifest.json") if with_docs else dbt.target_dir(config) / "manifest.json"
     if not manifest.exists():
         raise PublishError(f"dbt manifest not found at {manifest}; run the marts build first")

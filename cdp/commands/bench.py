@@ -10,10 +10,13 @@ import click
 BENCHMARKS: list[tuple[str, str]] = [
     ("bench.ingest", "ingest"),
     ("bench.clv", "clv"),
-    ("bench.resolve", "resolve"),
     ("bench.generate", "generate"),
+    ("bench.resolve", "resolve"),
     ("bench.marts", "marts"),
     ("bench.privacy", "privacy"),
+    ("bench.quality", "quality"),
+    ("bench.pipeline", "pipeline"),
+    ("bench.spark", "spark"),
 ]
 
 

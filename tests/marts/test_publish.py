@@ -58,3 +58,26 @@ def test_missing_quality_tables_read_as_an_empty_scorecard(tmp_path: Path):
 
     with duckdb.connect(str(config.data_root / "build" / "cdp_build.duckdb"), read_only=True) as con:
         assert con.execute("select count(*) from marts.dq_scorecard").fetchall()[0][0] == 0
+
+
+def test_republishing_an_unchanged_project_reuses_the_dbt_docs(published_copy, caplog):
+    import logging
+
+    with caplog.at_level(logging.INFO, logger="cdp.dbt"):
+        result = publish(published_copy, BATCH)
+
+    assert "dbt docs unchanged" in caplog.text
+    assert "dbt docs generate" not in caplog.text
+    assert result.docs_path is not None and result.docs_path.exists()
+    stamp = result.docs_path.parent / dbt.DOCS_FINGERPRINT
+    assert stamp.read_text(encoding="utf-8") == dbt.project_fingerprint(published_copy)
+
+
+def test_a_changed_business_rule_changes_the_docs_fingerprint(published_copy):
+    from warehouse.config import CdpConfig
+
+    raw = dict(published_copy.raw)
+    raw["marts"] = {**raw["marts"], "lifecycle": {**raw["marts"]["lifecycle"], "dormant_days": 45}}
+    changed = CdpConfig(path=published_copy.path, raw=raw, data_root=published_copy.data_root)
+
+    assert dbt.project_fingerprint(changed) != dbt.project_fingerprint(published_copy)

@@ -27,13 +27,16 @@ as_of as (
 ),
 
 customer_items as (
+    -- the lines of int_orders__purchases' orders, read from fct_order_lines (no second join)
     select distinct
-        orders.customer_id,
+        lines.customer_id,
         {{ item }} as item
-    from {{ ref('int_order_lines__deduplicated') }} as lines
-    inner join {{ ref('int_orders__purchases') }} as orders
-        on lines.order_id = orders.order_id
-    where {{ item }} is not null
+    from {{ ref('fct_order_lines') }} as lines
+    cross join as_of
+    where lines.is_purchase
+        and lines.customer_id is not null
+        and lines.order_date <= as_of.as_of_date
+        and {{ item }} is not null
 ),
 
 birthday_this_month as (

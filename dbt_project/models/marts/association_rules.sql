@@ -7,11 +7,9 @@
 with
 
 lines as (
-    select * from {{ ref('int_order_lines__deduplicated') }}
-),
-
-orders as (
-    select order_id from {{ ref('int_orders__deduplicated') }}
+    -- fct_order_lines already carries each line's order date and purchase flag: a filter, not a
+    -- second join of every line with every order
+    select * from {{ ref('fct_order_lines') }}
     where is_purchase
         and order_date <= (select as_of_date from {{ ref('int_calendar__as_of') }})
 ),
@@ -21,8 +19,6 @@ baskets as (
         lines.order_id,
         {{ item }} as item
     from lines
-    inner join orders
-        on lines.order_id = orders.order_id
     where {{ item }} is not null
 ),
 

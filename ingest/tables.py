@@ -137,14 +137,21 @@ class ReplacingWriter:
             # the rest of a large file is a plain append (no predicate to evaluate).
             delta.write(data, self.path, "append", batch_id=self.batch_id, operation="ingest")
         else:
+            # A predicate overwrite refuses rows outside its predicate, so the rest of a file
+            # started in an earlier commit (a file larger than commit_rows) is appended apart.
+            is_starting = pl.col(self.file_column).is_in(starting)
             delta.write(
-                data,
+                data.filter(is_starting),
                 self.path,
                 "overwrite",
                 predicate=self._scoped(f"{self.file_column} IN ({_in_list(starting)})"),
                 batch_id=self.batch_id,
                 operation="ingest",
             )
+            continuing = data.filter(~is_starting)
+            if not continuing.is_empty():
+                delta.write(continuing, self.path, "append", batch_id=self.batch_id, operation="ingest")
+                self.commits += 1
         self._started.update(starting)
         self.commits += 1
 

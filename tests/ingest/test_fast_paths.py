@@ -86,6 +86,22 @@ def test_a_file_spanning_groups_and_commits_keeps_every_rule(config, landing, la
     assert lake.quarantine("pos").is_empty()
 
 
+def test_a_file_spanning_commits_shares_its_last_commit_with_the_next_file(config, landing, lake):
+    # The 1M-people ingest failed here: a commit held the tail of a large file (started in an
+    # earlier commit) and the head of the next one, and Delta refused the tail's rows in the
+    # next file's replace-where.
+    small = tuned(config, "ingest", csv_block_bytes=256, group_rows=2, commit_rows=3)
+    exports.pos_tickets(landing, "2025-03", [exports.ticket_line(f"A{n}", 1) for n in range(1, 6)])
+    exports.pos_tickets(landing, "2025-04", [exports.ticket_line(f"B{n}", 1) for n in range(1, 6)])
+    load_source(small, "pos", "b1")
+    bronze = lake.bronze("pos", "tickets")
+    assert sorted(bronze["ticket_no"].to_list()) == [f"A{n}" for n in range(1, 6)] + [
+        f"B{n}" for n in range(1, 6)
+    ]
+    load_source(small, "pos", "b2")  # nothing changed: nothing duplicated
+    assert lake.bronze("pos", "tickets").height == 10
+
+
 def test_a_key_first_seen_late_in_a_large_json_file_lands_as_a_column(config, landing, lake):
     small = tuned(config, "ingest", csv_block_bytes=512, group_rows=2)
     events = [exports.event(f"e{n}") for n in range(1, 11)]

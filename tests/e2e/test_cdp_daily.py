@@ -17,25 +17,13 @@ import pytest
 
 from cdp.airflow_runner import DagTestResult, dags_test
 from datagen import generate_dataset
+from tests.marts.test_mart_invariants import CONTRACT_MARTS  # the names in CONTRACTS.md
 from warehouse import delta
 from warehouse.config import REPO_ROOT, CdpConfig, load_config
 from warehouse.paths import LakePaths
 
 PEOPLE = 400
 LOGICAL_DATE = date(2026, 11, 1)
-CONTRACT_MARTS = (
-    "dim_customer",
-    "identity_links",
-    "fct_orders",
-    "customer_rfm",
-    "customer_lifecycle",
-    "customer_tags",
-    "customer_clv",
-    "service_kpis",
-    "loyalty_balance",
-    "activation_lists",
-    "dq_scorecard",
-)
 
 
 class DagRun:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import polars as pl
 
+from identity_resolution.records import OPTIONAL_COLUMNS
 from identity_resolution.settings import Survivorship
 
 UNTRUSTED_RANK = 1_000
@@ -30,24 +31,10 @@ DEFAULT_RULES = {
     "consent_wechat": "most_recent_valid",
     "consent_profiling": "most_recent_valid",
 }
+# The person columns of the identity input, plus what only silver records carry.
 PROFILE_ATTRIBUTES = (
-    "given_name",
-    "family_name",
-    "full_name",
+    *OPTIONAL_COLUMNS,
     "name_pinyin",
-    "date_of_birth",
-    "gender",
-    "email",
-    "phone",
-    "street",
-    "city",
-    "postcode",
-    "region",
-    "country",
-    "member_id",
-    "device_id",
-    "social_handle",
-    "national_id",
     "consent_email",
     "consent_sms",
     "consent_wechat",

@@ -1,7 +1,10 @@
 """One DuckDB connection in which the suites' queries see the whole platform as `schema.table`.
 
-- `bronze.*`, `silver.*`, `identity.*`, `quality.*`, `meta.*` are the lake's Delta tables, read as
-  lazy Arrow datasets (DuckDB pushes projections and filters down; nothing is copied up front);
+- `bronze.*`, `silver.*`, `identity.*`, `quality.*`, `meta.*` are the lake's Delta tables. A table
+  whose current version is plain Parquet files (what `warehouse.delta` writes) is a view over
+  exactly those files, read by DuckDB's own parallel Parquet reader; anything else (partitions,
+  deletion vectors) is its lazy Arrow dataset, scanned through Python. Either way DuckDB pushes
+  projections and filters down and nothing is copied up front;
   `meta.quarantine` is the quarantine table;
 - `gold.*` are the marts in dbt's *build* database (attached read-only), so the gold gate judges
   what is about to be published, never what readers already see;
@@ -118,7 +121,15 @@ class Catalog:
         path = self.delta_path(schema, table)
         if not delta.exists(path):
             return False
-        self._register_arrow(schema, table, delta.dataset(path))
+        files = _plain_parquet_files(path)
+        if files is None:
+            self._register_arrow(schema, table, delta.dataset(path))
+        else:
+            listed = ", ".join("'" + f.replace("'", "''") + "'" for f in files)
+            self.con.execute(
+                f'create or replace view {schema}."{table}" as '
+                f"select * from read_parquet([{listed}], union_by_name = true)"
+            )
         return True
 
     def _register_arrow(self, schema: str, table: str, data: Any) -> None:
@@ -142,3 +153,16 @@ class Catalog:
             f'create or replace view gold."{table}" as select * from {BUILD_ALIAS}.{MARTS_SCHEMA}."{table}"'
         )
         return True
+
+
+def _plain_parquet_files(path: Path) -> list[str] | None:
+    """The Parquet files of the table's current version, or None when they alone do not hold it.
+
+    The same test as the dbt lake plugin (`warehouse.dbt_lake_source`), which cannot be imported
+    here without importing dbt.
+    """
+    table = delta.open_table(path)
+    features = set(table.protocol().reader_features or [])
+    if table.metadata().partition_columns or features & {"deletionVectors", "columnMapping"}:
+        return None
+    return table.file_uris() or None

@@ -47,6 +47,10 @@ MAX_LISTED = 20  # failures and warnings spelled out in a message or summary; th
 # build, the gold suites (on the build database, before the publish).
 GATE_LAYERS: dict[str, list[str]] = {"bronze": ["bronze"], "silver": ["bronze", "silver"], "gold": ["gold"]}
 
+# The mart dbt builds from lake/quality (docs/data_model.md section 6). dbt builds it before the
+# gold gate runs, so a gate that judges gold rebuilds it afterwards (`refresh_scorecard`).
+SCORECARD_MART = "dq_scorecard"
+
 
 def gate_layers(gate: str) -> list[str]:
     if gate not in GATE_LAYERS:
@@ -85,6 +89,7 @@ class GateReport:
     metrics: pl.DataFrame = field(default_factory=pl.DataFrame)
     repair_records: int | None = None
     docs_index: Path | None = None
+    scorecard: dict[str, Any] | None = None  # the dbt rebuild of dq_scorecard after a gold gate
     seconds: float = 0.0
     timings: dict[str, float] = field(default_factory=dict)
 
@@ -132,6 +137,7 @@ class GateReport:
             "suite_seconds": {s.suite: round(s.seconds, 2) for s in self.suites if not s.skipped},
             "repair_list": self.repair_records,
             "quality_docs": str(self.docs_index) if self.docs_index else None,
+            "scorecard_refreshed": self.scorecard is not None,
             "seconds": round(self.seconds, 2),
             "timings": self.timings,
         }
@@ -209,12 +215,16 @@ def run_gate(
             report.metrics = metrics.measure(catalog, layers)
             wants_repair = "silver" in layers and catalog.ensure("derived.repair_list")
             repair = catalog.frame("select * from derived.repair_list") if wants_repair else None
+        refresh = settings.refresh_scorecard and "gold" in layers and SCORECARD_MART in catalog.marts()
     with _timed(report, "write"):
         write_results(paths, results_frame(report.outcomes, run_id, checked_at), run_id, layers)
         write_metrics(paths, report.metrics, run_id, checked_at, layers)
         if repair is not None:
             write_repair_list(paths, repair, run_id)
             report.repair_records = repair.height
+    if refresh:
+        with _timed(report, "scorecard"):
+            report.scorecard = refresh_scorecard(config)
     with _timed(report, "docs"):
         report.docs_index = session.build_docs(settings.docs.keep_runs)
     report.seconds = time.perf_counter() - started
@@ -224,6 +234,19 @@ def run_gate(
     if report.critical_failures:
         raise QualityGateError(report.failure_message(), report)
     return report
+
+
+def refresh_scorecard(config: CdpConfig) -> dict[str, Any]:
+    """Rebuild `dq_scorecard` (model and tests) in dbt's build database from lake/quality.
+
+    dbt builds every mart before the gold gate judges them, so the scorecard it built holds this
+    run's bronze and silver results but not its gold ones. The gold gate calls this after writing
+    them (its catalog closed: dbt writes the build database), so what `publish` copies is the
+    whole run. One definition of the scorecard (the dbt model), tested as in the full build.
+    """
+    from warehouse import dbt
+
+    return dbt.build(config, select=SCORECARD_MART).summary()
 
 
 def _derived_builders(config: CdpConfig, settings: QualitySettings, run_id: str) -> dict[str, DerivedBuilder]:

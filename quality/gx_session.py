@@ -13,6 +13,9 @@ gate needs no network.
 
 from __future__ import annotations
 
+import importlib.abc
+import importlib.machinery
+import importlib.util
 import os
 import shutil
 import sys
@@ -36,14 +39,39 @@ _NO_FINGERPRINT = 0
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
 
 
+# Optional packages GX probes when it is imported and a gate never uses (we validate pandas frames
+# only): while GX imports they read as not installed, so GX's compatibility layer skips them. Each
+# costs seconds (pyspark; sqlalchemy ~1 s); one this process imported already is left alone.
+HIDDEN_DURING_IMPORT = ("pyspark", "sqlalchemy")
+# Packages GX requires but uses only inside a few expectations a gate may never run (KL divergence
+# and KS tests, their altair charts): GX binds them at import, they load on first attribute use.
+# scipy.stats and altair are ~9 s of GX's import on this machine (`python -X importtime`).
+DEFERRED_DURING_IMPORT = ("scipy.stats", "altair")
+
+
+class _DeferredFinder(importlib.abc.MetaPathFinder):
+    """Finds the named modules as usual but hands them out lazily (`importlib.util.LazyLoader`)."""
+
+    def __init__(self, names: tuple[str, ...]) -> None:
+        self.names = frozenset(names)
+
+    def find_spec(self, fullname: str, path: Any, target: Any = None) -> Any:
+        if fullname not in self.names:
+            return None
+        spec = importlib.machinery.PathFinder.find_spec(fullname, path)
+        if spec is None or spec.loader is None or not hasattr(spec.loader, "exec_module"):
+            return spec
+        spec.loader = importlib.util.LazyLoader(spec.loader)
+        return spec
+
+
 @contextmanager
 def _gx_import_guard() -> Iterator[None]:
-    """Import GX without pyspark, and so that pyspark can never end the process.
+    """Import GX without what it does not need now, and so that pyspark can never end the process.
 
-    GX imports pyspark whenever it is installed (the Spark port installs it), which costs seconds
-    the gate never needs: we validate pandas frames only. So while GX imports, pyspark reads as
-    not installed (GX's own compatibility layer then skips it); the block is lifted afterwards, so
-    the rest of the process can still use Spark.
+    While GX imports, the packages of `HIDDEN_DURING_IMPORT` read as not installed (GX's own
+    compatibility layer then skips them) and those of `DEFERRED_DURING_IMPORT` load on first use;
+    both are lifted afterwards, so the rest of the process can still use Spark or SQLAlchemy.
 
     If pyspark was imported before, a second problem remains: its
     `sql.connect.utils.check_dependencies` takes a `__main__` with neither `__spec__` nor
@@ -52,9 +80,11 @@ def _gx_import_guard() -> Iterator[None]:
     workers: the gate would end the process with status 0, a silent "pass". So an anonymous
     `__main__` gets a `__file__` for the duration of the import.
     """
-    block_spark = "pyspark" not in sys.modules
-    if block_spark:
-        sys.modules["pyspark"] = None  # type: ignore[assignment]  # import raises ImportError
+    hidden = [name for name in HIDDEN_DURING_IMPORT if name not in sys.modules]
+    for name in hidden:
+        sys.modules[name] = None  # type: ignore[assignment]  # import raises ImportError
+    deferred = _DeferredFinder(tuple(n for n in DEFERRED_DURING_IMPORT if n not in sys.modules))
+    sys.meta_path.insert(0, deferred)
     main = sys.modules.get("__main__")
     anonymous = main is not None and getattr(main, "__spec__", None) is None and not hasattr(main, "__file__")
     if anonymous:
@@ -64,8 +94,10 @@ def _gx_import_guard() -> Iterator[None]:
     finally:
         if anonymous:
             del main.__file__  # type: ignore[union-attr]
-        if block_spark and sys.modules.get("pyspark", 0) is None:
-            del sys.modules["pyspark"]
+        sys.meta_path.remove(deferred)
+        for name in hidden:
+            if sys.modules.get(name, 0) is None:
+                del sys.modules[name]
 
 
 def load_gx() -> Any:

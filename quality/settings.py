@@ -86,6 +86,12 @@ class QualitySettings(_Section):
     freshness_defaults: FreshnessDefaults = Field(default_factory=FreshnessDefaults)
     volume: VolumeSettings = Field(default_factory=VolumeSettings)
     docs: DocsSettings = Field(default_factory=DocsSettings)
+    refresh_scorecard: bool = Field(
+        True,
+        description="after a gold gate, rebuild the dq_scorecard mart (dbt) so the published "
+        "scorecard carries the run's gold results, not only the previous runs' (costs one dbt "
+        "invocation)",
+    )
 
     @model_validator(mode="after")
     def _history_fits_window(self) -> QualitySettings:

@@ -139,6 +139,19 @@ def drop_emails(lake: Lake, source: str) -> None:
     )
 
 
+def miscode_gender(lake: Lake, source: str) -> str:
+    """One record of the source with a gender code standardization never emits; returns its id."""
+    records = lake.silver("customer_records")
+    record_id = records.filter(pl.col("source") == source)["record_id"][0]
+    lake.replace_silver(
+        "customer_records",
+        records.with_columns(
+            gender=pl.when(pl.col("record_id") == record_id).then(pl.lit("X")).otherwise(pl.col("gender"))
+        ),
+    )
+    return record_id
+
+
 def daily_orders(lake: Lake, source: str) -> None:
     """An anonymous order on every day of the source's history that has none (a busy shop)."""
     orders = lake.silver("orders")

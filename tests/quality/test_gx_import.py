@@ -33,3 +33,17 @@ def test_gx_loads_under_an_anonymous_main_module(before: str, expected: str):
     )
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip() == expected, done.stderr[-2000:]
+
+
+def test_gx_imports_without_what_a_gate_never_uses_and_the_rest_still_works():
+    """SQLAlchemy is skipped and scipy.stats and altair wait for first use; all stay usable after."""
+    code = (
+        "import sys; from quality.gx_session import load_gx; load_gx(); "
+        "print('sqlalchemy' in sys.modules, type(sys.modules['scipy.stats']).__name__); "
+        "import sqlalchemy; from scipy import stats; print(float(stats.entropy([1, 1], [1, 1])))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True, timeout=600
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split() == ["False", "_LazyModule", "0.0"], done.stderr[-2000:]

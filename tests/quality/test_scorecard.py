@@ -2,8 +2,10 @@
 
 Two silver gates on the same lake (the second after a source lost its e-mails) feed
 `lake/quality`; dbt builds `dq_scorecard` from it (the staging models read the Delta tables through
-the lake source plugin). The scorecard must add up to the gates' own results per run, source and
-dimension, keep both runs, and carry the duplicate rates measured before and after resolution.
+the lake source plugin), then the second run's gold gate judges the build database, as in a
+pipeline run. The scorecard must add up to the gates' own results per run, source and dimension
+(the gold gate's included: it rebuilds the scorecard after writing them), keep both runs, and carry
+the duplicate rates measured before and after resolution.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import polars as pl
 import pytest
 
 from quality.gate import run_gate
-from tests.quality.lake import CHECKED_AT, RUN_ID, clean_lake, drop_emails
+from tests.quality.lake import CHECKED_AT, RUN_ID, clean_lake, drop_emails, write_build_database
 from warehouse import dbt
 from warehouse.dbt import MARTS_SCHEMA
 
@@ -29,15 +31,38 @@ def scorecard(tmp_path_factory):
     run_gate(lake.config, ["bronze", "silver"], EARLIER_RUN, checked_at=CHECKED_AT - timedelta(days=1))
     drop_emails(lake, "loyalty")
     run_gate(lake.config, ["bronze", "silver"], RUN_ID, checked_at=CHECKED_AT)
+    write_build_database(lake)  # the marts the gold suites judge
     dbt.build(lake.config, select="+dq_scorecard")
-    dbt.release_duckdb()  # dbt keeps the build database open in this process
+    with duckdb.connect(str(lake.paths.build_duckdb), read_only=True) as con:
+        built = con.sql(f"select distinct run_id, layer from {MARTS_SCHEMA}.dq_scorecard").pl()
+    assert "gold" not in set(built["layer"])  # dbt ran before the gold gate
+    gold = run_gate(lake.config, ["gold"], RUN_ID, checked_at=CHECKED_AT)
     with duckdb.connect(str(lake.paths.build_duckdb), read_only=True) as con:
         card = con.sql(f"select * from {MARTS_SCHEMA}.dq_scorecard").pl()
-    return lake, card
+    return lake, card, gold
+
+
+def test_the_gold_gate_puts_its_own_results_on_the_scorecard_it_judged(scorecard):
+    _, card, gold = scorecard
+    assert gold.summary()["scorecard_refreshed"]
+    gold_rows = card.filter(pl.col("layer") == "gold")
+    assert set(gold_rows["run_id"]) == {RUN_ID}
+    assert gold_rows["expectations"].sum() == len(gold.outcomes)
+    assert set(card.filter(pl.col("is_latest_run"))["layer"]) == {"bronze", "silver", "gold"}
+
+
+def test_a_gold_gate_without_a_built_scorecard_leaves_the_build_database_alone(tmp_path):
+    lake = clean_lake(tmp_path / "data")
+    write_build_database(lake)  # marts, but no dbt build: nothing to refresh
+    report = run_gate(lake.config, ["gold"], RUN_ID, checked_at=CHECKED_AT)
+    assert not report.summary()["scorecard_refreshed"]
+    with duckdb.connect(str(lake.paths.build_duckdb), read_only=True) as con:
+        tables = {row[0] for row in con.sql("select table_name from information_schema.tables").fetchall()}
+    assert "dq_scorecard" not in tables
 
 
 def test_the_scorecard_adds_up_to_the_gates_results_per_run_source_and_dimension(scorecard):
-    lake, card = scorecard
+    lake, card, _ = scorecard
     expected = (
         lake.quality("dq_results")
         .group_by(KEY)
@@ -58,7 +83,7 @@ def test_the_scorecard_adds_up_to_the_gates_results_per_run_source_and_dimension
 
 
 def test_history_keeps_every_run_and_shows_the_trend(scorecard):
-    _, card = scorecard
+    _, card, _ = scorecard
     assert set(card["run_id"]) == {EARLIER_RUN, RUN_ID}
     assert set(card.filter(pl.col("is_latest_run"))["run_id"]) == {RUN_ID}
     loyalty = card.filter(
@@ -71,7 +96,7 @@ def test_history_keeps_every_run_and_shows_the_trend(scorecard):
 
 
 def test_duplicate_rates_before_and_after_resolution_are_on_the_scorecard(scorecard):
-    lake, card = scorecard
+    lake, card, _ = scorecard
     metrics = lake.quality("dq_metrics").filter(pl.col("run_id") == RUN_ID)
     rate = {
         (row["metric"], row["source"]): row["value"]

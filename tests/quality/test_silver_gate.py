@@ -17,6 +17,7 @@ from tests.quality.lake import (
     daily_orders,
     drop_emails,
     drop_orders_on,
+    miscode_gender,
     orphan_orders,
     publish_previous,
     published_checksums,
@@ -43,13 +44,14 @@ def clean(tmp_path_factory) -> GateRun:
 
 ORPHANS: list[str] = []
 UNDATED: list[str] = []
+MISCODED: list[str] = []
 PUBLISHED: dict[str, str] = {}
 
 
 @pytest.fixture(scope="module")
 def broken(tmp_path_factory) -> GateRun:
-    """One source without e-mails, a day without POS orders, 20% of web orders of unknown customers
-    and one web order without a date."""
+    """One source without e-mails, a day without POS orders, 20% of web orders of unknown customers,
+    one web order without a date and a POS record with an unknown gender code."""
     return gate(
         tmp_path_factory.mktemp("broken"),
         ["silver"],
@@ -58,6 +60,7 @@ def broken(tmp_path_factory) -> GateRun:
         lambda lake: drop_orders_on(lake, date(2026, 6, 28), "pos"),
         lambda lake: ORPHANS.extend(orphan_orders(lake, "ecom", 0.2)),
         lambda lake: UNDATED.extend(undate_orders(lake, "ecom", 1)),
+        lambda lake: MISCODED.append(miscode_gender(lake, "pos")),
         lambda lake: PUBLISHED.update(publish_previous(lake)),
     )
 
@@ -152,11 +155,21 @@ def test_orders_pointing_to_unknown_customers_fail_critically_naming_suite_rule_
 
 
 def test_a_source_with_every_email_missing_is_a_completeness_warning(broken):
-    failed = broken.failed("silver_customer_records", "email", "loyalty")
-    assert failed["expectation"].to_list() == ["expect_column_proportion_of_non_null_values_to_be_between"]
+    failed = broken.failed("silver_customer_records", "email_share", "loyalty")
+    assert failed["expectation"].to_list() == ["expect_column_values_to_be_between"]
     assert failed["severity"].to_list() == ["warning"]
     assert failed["dimension"].to_list() == ["completeness"]
-    assert broken.failed("silver_customer_records", "email", "ecom").is_empty()
+    assert broken.failed("silver_customer_records", "email_share", "ecom").is_empty()
+    assert broken.failed("silver_customer_records", "malformed_email_share", "loyalty").is_empty()
+
+
+def test_a_gender_code_outside_the_vocabulary_fails_critically_naming_the_record(broken):
+    # customer records are judged per source from DuckDB counts; the sample names the record
+    [failed] = broken.failed("silver_customer_records", "invalid_genders", "pos").iter_rows(named=True)
+    assert (failed["severity"], failed["dimension"]) == ("critical", "validity")
+    assert failed["checked"] - failed["passed"] == 1
+    assert f"{MISCODED[0]}: X" in str(broken.error)
+    assert broken.failed("silver_customer_records", "invalid_genders", "ecom").is_empty()
 
 
 def test_a_day_without_orders_is_a_warning_naming_the_day(broken):

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,7 @@ from privacy.pseudonymise import literal, quote
 from privacy.settings import PrivacySettings, RoleSettings, load_settings
 from warehouse.config import CdpConfig
 from warehouse.paths import LakePaths
+from warehouse.publish import PUBLISH_LOG_TABLE
 
 log = logging.getLogger("cdp.privacy.roles")
 
@@ -118,9 +120,15 @@ def publish_roles(config: CdpConfig, *, batch_id: str | None = None) -> dict[str
 def _build_role_db(config: CdpConfig, lake: LakePaths, target: Path, granted: RoleGrant) -> None:
     partial = target.with_name(f".{target.name}.partial")
     partial.unlink(missing_ok=True)
+    copied = _copy_published_db(lake, partial, granted)
     con = duckdb.connect(str(partial))
     try:
+        if copied:
+            for table in copied:
+                con.execute(f"drop table {quote(table)}")
         for table, columns in granted.tables.items():
+            if copied is not None and table != AUDIT_TABLE:
+                continue
             if table == AUDIT_TABLE:
                 log_frame = audit.read(config).to_arrow()
                 con.register("__audit", log_frame)
@@ -143,6 +151,38 @@ def _build_role_db(config: CdpConfig, lake: LakePaths, target: Path, granted: Ro
     finally:
         con.close()
     os.replace(partial, target)
+
+
+def _copy_published_db(lake: LakePaths, partial: Path, granted: RoleGrant) -> list[str] | None:
+    """For a role that may read every published mart whole, start from a file copy of `cdp.duckdb`.
+
+    Its tables are the published marts as loaded from the same Parquet files, so the copy holds
+    what the table-by-table build would write, without re-compressing every row once more (at 1M
+    people that is the largest role database). Returns the tables of the copy that are not marts
+    (the publish log: dropped, nothing personal), or None when the role is not eligible.
+    """
+    source = lake.duckdb
+    if not source.is_file() or source.with_name(source.name + ".wal").exists():
+        return None
+    con = duckdb.connect(str(source), read_only=True)
+    try:
+        tables = dict(
+            con.execute(
+                "select t.table_name, list(c.column_name order by c.column_index) "
+                "from duckdb_tables() as t join duckdb_columns() as c using (database_name, schema_name, table_name) "
+                "where t.database_name = current_database() and t.schema_name = 'main' group by t.table_name"
+            ).fetchall()
+        )
+    finally:
+        con.close()
+    marts = {table: columns for table, columns in granted.tables.items() if table != AUDIT_TABLE}
+    if not marts or any(tables.get(table) != columns for table, columns in marts.items()):
+        return None
+    extra = sorted(set(tables) - set(marts))
+    if extra and extra != [PUBLISH_LOG_TABLE]:
+        return None
+    shutil.copyfile(source, partial)
+    return extra
 
 
 def _parquet_glob(item: Path) -> str:

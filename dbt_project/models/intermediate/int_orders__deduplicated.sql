@@ -8,29 +8,8 @@ links as (
     select record_id, customer_id from {{ ref('stg_identity__identity_links') }}
 ),
 
-lines as (
-    select * from {{ ref('int_order_lines__deduplicated') }}
-),
-
-ranked as (
-    select
-        orders.*,
-        row_number() over (
-            partition by order_id
-            order by batch_id desc, ordered_at desc
-        ) as delivery_rank
-    from orders
-),
-
-line_totals as (
-    select
-        order_id,
-        count(*) as line_count,
-        sum(quantity) as units,
-        sum(line_amount) as lines_amount
-    from lines
-    group by order_id
-),
+-- ranked: the latest delivery of a re-delivered order wins
+{{ latest_delivery('orders', ['order_id'], 'orders.batch_id desc, orders.ordered_at desc') }},
 
 final as (
     select
@@ -53,9 +32,6 @@ final as (
         -- amounts
         ranked.total_amount,
         ranked.item_count,
-        coalesce(line_totals.line_count, 0) as line_count,
-        coalesce(line_totals.units, 0) as units,
-        coalesce(line_totals.lines_amount, 0) as lines_amount,
         -- dates
         ranked.ordered_at,
         ranked.order_date,
@@ -63,8 +39,6 @@ final as (
     from ranked
     left join links
         on ranked.record_id = links.record_id
-    left join line_totals
-        on ranked.order_id = line_totals.order_id
     where ranked.delivery_rank = 1
 )
 

@@ -4,35 +4,48 @@ orders as (
     select * from {{ ref('int_orders__deduplicated') }}
 ),
 
+line_totals as (
+    -- from the deduplicated lines fct_order_lines already holds (every line there has its order)
+    select
+        order_id,
+        count(*) as line_count,
+        sum(quantity) as units,
+        sum(line_amount) as lines_amount
+    from {{ ref('fct_order_lines') }}
+    group by order_id
+),
+
 final as (
     select
         -- ids
-        order_id,
-        customer_id,
-        record_id,
-        source,
-        source_order_id,
-        store_id,
+        orders.order_id,
+        orders.customer_id,
+        orders.record_id,
+        orders.source,
+        orders.source_order_id,
+        orders.store_id,
         -- status
-        status,
-        status_path,
-        status_path_valid,
-        is_purchase,
+        orders.status,
+        orders.status_path,
+        orders.status_path_valid,
+        orders.is_purchase,
         -- attributes
-        channel,
-        payment_method,
-        currency,
+        orders.channel,
+        orders.payment_method,
+        orders.currency,
         -- amounts
-        total_amount,
-        item_count,
-        line_count,
-        units,
-        lines_amount,
+        orders.total_amount,
+        orders.item_count,
+        coalesce(line_totals.line_count, 0) as line_count,
+        coalesce(line_totals.units, 0) as units,
+        coalesce(line_totals.lines_amount, 0) as lines_amount,
         -- dates
-        ordered_at,
-        order_date,
-        order_week
+        orders.ordered_at,
+        orders.order_date,
+        orders.order_week
     from orders
+    left join line_totals
+        on orders.order_id = line_totals.order_id
 )
 
 select * from final

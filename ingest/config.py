@@ -244,6 +244,16 @@ class IngestSettings(_Strict):
         gt=0,
         description="rows of consecutive files checked together in one vectorised pass (bounds memory)",
     )
+    workers: int = Field(
+        default=2,
+        ge=1,
+        description="processes per stage: reading + checking one entity's files, building silver targets (1: none)",
+    )
+    unit_bytes: int = Field(
+        default=64 << 20,
+        gt=0,
+        description="landing bytes per run of files handed to one worker (whole files, in landing order)",
+    )
     retyped_share: float = Field(
         default=0.9,
         ge=0,
@@ -265,8 +275,12 @@ class StandardizeSettings(_Strict):
         default_factory=lambda: ["full_name", "date_of_birth", "gender", "email", "phone", "city"]
     )
     impute_country_from_phone_region: bool = True
+    incremental: bool = Field(
+        default=True,
+        description="rebuild only the keys whose bronze rows changed since the last build (false: all)",
+    )
     piece_rows: int = Field(
-        default=2_000_000,
+        default=500_000,
         gt=0,
         description="bronze rows built together in memory; larger tables are split by key into pieces",
     )

@@ -13,16 +13,23 @@ are read into *groups* (`ingest.group_rows` rows of files with the same columns 
 are checked in one vectorised pass (`ingest.validate.check_group`) and share Delta commits; one
 DuckDB connection serves the whole source run. A large file is streamed block by block and may span
 several groups; memory stays at about one group plus one commit's buffer.
+
+Both cores: when an entity's new files add up to several runs of `ingest.unit_bytes`, the runs are
+read and checked in `ingest.workers` processes (`read_unit`, the same `EntityLoad` code) while this
+process replays their checked groups, in landing order, into the one pair of writers (see the
+section "reading in worker processes" below); memory is then one group per worker plus the buffer.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import tempfile
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import duckdb
@@ -30,7 +37,7 @@ import numpy as np
 import polars as pl
 import pyarrow as pa
 
-from ingest import schema_registry
+from ingest import parallel, schema_registry
 from ingest.config import (
     EntityConfig,
     IngestSettings,
@@ -210,7 +217,7 @@ class EntityLoad:
         if item.name in self.group.files:
             self.group.files[item.name] = True  # done when its group is checked and handed over
         else:
-            self._finish_files([item.name])
+            self.finish_files([item.name])
 
     def _read_batches(self, item: LandedItem, notes: ReadNotes, result: FileResult) -> None:
         encoding = self.entity.encoding_for(item.name)
@@ -255,7 +262,7 @@ class EntityLoad:
         continuing = {f for f, done in group.files.items() if not done}
         if not group.parts:  # only files whose last block was checked already: nothing to check
             self.group.files.update(dict.fromkeys(continuing, False))
-            self._finish_files([f for f, done in group.files.items() if done])
+            self.finish_files([f for f, done in group.files.items() if done])
             return
         checked = check_group(
             group.frame(),
@@ -268,7 +275,14 @@ class EntityLoad:
         )
         for file, message in checked.failed.items():
             self.fail(file, message)
-        landed, quarantined = self._filtered(checked.landed, checked.quarantined)
+        self.hand_over(checked.landed, checked.quarantined)
+        for file in continuing - set(checked.failed):
+            self.group.files[file] = False  # its next block opens the next group
+        self.finish_files([f for f, done in group.files.items() if done and f not in checked.failed])
+
+    def hand_over(self, landed: pl.DataFrame, quarantined: pl.DataFrame) -> None:
+        """A checked group's rows to the writers (less what the row filter drops), counted per file."""
+        landed, quarantined = self._filtered(landed, quarantined)
         self.bronze.add(landed)
         self.quarantine.add(quarantined)
         for file, rows in landed.group_by("_file").len().iter_rows():
@@ -276,9 +290,6 @@ class EntityLoad:
         for file, reason, rows in quarantined.group_by("file", "reason").len().iter_rows():
             self.results[file].rows_quarantined += rows
             self.results[file].reasons[reason] += rows
-        for file in continuing - set(checked.failed):
-            self.group.files[file] = False  # its next block opens the next group
-        self._finish_files([f for f, done in group.files.items() if done and f not in checked.failed])
 
     def _filtered(self, landed: pl.DataFrame, quarantined: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
         """The group's rows without those the row filter drops, counted per file as suppressed."""
@@ -296,7 +307,7 @@ class EntityLoad:
             self.results[file].rows_suppressed += rows
         return landed.filter(~drop_landed), quarantined.filter(~drop_rejected)
 
-    def _finish_files(self, files: list[str]) -> None:
+    def finish_files(self, files: list[str]) -> None:
         for file in files:
             if file in self.failed:
                 continue
@@ -332,10 +343,12 @@ def load_source(
     source_config = sources_config(config).get(source)
     summary: dict[str, Any] = {"source": source, "batch_id": batch_id, "entities": {}}
     problems: list[str] = []
+    workers = ingest_settings(config).workers
+    pool = parallel.Pool(workers)
     with contextlib.closing(duckdb.connect()) as con:
         for name, entity in source_config.entities.items():
             entity_summary, entity_problems = load_entity(
-                config, source, name, entity, batch_id, con, row_filter
+                config, source, name, entity, batch_id, con, row_filter, pool
             )
             summary["entities"][name] = entity_summary
             problems += [f"{name}: {p}" for p in entity_problems]
@@ -375,10 +388,11 @@ def load_entity(
     batch_id: str,
     con: duckdb.DuckDBPyConnection | None = None,
     row_filter: RowFilter | None = None,
+    pool: parallel.Pool | None = None,
 ) -> tuple[dict[str, Any], list[str]]:
     if con is None:
         with contextlib.closing(duckdb.connect()) as own:
-            return load_entity(config, source, name, entity, batch_id, own, row_filter)
+            return load_entity(config, source, name, entity, batch_id, own, row_filter, pool)
     paths = LakePaths.at(config.data_root)
     settings = ingest_settings(config)
     rules = standardize_settings(config)
@@ -428,8 +442,7 @@ def load_entity(
                     )
                 continue
         to_load.append((item, before is not None))
-    for item, _ in to_load:
-        load.read(item)
+    _read_all(load, [item for item, _ in to_load], pool)
     load.finish()
     problems: list[str] = []
     for item, replacing in to_load:
@@ -459,6 +472,144 @@ def load_entity(
         if file not in load.failed:
             reasons.update(result.reasons)
     return _entity_summary(manifest, reasons, added, load), problems
+
+
+# --- reading in worker processes -------------------------------------------------------------
+# Reading and checking (parsing, type masks, row hashes, duplicate keys) is the CPU-heavy part of
+# a load and is per file; writing bronze and quarantine is not, and must stay in one process (a
+# file's first commit replaces its earlier rows). So the files to load are cut into runs of about
+# `ingest.unit_bytes` (whole files, landing order), each run is read and checked in a worker with the
+# very same `EntityLoad` code, its checked groups spilled as Arrow IPC, and this process replays the
+# runs in order into the one pair of writers: same rows, same counts, same manifest as one process.
+
+
+@dataclass(frozen=True)
+class UnitJob:
+    """One run of files for a worker: everything `EntityLoad` needs except the writers and connection."""
+
+    source: str
+    name: str
+    entity: EntityConfig
+    settings: IngestSettings
+    check: EntityCheck  # with con=None: the worker opens its own
+    previous_schema: pl.DataFrame | None
+    items: list[LandedItem]
+    scratch: Path
+    index: int  # the run's place in the load: names its spill files
+
+
+@dataclass
+class UnitOutput:
+    """What a worker learnt about its files, and its checked groups as spill files, in order.
+
+    `events` are ("group", landed IPC, quarantined IPC) and ("done", files): replayed in order they
+    drive the writers exactly as the groups and finished files of a one-process run do.
+    """
+
+    results: dict[str, FileResult]
+    failed: dict[str, str]
+    observed: schema_registry.ObservedSchema
+    events: list[tuple[Any, ...]]
+
+
+@dataclass
+class _UnitLoad(EntityLoad):
+    """`EntityLoad` in a worker: checked groups go to spill files instead of writers."""
+
+    scratch: Path = Path()
+    prefix: str = "run"
+    events: list[tuple[Any, ...]] = field(default_factory=list)
+
+    def fail(self, file: str, message: str) -> None:
+        self.failed[file] = message  # rows already spilled are dropped when replayed
+        self.group.discard(file)
+
+    def hand_over(self, landed: pl.DataFrame, quarantined: pl.DataFrame) -> None:
+        if landed.is_empty() and quarantined.is_empty():
+            return
+        stem = self.scratch / f"{self.prefix}-{len(self.events):05d}"
+        paths = (stem.with_suffix(".landed.arrow"), stem.with_suffix(".quarantined.arrow"))
+        landed.write_ipc(paths[0], compression="uncompressed")
+        quarantined.write_ipc(paths[1], compression="uncompressed")
+        self.events.append(("group", *paths))
+
+    def finish_files(self, files: list[str]) -> None:
+        self.events.append(("done", [f for f in files if f not in self.failed]))
+
+
+_WORKER_CON: duckdb.DuckDBPyConnection | None = None
+
+
+def read_unit(job: UnitJob) -> UnitOutput:
+    """Read and check one run of files (in a worker process); rows go to spill files."""
+    global _WORKER_CON  # one connection per worker process: opening one costs ~0.1 s
+    if _WORKER_CON is None:
+        _WORKER_CON = duckdb.connect()
+    load = _UnitLoad(
+        source=job.source,
+        name=job.name,
+        entity=job.entity,
+        settings=job.settings,
+        check=replace(job.check, con=_WORKER_CON),
+        bronze=None,  # type: ignore[arg-type]  # never used: hand_over spills instead
+        quarantine=None,  # type: ignore[arg-type]
+        con=_WORKER_CON,
+        previous_schema=job.previous_schema,
+        scratch=job.scratch,
+        prefix=f"run{job.index:05d}",
+    )
+    for item in job.items:
+        load.read(item)
+    load.process_group()
+    return UnitOutput(load.results, load.failed, load.observed, load.events)
+
+
+def _read_all(load: EntityLoad, items: list[LandedItem], pool: parallel.Pool | None) -> None:
+    """Read every item into `load`: here, or in the pool's workers when the files make several runs."""
+    runs = parallel.runs(items, lambda item: item.size_bytes, load.settings.unit_bytes)
+    if pool is None or pool.workers <= 1 or len(runs) <= 1:
+        for item in items:
+            load.read(item)
+        return
+    with tempfile.TemporaryDirectory(prefix="cdp-ingest-") as scratch:
+        check = replace(load.check, con=None, lead_format={}, carried={})
+        jobs = [
+            UnitJob(
+                load.source,
+                load.name,
+                load.entity,
+                load.settings,
+                check,
+                load.previous_schema,
+                run,
+                Path(scratch),
+                index,
+            )
+            for index, run in enumerate(runs)
+        ]
+        for output in pool.map_ordered(read_unit, jobs):
+            _replay(load, output)
+
+
+def _replay(load: EntityLoad, output: UnitOutput) -> None:
+    """A worker's run into this process's writers, in the order the worker produced it."""
+    for file, message in output.failed.items():
+        load.failed[file] = message
+        log.error("%s/%s: %s: %s", load.source, load.name, file, message)
+    load.results.update(output.results)
+    load.observed.merge(output.observed)
+    failed = list(output.failed)
+    for event in output.events:
+        if event[0] == "done":
+            load.finish_files(event[1])
+            continue
+        landed, quarantined = (pl.read_ipc(path) for path in event[1:])
+        for path in event[1:]:
+            path.unlink()
+        if failed:
+            landed = landed.filter(~pl.col("_file").is_in(failed))
+            quarantined = quarantined.filter(~pl.col("file").is_in(failed))
+        load.hand_over(landed, quarantined)
 
 
 def _repeat_failure(row: dict[str, Any], seen_in_batch: set[str]) -> bool:

@@ -31,6 +31,13 @@ class ObservedSchema:
             entry["last"] = file
             entry["type"] = physical_types.get(name, entry.get("type"))
 
+    def merge(self, later: ObservedSchema) -> None:
+        """Add what a later run of files saw (read in another process), as if observed here after."""
+        for name, seen in later.columns.items():
+            entry = self.columns.setdefault(name, {"first": seen["first"], "type": None})
+            entry["last"] = seen.get("last", seen["first"])
+            entry["type"] = seen.get("type") or entry.get("type")
+
 
 def recorded(path: Path, source: str, entity: str) -> pl.DataFrame:
     if not delta.exists(path):

@@ -5,7 +5,8 @@ files needs the whole picture). A silver entity whose bronze inputs have not cha
 build (same Delta versions) is skipped, so a re-run without new landings costs next to nothing.
 A large bronze table is built in key pieces (`ingest.silver.pieces`), so memory follows
 `standardize.piece_rows`, not the size of the data set; each silver table is still written in one
-commit.
+commit. Targets write disjoint silver tables, so `ingest.workers` processes build them side by
+side, largest first (`ingest.parallel`); the dedup log and the build state are written here, once.
 
 The summary counts, per silver entity, the rows read from bronze (`rows_in`), the rows written
 (`rows`) and what deduplication removed: `exact_copies_removed` (the same row delivered again, such
@@ -20,12 +21,15 @@ import logging
 import tempfile
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import polars as pl
+from deltalake import DeltaTable
 
-from ingest.config import sources_config, standardize_settings
+from ingest import parallel
+from ingest.config import ingest_settings, sources_config, standardize_settings
 from ingest.silver.activity import activity_plan, build_activity
 from ingest.silver.customers import build_customer_records, customer_plan
 from ingest.silver.orders import build_orders, order_plan
@@ -60,13 +64,224 @@ Builder = Callable[[pl.DataFrame, Part, Rules], Piece]
 def standardize(config: CdpConfig, batch_id: str) -> dict[str, Any]:
     paths = LakePaths.at(config.data_root)
     settings = standardize_settings(config)
+    parts, versions = _inputs(config, paths)
+    state_path = paths.meta("silver_state")
+    previous = _previous_state(state_path)
+    summary: dict[str, Any] = {"stage": "standardize", "batch_id": batch_id, "entities": {}}
+    logs: dict[str, pl.DataFrame] = {}
+    built = []
+    jobs: list[TargetJob] = []
+    for target, members in TARGETS.items():
+        inputs = json.dumps(versions.get(target, {}), sort_keys=True)
+        built_before = all(delta.exists(paths.silver(m)) for m in members)
+        if previous.get(target) == inputs and built_before:
+            summary["entities"][target] = {"status": "unchanged"}
+            continue
+        since = previous.get(target) if built_before and settings.incremental else None
+        jobs.append(TargetJob(config, target, batch_id, inputs, since))
+    # The largest builds first, so the workers finish together (sizes: the bronze rows feeding each).
+    jobs.sort(key=lambda job: -sum(part.rows for m in TARGETS[job.target] for part in parts[m]))
+    for job, (mode, dedup, stats) in zip(
+        jobs, parallel.Pool(ingest_settings(config).workers).map_ordered(build_target, jobs), strict=True
+    ):
+        logs[job.target] = dedup
+        summary["entities"][job.target] = {"status": mode, **_summarize(stats, dedup)}
+        built.append({"target": job.target, "inputs": job.inputs, "batch_id": batch_id, "built_at": now()})
+    summary["entities"] = {t: summary["entities"][t] for t in TARGETS if t in summary["entities"]}
+    _write_dedup_log(paths, logs, batch_id)
+    if built:
+        delta.merge_upsert(
+            pl.DataFrame(built, schema=STATE_SCHEMA), state_path, keys=["target"], batch_id=batch_id
+        )
+    summary["status"] = "ok"
+    return summary
+
+
+@dataclass(frozen=True)
+class TargetJob:
+    """One silver target to rebuild (in a worker process when several are due)."""
+
+    config: CdpConfig
+    target: str
+    batch_id: str
+    inputs: str  # the bronze versions it is built from, recorded in silver_state
+    since: str | None = None  # the versions of the last build: only what changed since is rebuilt
+
+
+def build_target(job: TargetJob) -> tuple[str, pl.DataFrame, Counter[str]]:
+    """Build one silver target and commit its tables: "built" (from all bronze) or "incremental".
+
+    Returns the mode, the target's whole dedup log and the counts of the rows built. Targets write
+    disjoint silver tables, so several build side by side (`ingest.workers`); the dedup log and the
+    build state are written by the caller, once, after all of them.
+    """
+    config = job.config
+    paths = LakePaths.at(config.data_root)
+    settings = standardize_settings(config)
     rules = Rules(
         settings=settings,
         phone_region=config.default_phone_region,
         currency=config.default_currency,
         timezone=config.timezone,
-        batch_id=batch_id,
+        batch_id=job.batch_id,
     )
+    parts, versions = _inputs(config, paths)
+    members = TARGETS[job.target]
+    log.info("standardize %s from %d bronze table(s)", job.target, len(versions.get(job.target, {})))
+    with tempfile.TemporaryDirectory(prefix="cdp-standardize-") as scratch:
+        sinks = {
+            name: SilverSink(paths.silver(name), SCHEMAS[name], Path(scratch), settings.piece_rows)
+            for name in members
+        }
+        keys = _changed_keys(job.target, parts, paths, json.loads(job.since)) if job.since else None
+        if keys is None:
+            dedup, stats = _build(job.target, parts, rules, sinks, settings.piece_rows, Path(scratch))
+            mode = "built"
+        else:
+            dedup, stats = _build(job.target, parts, rules, sinks, settings.piece_rows, Path(scratch), keys)
+            dedup = _merge_increment(job.target, paths, sinks, keys, dedup)
+            stats["keys_rebuilt"] = sum(len(k) for k in keys.values())
+            mode = "incremental"
+        for sink in sinks.values():
+            sink.commit(job.batch_id)
+    return mode, dedup, stats
+
+
+# --- incremental silver -------------------------------------------------------------------------
+# Every silver row depends only on the bronze rows of its own key (see `ingest.silver.pieces`). So
+# after a daily load only the keys whose bronze rows changed are rebuilt, from *all* bronze rows of
+# those keys (a copy of an old ticket in today's file is still an exact duplicate), and replace
+# those keys' silver rows; the rest is carried over. What changed is read from the Delta data files
+# a bronze table gained or lost since the last build: rows in only one of the two sides (by file,
+# row number and row hash) are new, corrected or gone. A full export delivered again (members.csv,
+# customers.jsonl) replaces all its bronze rows, but its unchanged rows change nothing; they matter
+# only where their key has other bronze rows, whose delivery order they may now win, so those keys
+# are rebuilt too. A table that cannot be diffed (a new input, history vacuumed) is rebuilt in full.
+SILVER_KEYS = {
+    "customer_records": "record_id",
+    "orders": "order_id",
+    "order_lines": "order_id",
+    **ENTITY_KEYS,
+}
+ROW_IDENTITY = ["_file", "_row_number", "_row_hash"]
+
+
+def _changed_keys(
+    target: str, parts: dict[str, list[Part]], paths: LakePaths, since: dict[str, int]
+) -> dict[tuple[str, str], pl.Series] | None:
+    """Per bronze table feeding `target`, the canonical keys to rebuild; None: rebuild everything."""
+    changed: dict[str, list[Part]] = defaultdict(list)
+    delivered_again: dict[str, list[Part]] = defaultdict(list)
+    for member in TARGETS[target]:
+        for part in parts[member]:
+            version = since.get(f"{part.source}__{part.entity_name}")
+            diff = (
+                None
+                if version is None
+                else _bronze_diff(paths.bronze(part.source, part.entity_name), version)
+            )
+            if diff is None:
+                return None
+            changed[member].append(replace(part, bronze=diff[0]))
+            delivered_again[member].append(replace(part, bronze=diff[1]))
+    keys = _plan_keys(target, changed)
+    again = _plan_keys(target, delivered_again)
+    for part, plan, _ in _plans(target, parts):
+        table = part.source, part.entity_name
+        if again[table].is_empty():
+            continue
+        shared = (  # keys of unchanged re-delivered rows that have other bronze rows
+            plan.rows.select(pl.col(plan.key))
+            .filter(pl.col(plan.key).is_in(again[table].implode()))
+            .group_by(plan.key)
+            .len()
+            .filter(pl.col("len") > 1)
+            .collect()
+            .to_series()
+        )
+        keys[table] = pl.concat([keys[table], shared]).unique()
+    return keys
+
+
+def _plan_keys(target: str, parts: dict[str, list[Part]]) -> dict[tuple[str, str], pl.Series]:
+    """The distinct canonical keys of each part's rows."""
+    return {
+        (part.source, part.entity_name): plan.rows.select(pl.col(plan.key))
+        .drop_nulls()
+        .unique()
+        .collect()
+        .to_series()
+        for part, plan, _ in _plans(target, parts)
+    }
+
+
+def _bronze_diff(path: Path, version: int) -> tuple[pl.LazyFrame, pl.LazyFrame] | None:
+    """(rows new, corrected or gone since `version`; rows delivered again unchanged); None: cannot tell.
+
+    Read from the data files added and removed since `version` (None when that version or its
+    files are gone).
+    """
+    try:
+        before = set(DeltaTable(str(path), version=version).file_uris())
+    except Exception:  # deltalake raises several types for a version that is gone
+        return None
+    now = set(delta.open_table(path).file_uris())
+    added, removed = (_read_files(sorted(files)) for files in (now - before, before - now))
+    if added is None or removed is None:
+        return None
+    if added.is_empty() and removed.is_empty():
+        empty = delta.scan(path).head(0)
+        return empty, empty
+    if added.is_empty() or removed.is_empty():
+        return pl.concat([added, removed], how="diagonal_relaxed").lazy(), added.head(0).lazy()
+    identity = [c for c in ROW_IDENTITY if c in added.columns and c in removed.columns]
+    changed = pl.concat(
+        [
+            added.join(removed.select(identity), on=identity, how="anti"),
+            removed.join(added.select(identity), on=identity, how="anti"),
+        ],
+        how="diagonal_relaxed",
+    )
+    again = added.join(removed.select(identity), on=identity, how="semi")
+    return changed.lazy(), again.lazy()
+
+
+def _read_files(uris: list[str]) -> pl.DataFrame | None:
+    files = [Path(uri.removeprefix("file://")) for uri in uris]
+    if not all(f.exists() for f in files):  # vacuumed (an erasure rewrites history)
+        return None
+    if not files:
+        return pl.DataFrame()
+    return pl.concat([pl.read_parquet(f) for f in files], how="diagonal_relaxed")
+
+
+def _merge_increment(
+    target: str,
+    paths: LakePaths,
+    sinks: dict[str, SilverSink],
+    keys: dict[tuple[str, str], pl.Series],
+    dedup: pl.DataFrame,
+) -> pl.DataFrame:
+    """Keep every silver row and dedup log row of keys not rebuilt; the target's whole dedup log."""
+    rebuilt = pl.concat(
+        [(source + ":" + k).alias("key") for (source, _), k in keys.items()], how="vertical"
+    ).implode()
+    for name, sink in sinks.items():
+        sink.keep(delta.scan(paths.silver(name)).filter(~pl.col(SILVER_KEYS[name]).is_in(rebuilt)))
+    log_path = paths.silver("dedup_log")
+    if not delta.exists(log_path):
+        return dedup
+    old = (
+        delta.scan(log_path)
+        .filter(pl.col("entity").is_in(TARGETS[target]))
+        .filter(~pl.concat_str("source", pl.lit(":"), "duplicate_key").is_in(rebuilt))
+        .collect()
+    )
+    return pl.concat([old.cast(DEDUP_LOG), dedup.cast(DEDUP_LOG)], how="vertical_relaxed")
+
+
+def _inputs(config: CdpConfig, paths: LakePaths) -> tuple[dict[str, list[Part]], dict[str, dict[str, int]]]:
+    """Per silver entity the bronze parts feeding it; per target the Delta version of each input."""
     parts: dict[str, list[Part]] = defaultdict(list)
     versions: dict[str, dict[str, int]] = defaultdict(dict)
     for source_name, source in sources_config(config).root.items():
@@ -83,35 +298,7 @@ def standardize(config: CdpConfig, batch_id: str) -> dict[str, Any]:
                 for target, members in TARGETS.items():
                     if silver_entity in members:
                         versions[target][f"{source_name}__{entity_name}"] = version
-    state_path = paths.meta("silver_state")
-    previous = _previous_state(state_path)
-    summary: dict[str, Any] = {"stage": "standardize", "batch_id": batch_id, "entities": {}}
-    logs: dict[str, pl.DataFrame] = {}
-    built = []
-    with tempfile.TemporaryDirectory(prefix="cdp-standardize-") as scratch:
-        for target, members in TARGETS.items():
-            inputs = json.dumps(versions.get(target, {}), sort_keys=True)
-            if previous.get(target) == inputs and all(delta.exists(paths.silver(m)) for m in members):
-                summary["entities"][target] = {"status": "unchanged"}
-                continue
-            log.info("standardize %s from %d bronze table(s)", target, len(versions.get(target, {})))
-            sinks = {
-                name: SilverSink(paths.silver(name), SCHEMAS[name], Path(scratch), settings.piece_rows)
-                for name in members
-            }
-            dedup, stats = _build(target, parts, rules, sinks, settings.piece_rows, Path(scratch))
-            for sink in sinks.values():
-                sink.commit(batch_id)
-            logs[target] = dedup
-            summary["entities"][target] = {"status": "built", **_summarize(stats, dedup)}
-            built.append({"target": target, "inputs": inputs, "batch_id": batch_id, "built_at": now()})
-    _write_dedup_log(paths, logs, batch_id)
-    if built:
-        delta.merge_upsert(
-            pl.DataFrame(built, schema=STATE_SCHEMA), state_path, keys=["target"], batch_id=batch_id
-        )
-    summary["status"] = "ok"
-    return summary
+    return parts, versions
 
 
 def _build(
@@ -121,12 +308,22 @@ def _build(
     sinks: dict[str, SilverSink],
     piece_rows: int,
     scratch: Path,
+    keys: dict[tuple[str, str], pl.Series] | None = None,
 ) -> tuple[pl.DataFrame, Counter[str]]:
-    """Build one target from every bronze table feeding it, piece by piece, into its sinks."""
+    """Build one target from every bronze table feeding it, piece by piece, into its sinks.
+
+    With `keys`, only the rows of those keys (per bronze table) are built.
+    """
     logs: list[pl.DataFrame] = [pl.DataFrame(schema=DEDUP_LOG)]
     stats: Counter[str] = Counter()
     for part, plan, builder in _plans(target, parts):
-        for rows in pieces(plan.rows, plan.key, part.rows, piece_rows, scratch):
+        rows_plan, size = plan.rows, part.rows
+        if keys is not None:
+            wanted = keys.get((part.source, part.entity_name))
+            if wanted is None or wanted.is_empty():
+                continue
+            rows_plan, size = rows_plan.filter(pl.col(plan.key).is_in(wanted.implode())), len(wanted)
+        for rows in pieces(rows_plan, plan.key, size, piece_rows, scratch):
             piece = builder(part.typed(rows, plan.schema, rules), part, rules)
             for name, rows in piece.tables.items():
                 sinks[name].add(rows)

@@ -11,8 +11,8 @@ in one piece, exactly as before, with no spill.
 `SilverSink` collects one silver table's pieces and writes it in one Delta commit (spilling to
 Parquet first when the table is large), so readers never see a half-built table.
 
-The same split is what a daily incremental run needs: the pieces of only the new bronze rows,
-merged by key into silver (not done yet; today silver is rebuilt when an input changes).
+The same locality makes the daily run incremental (`ingest.standardize`): only the keys whose
+bronze rows changed are rebuilt, and `SilverSink.keep` carries the other rows of the table over.
 """
 
 from __future__ import annotations
@@ -76,6 +76,13 @@ class SilverSink:
         self.rows += frame.height
         if self.buffered >= self.spill_rows:
             self._spill()
+
+    def keep(self, rows: pl.LazyFrame) -> None:
+        """Rows of the current table that stay (an incremental build), streamed to a spill first:
+        the commit replaces the table with them plus everything added."""
+        target = self.scratch / f"sink-{self.path.name}-kept.parquet"
+        rows.sink_parquet(target, compression=SPILL_COMPRESSION)
+        self.spills.append(target)
 
     def _spill(self) -> None:
         if not self.frames:

@@ -121,7 +121,7 @@ class Catalog:
         path = self.delta_path(schema, table)
         if not delta.exists(path):
             return False
-        files = _plain_parquet_files(path)
+        files = delta.plain_parquet_files(path)
         if files is None:
             self._register_arrow(schema, table, delta.dataset(path))
         else:
@@ -153,16 +153,3 @@ class Catalog:
             f'create or replace view gold."{table}" as select * from {BUILD_ALIAS}.{MARTS_SCHEMA}."{table}"'
         )
         return True
-
-
-def _plain_parquet_files(path: Path) -> list[str] | None:
-    """The Parquet files of the table's current version, or None when they alone do not hold it.
-
-    The same test as the dbt lake plugin (`warehouse.dbt_lake_source`), which cannot be imported
-    here without importing dbt.
-    """
-    table = delta.open_table(path)
-    features = set(table.protocol().reader_features or [])
-    if table.metadata().partition_columns or features & {"deletionVectors", "columnMapping"}:
-        return None
-    return table.file_uris() or None

@@ -64,16 +64,6 @@ def discover_tables(paths: LakePaths) -> dict[tuple[str, str], Path]:
     return found
 
 
-def _plain_parquet_files(path: Path) -> list[str] | None:
-    """The Parquet files of the table's current version, or None when they alone do not hold it."""
-    table = delta.open_table(path)
-    features = set(table.protocol().reader_features or [])
-    if table.metadata().partition_columns or features & {"deletionVectors", "columnMapping"}:
-        return None
-    files = table.file_uris()
-    return files or None
-
-
 class Plugin(BasePlugin):
     def initialize(self, plugin_config: dict[str, Any]) -> None:
         root = plugin_config.get("data_root")
@@ -81,7 +71,7 @@ class Plugin(BasePlugin):
             raise MissingLakeTableError("the lake plugin needs `data_root` (set CDP_DATA_ROOT)")
         self.paths = LakePaths.at(root)
         self.tables = discover_tables(self.paths)
-        self.files = {key: _plain_parquet_files(path) for key, path in self.tables.items()}
+        self.files = {key: delta.plain_parquet_files(path) for key, path in self.tables.items()}
         # Built once, never mutated: safe to read from every dbt thread.
         self.datasets = {
             _registered_name(layer, table): delta.dataset(path)

@@ -9,6 +9,7 @@ With `changed`, only pairs touching a new or changed record are generated (incre
 from __future__ import annotations
 
 import logging
+import tempfile
 
 import duckdb
 import numpy as np
@@ -22,12 +23,15 @@ def _rule_sql(rule: list[str], max_block_size: int, incremental: bool) -> str:
     present = " and ".join(f'"{c}" is not null' for c in rule)
     join = " and ".join(f'l."{c}" = r."{c}"' for c in rule)
     touching = "and (l.changed or r.changed)" if incremental else ""
+    # Incremental: only blocks with a changed record are joined at all (the others yield nothing).
+    touched = "and bool_or(changed)" if incremental else ""
     return f"""
         with keyed as (
             select idx, changed, {keys} from features where {present}
         ),
         small_blocks as (
-            select {keys} from keyed group by {keys} having count(*) between 2 and {max_block_size}
+            select {keys} from keyed group by {keys}
+            having count(*) between 2 and {max_block_size} {touched}
         ),
         blocked as (
             select keyed.* from keyed join small_blocks using ({keys})
@@ -53,10 +57,12 @@ def candidate_pairs(
     rules: list[list[str]],
     max_block_size: int,
     changed: np.ndarray | None = None,
+    memory_limit: str | None = None,
 ) -> pl.DataFrame:
     """Distinct (l_idx, r_idx) pairs with l_idx < r_idx, where idx is the row of `features`.
 
-    `changed` (bool per row) restricts the output to pairs with at least one changed row.
+    `changed` (bool per row) restricts the output to pairs with at least one changed row;
+    `memory_limit` caps DuckDB's memory (it spills to a temporary folder beyond it).
     """
     columns = sorted({c for rule in rules for c in rule})
     table = features.select(columns).with_columns(
@@ -68,7 +74,10 @@ def candidate_pairs(
     union = "\nunion\n".join(
         f"select * from ({_rule_sql(rule, max_block_size, changed is not None)})" for rule in rules
     )
-    with duckdb.connect() as con:
+    with tempfile.TemporaryDirectory(prefix="cdp-blocking-") as spill, duckdb.connect() as con:
+        if memory_limit:
+            con.execute(f"set memory_limit = '{memory_limit}'")
+            con.execute(f"set temp_directory = '{spill}'")
         con.register("features", table.to_arrow())
         for rule in rules:
             blocks, records = con.sql(_oversized_sql(rule, max_block_size)).fetchall()[0]
@@ -81,4 +90,5 @@ def candidate_pairs(
                     records,
                 )
         pairs = con.sql(f"select * from ({union}) order by l_idx, r_idx").pl()
+    log.info("blocking: %d candidate pairs", len(pairs))
     return pairs.cast({"l_idx": pl.Int32, "r_idx": pl.Int32})  # type: ignore[union-attr]

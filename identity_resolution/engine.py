@@ -7,10 +7,15 @@ decisions, the clustering and the ids are recomputed over the whole graph from t
 comparison vectors (cheap, vectorised). An incremental run and a full rebuild with the same model
 therefore give the same customers on the same data. A change of the model settings makes the
 saved graph stale and forces a full rebuild.
+
+Memory stays bounded however many candidate pairs there are: pairs are compared, scored and
+decided `pairs_per_chunk` at a time, and only their gamma codes (a few bytes each) plus the pairs
+that link or conflict are kept; the saved graph numbers records by row, not by id.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -44,10 +49,11 @@ PAIR_KEYS = ("l_record_id", "r_record_id")
 class SavedGraph:
     """What a run keeps for the next one."""
 
-    features: pl.DataFrame  # record_id, feature_hash
-    pairs: pl.DataFrame  # l_record_id, r_record_id, gamma_* (blocked pairs only)
+    features: pl.DataFrame  # idx, record_id, feature_hash, profile_hash (idx: the record's row)
+    pairs: pl.DataFrame  # l_idx, r_idx (rows of `features`), gamma_* (blocked pairs only)
     model: model.FellegiSunterModel | None
     assignments: pl.DataFrame  # record_id, customer_id
+    golden: pl.DataFrame | None = None  # golden_customer of that run
 
 
 @dataclass
@@ -87,10 +93,36 @@ def _pairs_by_id(pairs: pl.DataFrame, ids: pl.Series) -> pl.DataFrame:
     )
 
 
-def _pairs_by_idx(pairs: pl.DataFrame, index: pl.DataFrame) -> pl.DataFrame:
-    left = index.select(pl.col("record_id").alias("l_record_id"), pl.col("idx").alias("l_idx"))
-    right = index.select(pl.col("record_id").alias("r_record_id"), pl.col("idx").alias("r_idx"))
-    return pairs.join(left, on="l_record_id").join(right, on="r_record_id")
+def _reusable_pairs(previous: SavedGraph, index: pl.DataFrame) -> tuple[pl.DataFrame, np.ndarray]:
+    """The saved pairs of records that are still there unchanged, renumbered to this run's rows
+    (`index`: record_id, idx, feature_hash), and which rows changed (new or other features).
+
+    Records are numbered in record_id order in every run, so a pair keeps l_idx < r_idx.
+    """
+    unchanged = index.join(previous.features, on=["record_id", "feature_hash"], suffix="_saved")
+    changed = np.ones(len(index), dtype=bool)
+    changed[unchanged["idx"].to_numpy()] = False
+    renumber = np.full(len(previous.features), -1, dtype=np.int32)
+    renumber[unchanged["idx_saved"].to_numpy()] = unchanged["idx"].to_numpy()
+    left = renumber[previous.pairs["l_idx"].to_numpy()]
+    right = renumber[previous.pairs["r_idx"].to_numpy()]
+    keep = pl.Series((left >= 0) & (right >= 0))
+    pairs = previous.pairs.with_columns(pl.Series("l_idx", left), pl.Series("r_idx", right)).filter(keep)
+    return pairs, changed
+
+
+def _compared(features: pl.DataFrame, pairs: pl.DataFrame, settings: IdentitySettings) -> pl.DataFrame:
+    """`pairs` (l_idx, r_idx) with their comparison vectors, computed `pairs_per_chunk` at a time
+    so that the compared strings of only one chunk are in memory at once."""
+    size = settings.pairs_per_chunk
+    parts = []
+    for start in range(0, max(len(pairs), 1), size):
+        chunk = pairs.slice(start, size)
+        vectors = comparisons.comparison_vectors(
+            features, chunk["l_idx"].to_numpy(), chunk["r_idx"].to_numpy(), settings.comparisons
+        )
+        parts.append(pl.concat([chunk, vectors], how="horizontal"))
+    return pl.concat(parts)
 
 
 def _blocked_pairs(
@@ -101,19 +133,15 @@ def _blocked_pairs(
     changed = np.ones(len(features), dtype=bool)
     kept = pl.DataFrame()
     if previous is not None:
-        unchanged = index.join(
-            previous.features.select("record_id", "feature_hash"), on=["record_id", "feature_hash"]
-        )
-        changed[unchanged["idx"].to_numpy()] = False
-        stable = unchanged.select("record_id", "idx")
-        kept = _pairs_by_idx(previous.pairs, stable).drop(*PAIR_KEYS)
+        kept, changed = _reusable_pairs(previous, index)
     new = blocking.candidate_pairs(
-        features, settings.blocking_rules, settings.max_block_size, changed if previous is not None else None
+        features,
+        settings.blocking_rules,
+        settings.max_block_size,
+        changed if previous is not None else None,
+        settings.blocking_memory_limit,
     )
-    vectors = comparisons.comparison_vectors(
-        features, new["l_idx"].to_numpy(), new["r_idx"].to_numpy(), settings.comparisons
-    )
-    fresh = pl.concat([new, vectors], how="horizontal")
+    fresh = _compared(features, new, settings)
     pairs = pl.concat([kept.select(fresh.columns).cast(fresh.schema), fresh]) if len(kept) else fresh  # type: ignore[arg-type]
     log.info(
         "candidate pairs: %d compared now, %d reused (%d changed records)",
@@ -122,6 +150,96 @@ def _blocked_pairs(
         int(changed.sum()),
     )
     return pairs.sort("l_idx", "r_idx"), int(changed.sum())
+
+
+@dataclass
+class Decisions:
+    """The decided pairs that matter afterwards (links, conflicts, manual pairs) and the counts."""
+
+    pairs: pl.DataFrame  # accepted or chain-conflicting or manual, with weights and link rule
+    candidates: int  # every decided pair: blocked and manual
+    conflicting: int  # of which a conflict guard kept apart
+
+
+def _decide(
+    features: pl.DataFrame,
+    blocked: pl.DataFrame,
+    manual: pl.DataFrame,
+    fs_model: model.FellegiSunterModel,
+    settings: IdentitySettings,
+) -> Decisions:
+    """Score and decide the blocked pairs `pairs_per_chunk` at a time, keeping only the pairs
+    that clustering, evidence and health need (the weights of millions of pairs that neither
+    link nor conflict are counted, then dropped); manual pairs override every rule."""
+    shared = hygiene.shared_values(features, settings.deterministic_keys, settings.max_people_to_link_alone)
+    frequencies = model.term_frequency_table(features, settings.comparisons)
+
+    def decided(pairs: pl.DataFrame) -> pl.DataFrame:
+        scored = model.score(
+            features, pairs, fs_model, settings.comparisons, settings.model.min_probability, frequencies
+        )
+        return linking.decide(scored, shared, settings)
+
+    manual_vectors = comparisons.comparison_vectors(
+        features, manual["l_idx"].to_numpy(), manual["r_idx"].to_numpy(), settings.comparisons
+    )
+    forced = linking.apply_overrides(
+        decided(pl.concat([manual.select("l_idx", "r_idx"), manual_vectors], how="horizontal")), manual
+    )
+    kept, candidates, conflicting = [], len(forced), int(forced["conflict"].sum())
+    size = settings.pairs_per_chunk
+    for start in range(0, len(blocked), size):
+        chunk = blocked.slice(start, size)
+        if len(manual):  # a manual pair is decided by its manual row alone
+            chunk = chunk.join(manual.select("l_idx", "r_idx"), on=["l_idx", "r_idx"], how="anti")
+        part = decided(chunk)
+        candidates += len(part)
+        conflicting += int(part["conflict"].sum())
+        kept.append(
+            part.filter(pl.col("accepted") | pl.col("chain_conflict")).with_columns(
+                pl.lit(None, dtype=forced.schema["manual"]).alias("manual")
+            )
+        )
+    pairs = pl.concat([*kept, forced.select(kept[0].columns if kept else forced.columns)])
+    return Decisions(pairs.sort("l_idx", "r_idx"), candidates, conflicting)
+
+
+def _profile_hashes(profile: pl.DataFrame, settings: IdentitySettings) -> pl.DataFrame:
+    """record_id and a hash of the record's profile row (lineage columns `_*` aside) and of the
+    survivorship rules: what decides whether its customer's golden record must be rebuilt."""
+    rules = hashlib.sha256(settings.survivorship.model_dump_json().encode()).hexdigest()
+    columns = [c for c in profile.columns if not c.startswith("_")]
+    return profile.select(
+        "record_id",
+        pl.struct(columns).hash(seed=int(rules[:8], 16)).reinterpret(signed=True).alias("profile_hash"),
+    )
+
+
+def _golden(
+    profile: pl.DataFrame,
+    hashes: pl.DataFrame,
+    assignments: pl.DataFrame,
+    settings: IdentitySettings,
+    previous: SavedGraph | None,
+) -> pl.DataFrame:
+    """Golden records; with a saved graph only those of customers a record joined, left or
+    changed in are rebuilt (the golden record is most of the fixed cost of a daily run)."""
+    if previous is None or previous.golden is None or "profile_hash" not in previous.features.columns:
+        return golden.golden_records(profile, assignments, settings.survivorship)
+    before = previous.assignments.join(
+        previous.features.select("record_id", "profile_hash"), on="record_id", how="left"
+    )
+    now = assignments.join(hashes, on="record_id", how="left")
+    both = now.join(before, on="record_id", how="full", suffix="_before", coalesce=True)
+    moved = both.filter(
+        pl.col("customer_id").ne_missing(pl.col("customer_id_before"))
+        | pl.col("profile_hash").ne_missing(pl.col("profile_hash_before"))
+    )
+    affected = pl.concat([moved["customer_id"], moved["customer_id_before"]]).drop_nulls().unique()
+    log.info("golden records: %d customers changed", len(affected))
+    return golden.refresh_golden_records(
+        profile, assignments, settings.survivorship, previous.golden, affected
+    )
 
 
 def pair_conflicts(
@@ -179,19 +297,8 @@ def resolve(
     else:
         fs_model = model.train(features, blocked, settings)
     manual = manual_pairs(overrides, records["record_id"])
-    manual_vectors = comparisons.comparison_vectors(
-        features, manual["l_idx"].to_numpy(), manual["r_idx"].to_numpy(), settings.comparisons
-    )
-    scored = model.score(
-        features,
-        pl.concat([blocked, pl.concat([manual.select("l_idx", "r_idx"), manual_vectors], how="horizontal")]),
-        fs_model,
-        settings.comparisons,
-        settings.model.min_probability,
-    )
-    shared = hygiene.shared_values(features, settings.deterministic_keys, settings.max_people_to_link_alone)
-    decided = linking.decide(scored, shared, settings)
-    decided = linking.apply_overrides(decided, manual).sort("l_idx", "r_idx")
+    decisions = _decide(features, blocked, manual, fs_model, settings)
+    decided = decisions.pairs
     edges = decided.filter(pl.col("accepted"))
     conflicts = linking.effective_conflicts(decided, len(records))
     result = clustering.cluster(
@@ -210,17 +317,24 @@ def resolve(
     best = evidence.best_links(decided, result.labels, settings.comparisons)
     links = evidence.identity_links(records, assignments, best, run_id, resolved_at)
     refused = _pairs_by_id(result.refused, ids).select(*PAIR_KEYS, "reason")
-    graph_health = health.graph_health(links, decided, refused, audit, run_id, resolved_at)
-    golden_customers = golden.golden_records(
-        profile if profile is not None else records, assignments, settings.survivorship
+    graph_health = health.graph_health(
+        links, decided, decisions.candidates, decisions.conflicting, refused, audit, run_id, resolved_at
     )
+    # Frees the decided pairs and the features before the golden records (the peak at 1M).
+    saved_features = features.select(
+        pl.int_range(pl.len(), dtype=pl.Int32).alias("idx"), "record_id", "feature_hash"
+    )
+    links_count, refused_count = len(edges), len(result.refused)
+    del decided, decisions, edges, conflicts, best, result, features
+    profile = profile if profile is not None else records
+    hashes = _profile_hashes(profile, settings)
+    golden_customers = _golden(profile, hashes, assignments, settings, previous if incremental else None)
     saved = SavedGraph(
-        features=features.select("record_id", "feature_hash"),
-        pairs=_pairs_by_id(blocked, ids).select(
-            *PAIR_KEYS, *[c for c in blocked.columns if c.startswith("gamma_")]
-        ),
+        features=saved_features.join(hashes, on="record_id", how="left", maintain_order="left"),
+        pairs=blocked.select("l_idx", "r_idx", *[c for c in blocked.columns if c.startswith("gamma_")]),
         model=fs_model,
         assignments=assignments,
+        golden=golden_customers,
     )
     stats = {
         "records": len(records),
@@ -228,8 +342,8 @@ def resolve(
         "mode": "incremental" if incremental else "full",
         "changed_records": changed,
         "candidate_pairs": len(blocked),
-        "links": len(edges),
-        "refused_links": len(result.refused),
+        "links": links_count,
+        "refused_links": refused_count,
     }
     log.info("resolved %(records)d records into %(customers)d customers (%(mode)s)", stats)
     return Resolution(

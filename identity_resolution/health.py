@@ -26,6 +26,8 @@ SIZE_BANDS = ((1, 1), (2, 2), (3, 5), (6, 10), (11, None))
 def graph_health(
     links: pl.DataFrame,
     decided: pl.DataFrame,
+    candidate_pairs: int,
+    conflicting_pairs: int,
     refused: pl.DataFrame,
     audit: pl.DataFrame,
     run_id: str,
@@ -33,7 +35,8 @@ def graph_health(
 ) -> pl.DataFrame:
     """Metrics of one run's identity graph.
 
-    links: identity_links; decided: the scored candidate pairs; refused: the links the guard did not
+    links: identity_links; decided: the decided candidate pairs (at least the accepted ones);
+    candidate_pairs / conflicting_pairs: how many pairs were decided / kept apart by a guard; refused: the links the guard did not
     follow (l_record_id, r_record_id, reason); audit: the identifier values that were cut.
     """
     sizes = links.group_by("customer_id").agg(
@@ -63,8 +66,8 @@ def graph_health(
     for rule, count in accepted.group_by(pl.col("link_rule").str.split(":").list.first()).len().iter_rows():
         rows.append((f"links_{rule}", count, None))
     rows += [
-        ("candidate_pairs", len(decided), None),
-        ("conflicting_pairs", int(decided["conflict"].sum()), "pairs a conflict guard kept apart"),
+        ("candidate_pairs", candidate_pairs, None),
+        ("conflicting_pairs", conflicting_pairs, "pairs a conflict guard kept apart"),
     ]
     for reason in ("conflict", "cluster_size"):
         rows.append(

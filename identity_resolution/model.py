@@ -257,14 +257,23 @@ def term_frequencies(features: pl.DataFrame, comparison: Comparison) -> pl.Serie
     return features.select(pl.when(column.is_not_null()).then(share).alias("tf"))["tf"]
 
 
+def term_frequency_table(features: pl.DataFrame, comparisons: list[Comparison]) -> dict[str, np.ndarray]:
+    """Per comparison marked `term_frequency`: each record's term frequency (NaN when missing),
+    computed once for scoring many chunks of pairs."""
+    return {c.name: term_frequencies(features, c).to_numpy() for c in comparisons if c.term_frequency}
+
+
 def partial_weights(
     features: pl.DataFrame,
     pairs: pl.DataFrame,
     model: FellegiSunterModel,
     comparisons: list[Comparison],
     min_probability: float,
+    frequencies: dict[str, np.ndarray] | None = None,
 ) -> dict[str, np.ndarray]:
-    """log2(m/u) per comparison and pair (0 when missing), term-frequency adjusted where declared."""
+    """log2(m/u) per comparison and pair (0 when missing), term-frequency adjusted where declared
+    (`frequencies`: see `term_frequency_table`; computed here when not given)."""
+    frequencies = frequencies if frequencies is not None else term_frequency_table(features, comparisons)
     out = {}
     left = pairs["l_idx"].to_numpy()
     for c in comparisons:
@@ -272,7 +281,7 @@ def partial_weights(
         table = np.append(np.log2(model.m[c.name] / model.u[c.name]), 0.0)
         weights = table[codes]
         if c.term_frequency:
-            tf = term_frequencies(features, c).to_numpy()[left]
+            tf = frequencies[c.name][left]
             exact = codes == 0
             tf_u = np.maximum(np.nan_to_num(tf[exact], nan=1.0), min_probability)
             weights[exact] = np.log2(model.m[c.name][0] / tf_u)
@@ -286,9 +295,10 @@ def score(
     model: FellegiSunterModel,
     comparisons: list[Comparison],
     min_probability: float,
+    frequencies: dict[str, np.ndarray] | None = None,
 ) -> pl.DataFrame:
     """`pairs` plus match_weight (log2 odds), match_probability and one weight column per comparison."""
-    partial = partial_weights(features, pairs, model, comparisons, min_probability)
+    partial = partial_weights(features, pairs, model, comparisons, min_probability, frequencies)
     prior_weight = np.log2(model.prior / (1 - model.prior))
     total = prior_weight + (np.sum(list(partial.values()), axis=0) if partial else np.zeros(len(pairs)))
     probability = 1.0 / (1.0 + np.exp2(-np.clip(total, -1000, 1000)))

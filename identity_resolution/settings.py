@@ -403,6 +403,12 @@ class IdentitySettings(_Strict):
     match_threshold: float = Field(default=0.99, gt=0, lt=1)
     max_string_length: int = Field(default=200, ge=16)
     max_block_size: int = Field(default=300, ge=2)
+    # Candidate pairs are compared, scored and decided this many at a time, so that memory stays
+    # bounded however many pairs the blocking rules produce (no effect on the result).
+    pairs_per_chunk: int = Field(default=2_000_000, ge=100)
+    # DuckDB's memory for blocking (beyond it, it spills to a temporary folder; None = DuckDB's
+    # default, 80% of RAM): bounds the peak of the self-joins and of the union of their pairs.
+    blocking_memory_limit: str | None = None
     blocking_rules: list[list[str]] = Field(default_factory=default_blocking_rules)
     comparisons: list[Comparison] = Field(default_factory=default_comparisons)
     guards: Guards = Field(default_factory=Guards)
@@ -436,7 +442,9 @@ class IdentitySettings(_Strict):
 
     def fingerprint(self) -> str:
         """Hash of everything that changes links: a saved graph built under another model is stale."""
-        relevant = self.model_dump(exclude={"survivorship", "manual_overrides_file"})
+        relevant = self.model_dump(
+            exclude={"survivorship", "manual_overrides_file", "pairs_per_chunk", "blocking_memory_limit"}
+        )
         return hashlib.sha256(json.dumps(relevant, sort_keys=True).encode()).hexdigest()[:16]
 
 

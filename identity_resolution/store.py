@@ -3,13 +3,14 @@
 Public tables (docs/data_model.md section 5), read by dbt: `identity_links`, `golden_customer`
 (replaced each run), `customer_id_history`, `graph_health`, `cardinality_audit` (appended, one
 batch per run). Internal tables, the saved graph an incremental run continues from:
-`record_features` (record id + feature hash), `compared_pairs` (comparison vectors of every
-blocked pair), `match_model` (m, u and prior) and `manual_overrides` (the steward's table, read
+`record_features` (row number, record id and feature hash), `compared_pairs` (comparison vectors
+of every blocked pair, by row number), `match_model` (m, u and prior) and `manual_overrides` (the steward's table, read
 only). The saved graph is written last, so a run that dies half way is simply redone in full.
 """
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import polars as pl
@@ -19,6 +20,8 @@ from identity_resolution.model import FellegiSunterModel
 from identity_resolution.overrides import check_overrides
 from identity_resolution.settings import Comparison
 from warehouse import delta
+
+log = logging.getLogger(__name__)
 
 LINKS = "identity_links"
 GOLDEN = "golden_customer"
@@ -35,11 +38,16 @@ def load_saved_graph(base: Path) -> SavedGraph | None:
     """The previous run's graph, or None when there is none (first run)."""
     if not all(delta.exists(base / t) for t in (FEATURES, PAIRS, MODEL, LINKS)):
         return None
+    features, pairs = delta.read(base / FEATURES), delta.read(base / PAIRS)
+    if "idx" not in features.columns or "l_idx" not in pairs.columns:
+        log.info("%s: saved graph of an earlier version (pairs by record id): full rebuild", base)
+        return None
     return SavedGraph(
-        features=delta.read(base / FEATURES),
-        pairs=delta.read(base / PAIRS),
+        features=features,
+        pairs=pairs,
         model=FellegiSunterModel.from_frame(delta.read(base / MODEL)),
         assignments=delta.read(base / LINKS, ["record_id", "customer_id"]),
+        golden=delta.read(base / GOLDEN) if delta.exists(base / GOLDEN) else None,
     )
 
 

@@ -82,6 +82,25 @@ def test_resolve_stage_writes_the_identity_tables_and_continues_incrementally(co
     )
 
 
+def test_a_saved_graph_of_the_earlier_format_is_rebuilt_in_full(config):
+    # (compared pairs by record id, before they were stored by row number)
+    config = with_identity(config)
+    paths = LakePaths.at(config.data_root)
+    delta.write(silver_records(), paths.silver("customer_records"), "overwrite")
+    pipeline.resolve(config, "b1")
+    base = paths.identity(store.PAIRS).parent
+    ids = delta.read(base / store.FEATURES).sort("idx")["record_id"]
+    pairs = delta.read(base / store.PAIRS)
+    old_pairs = pairs.select(
+        ids.gather(pairs["l_idx"]).alias("l_record_id"),
+        ids.gather(pairs["r_idx"]).alias("r_record_id"),
+        pl.selectors.starts_with("gamma_"),
+    )
+    delta.write(old_pairs, base / store.PAIRS, "overwrite")
+    assert store.load_saved_graph(base) is None
+    assert pipeline.resolve(config, "b2")["mode"] == "full"
+
+
 def test_cdp_resolve_full_rebuilds_the_lake(config):
     config = with_identity(config)
     paths = LakePaths.at(config.data_root)

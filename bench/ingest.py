@@ -16,7 +16,6 @@ what the step costs. Target (issue 4): ingest + standardize of 1M people under 1
 
 from __future__ import annotations
 
-import contextlib
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -27,9 +26,8 @@ from typing import Any
 
 import click
 import polars as pl
-import psutil
 
-from bench.measure import Measurement, measure, save_results, update_results_md
+from bench.measure import Measurement, cpu_since, measure, save_results, tree_cpu, update_results_md
 from cdp.context import CliContext, pass_cli
 
 TARGET_SECONDS = 600
@@ -41,24 +39,10 @@ def measured(name: str) -> Iterator[Measurement]:
     """`bench.measure.measure` plus the CPU seconds spent in the block (`extra["cpu_seconds"]`) by this
     process and its worker processes (`ingest.workers`, `standardize.workers`), which live on
     between steps: each process counts from where it stood when the step began."""
-    before = _tree_cpu()
+    before = tree_cpu()
     with measure(name) as result:
         yield result
-    after = _tree_cpu()
-    spent = sum(seconds - before.get(pid, 0.0) for pid, seconds in after.items())
-    result.extra["cpu_seconds"] = round(spent, 1)
-
-
-def _tree_cpu() -> dict[int, float]:
-    """CPU seconds (user + system) so far of this process (with its reaped children) and each live child."""
-    process = psutil.Process()
-    times = process.cpu_times()
-    out = {process.pid: times.user + times.system + times.children_user + times.children_system}
-    for child in process.children(recursive=True):
-        with contextlib.suppress(psutil.Error):
-            child_times = child.cpu_times()
-            out[child.pid] = child_times.user + child_times.system
-    return out
+    result.extra["cpu_seconds"] = round(cpu_since(before), 1)
 
 
 @click.command("ingest")

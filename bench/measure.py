@@ -7,6 +7,7 @@ that run concurrently.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import platform
@@ -77,6 +78,27 @@ def measure(name: str, rows: int | None = None, interval: float = 0.1) -> Iterat
         stop.set()
         sampler.join()
         result.peak_rss_mb = max(peak, _tree_rss_bytes(process)) / 2**20
+
+
+def tree_cpu() -> dict[int, float]:
+    """CPU seconds (user + system) so far of this process (with its reaped children) and each live child.
+
+    Worker pools (`ingest.workers`) live on between steps, so `time.process_time()` misses their
+    work and `RUSAGE_CHILDREN` only counts them once they exit: each process is counted on its own.
+    """
+    process = psutil.Process()
+    times = process.cpu_times()
+    out = {process.pid: times.user + times.system + times.children_user + times.children_system}
+    for child in process.children(recursive=True):
+        with contextlib.suppress(psutil.Error):
+            child_times = child.cpu_times()
+            out[child.pid] = child_times.user + child_times.system
+    return out
+
+
+def cpu_since(before: dict[int, float]) -> float:
+    """CPU seconds the process tree spent since `before = tree_cpu()`."""
+    return sum(seconds - before.get(pid, 0.0) for pid, seconds in tree_cpu().items())
 
 
 def machine() -> dict[str, Any]:

@@ -27,7 +27,6 @@ import json
 import os
 import shutil
 import tempfile
-import time
 from collections.abc import Callable
 from datetime import date
 from pathlib import Path
@@ -39,8 +38,10 @@ from bench.measure import (
     BENCH_DIR,
     RESULTS_DIR,
     Measurement,
+    cpu_since,
     measure,
     save_results,
+    tree_cpu,
     update_results_md,
 )
 
@@ -135,10 +136,10 @@ def run_pipeline(root: Path, mode: str, batch_id: str) -> list[Measurement]:
         ("summary", lambda: pipeline.summarize(config, batch_id)),
     ]
     steps: list[Measurement] = []
-    cpu_start = time.process_time()
+    cpu_start = tree_cpu()
     with measure(f"total ({mode} run)") as total:
         for name, stage in stages:
-            cpu = time.process_time()
+            cpu = tree_cpu()
             error = None
             with measure(name) as step:
                 try:
@@ -146,7 +147,7 @@ def run_pipeline(root: Path, mode: str, batch_id: str) -> list[Measurement]:
                 except Exception as exc:  # a benchmark measures every stage; the failure is recorded
                     summary, error = {}, f"{type(exc).__name__}: {str(exc).splitlines()[0][:300]}"
             step.extra = {
-                "cpu_seconds": round(time.process_time() - cpu, 1),
+                "cpu_seconds": round(cpu_since(cpu), 1),
                 "mode": mode,
                 "status": "failed" if error else "ok",
                 "load_average_1m": round(os.getloadavg()[0], 1),
@@ -157,7 +158,7 @@ def run_pipeline(root: Path, mode: str, batch_id: str) -> list[Measurement]:
                 step.extra["slowest_models"] = _slowest_models(config)
             steps.append(step)
             click.echo(f"  {mode} {name}: {step.seconds:,.1f} s, {step.peak_rss_mb:,.0f} MB {error or ''}")
-    total.extra = {"cpu_seconds": round(time.process_time() - cpu_start, 1), "mode": mode}
+    total.extra = {"cpu_seconds": round(cpu_since(cpu_start), 1), "mode": mode}
     total.rows = _orders(root)
     steps.append(total)
     return steps

@@ -180,11 +180,8 @@ def _decide(
         )
         return linking.decide(scored, shared, settings)
 
-    manual_vectors = comparisons.comparison_vectors(
-        features, manual["l_idx"].to_numpy(), manual["r_idx"].to_numpy(), settings.comparisons
-    )
     forced = linking.apply_overrides(
-        decided(pl.concat([manual.select("l_idx", "r_idx"), manual_vectors], how="horizontal")), manual
+        decided(_compared(features, manual.select("l_idx", "r_idx"), settings)), manual
     )
     kept, candidates, conflicting = [], len(forced), int(forced["conflict"].sum())
     size = settings.pairs_per_chunk

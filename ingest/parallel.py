@@ -70,9 +70,8 @@ class Pool:
             while pending:
                 yield pending.popleft().result()
         except BrokenProcessPool:
-            _EXECUTORS.pop(
-                self.workers, None
-            )  # a worker died (killed, out of memory): start afresh next time
+            # a worker died (killed, out of memory): start afresh next time
+            _EXECUTORS.pop(self.workers, None)
             raise
         finally:
             for future in pending:  # an error stops the stage: jobs not started are dropped

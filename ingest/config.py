@@ -31,6 +31,9 @@ SilverEntity = Literal[
     "survey_responses",
 ]
 
+# A CSV field reads as missing only when empty: `N/A` in a date column is quarantined as an
+# unparseable date rather than landed as a silent null (`sources.<name>.null_values` widens it).
+DEFAULT_NULL_VALUES = [""]
 DEFAULT_DATE_FORMATS = ["%Y-%m-%d", "%Y/%m/%d", "%d.%m.%Y"]
 DEFAULT_TIMESTAMP_FORMATS = [
     "%Y-%m-%d %H:%M:%S",
@@ -114,6 +117,10 @@ class EntityConfig(_Strict):
     format: Format
     delimiter: str = ","
     encoding: str = "utf-8"
+    null_values: list[str] | None = Field(
+        default=None,
+        description="CSV: field texts that read as missing (None: the source's `null_values`)",
+    )
     encoding_overrides: dict[str, str] = Field(
         default_factory=dict, description="glob under landing/ -> encoding, e.g. pos/legacy/** -> gbk"
     )
@@ -188,10 +195,14 @@ class EntityConfig(_Strict):
                 "date_formats",
                 "timestamp_formats",
                 "not_null",
+                "null_values",
             },
         )
-        if not reading["not_null"]:  # absent from older fingerprints: adding the key re-reads nothing
+        # Keys absent from older fingerprints are left out at their defaults: adding them re-reads nothing.
+        if not reading["not_null"]:
             del reading["not_null"]
+        if reading["null_values"] in (None, DEFAULT_NULL_VALUES):
+            del reading["null_values"]
         return hashlib.sha256(json.dumps(reading, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -215,7 +226,18 @@ class SourceConfig(_Strict):
     description: str = ""
     schedule: Schedule = "daily"
     freshness: Freshness = Field(default_factory=Freshness)
+    null_values: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_NULL_VALUES),
+        description="CSV field texts that read as missing, for every entity that sets none (default: only empty)",
+    )
     entities: dict[str, EntityConfig]
+
+    @model_validator(mode="after")
+    def _entities_inherit(self) -> SourceConfig:
+        for entity in self.entities.values():
+            if entity.null_values is None:
+                entity.null_values = list(self.null_values)
+        return self
 
 
 class SourcesConfig(RootModel[dict[str, SourceConfig]]):

@@ -9,13 +9,18 @@ out at a time, so the results waiting to be consumed stay bounded.
 
 Workers are started with `spawn` (never `fork`: the caller holds DuckDB connections and Polars
 thread pools that do not survive a fork) when a stage first has more than one job, and kept for
-the life of the process.
+the life of the process. They end with it: a normal exit shuts them down (`atexit`), and a parent
+killed outright (SIGKILL, or SIGTERM without a handler: no `atexit` runs) is noticed by a watchdog
+thread in each worker, which exits the worker, so no orphan keeps its memory.
 """
 
 from __future__ import annotations
 
 import atexit
 import multiprocessing
+import multiprocessing.connection
+import os
+import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -35,9 +40,26 @@ def _executor(workers: int) -> ProcessPoolExecutor:
     worker (importing Polars, DuckDB, deltalake) costs seconds, more than a small source's load."""
     if workers not in _EXECUTORS:
         _EXECUTORS[workers] = ProcessPoolExecutor(
-            max_workers=workers, mp_context=multiprocessing.get_context("spawn")
+            max_workers=workers,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_exit_with_parent,
         )
     return _EXECUTORS[workers]
+
+
+def _exit_with_parent() -> None:
+    """Worker initializer: a daemon thread waits on the parent's sentinel (a pipe the parent holds
+    open; the kernel closes it however the parent dies) and ends this worker when it fires. Idle
+    workers would otherwise wait on the job queue forever, busy ones finish a job nobody collects."""
+    parent = multiprocessing.parent_process()
+    if parent is None or parent.sentinel is None:
+        return
+
+    def watch() -> None:
+        multiprocessing.connection.wait([parent.sentinel])
+        os._exit(1)  # no cleanup to run: the parent, which owns the stage, is gone
+
+    threading.Thread(target=watch, name="cdp-exit-with-parent", daemon=True).start()
 
 
 @atexit.register

@@ -5,13 +5,15 @@ files needs the whole picture). A silver entity whose bronze inputs have not cha
 build (same Delta versions) is skipped, so a re-run without new landings costs next to nothing.
 A large bronze table is built in key pieces (`ingest.silver.pieces`), so memory follows
 `standardize.piece_rows`, not the size of the data set; each silver table is still written in one
-commit. Targets write disjoint silver tables, so `ingest.workers` processes build them side by
+commit (a daily, incremental build commits only the rows of the keys it rebuilt). Targets write
+disjoint silver tables, so `ingest.workers` processes build them side by
 side, largest first (`ingest.parallel`); the dedup log and the build state are written here, once.
 
 The summary counts, per silver entity, the rows read from bronze (`rows_in`), the rows written
 (`rows`) and what deduplication removed: `exact_copies_removed` (the same row delivered again, such
 as a POS ticket exported twice), `superseded_removed` (older versions of a key) and
-`duplicate_rate` (removed / read): the figures a data-quality check compares run to run.
+`duplicate_rate` (removed / read): the figures a data-quality check compares run to run. In an
+incremental build they count what was rebuilt (and `keys_rebuilt` how many keys).
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ from ingest.silver.orders import build_orders, order_plan
 from ingest.silver.parts import Part, Piece, Plan, Rules
 from ingest.silver.pieces import SilverSink, pieces
 from ingest.silver.schema import DEDUP_LOG, ENTITY_KEYS, SCHEMAS
-from ingest.tables import now
+from ingest.tables import now, replace_keys
 from warehouse import delta
 from warehouse.config import CdpConfig
 from warehouse.paths import LakePaths
@@ -68,7 +70,7 @@ def standardize(config: CdpConfig, batch_id: str) -> dict[str, Any]:
     state_path = paths.meta("silver_state")
     previous = _previous_state(state_path)
     summary: dict[str, Any] = {"stage": "standardize", "batch_id": batch_id, "entities": {}}
-    logs: dict[str, pl.DataFrame] = {}
+    logs: dict[str, tuple[pl.DataFrame, pl.DataFrame | None]] = {}
     built = []
     jobs: list[TargetJob] = []
     for target, members in TARGETS.items():
@@ -81,10 +83,10 @@ def standardize(config: CdpConfig, batch_id: str) -> dict[str, Any]:
         jobs.append(TargetJob(config, target, batch_id, inputs, since))
     # The largest builds first, so the workers finish together (sizes: the bronze rows feeding each).
     jobs.sort(key=lambda job: -sum(part.rows for m in TARGETS[job.target] for part in parts[m]))
-    for job, (mode, dedup, stats) in zip(
+    for job, (mode, dedup, stats, rebuilt) in zip(
         jobs, parallel.Pool(ingest_settings(config).workers).map_ordered(build_target, jobs), strict=True
     ):
-        logs[job.target] = dedup
+        logs[job.target] = dedup, rebuilt
         summary["entities"][job.target] = {"status": mode, **_summarize(stats, dedup)}
         built.append({"target": job.target, "inputs": job.inputs, "batch_id": batch_id, "built_at": now()})
     summary["entities"] = {t: summary["entities"][t] for t in TARGETS if t in summary["entities"]}
@@ -108,12 +110,13 @@ class TargetJob:
     since: str | None = None  # the versions of the last build: only what changed since is rebuilt
 
 
-def build_target(job: TargetJob) -> tuple[str, pl.DataFrame, Counter[str]]:
+def build_target(job: TargetJob) -> tuple[str, pl.DataFrame, Counter[str], pl.DataFrame | None]:
     """Build one silver target and commit its tables: "built" (from all bronze) or "incremental".
 
-    Returns the mode, the target's whole dedup log and the counts of the rows built. Targets write
-    disjoint silver tables, so several build side by side (`ingest.workers`); the dedup log and the
-    build state are written by the caller, once, after all of them.
+    Returns the mode, the dedup log rows of what was built, the counts of the rows built and, for
+    an incremental build, the keys rebuilt (`source`, `key`; None: the whole target). Targets write
+    disjoint silver tables, so several build side by side (`ingest.workers`); the dedup log and
+    the build state are written by the caller, once, after all of them.
     """
     config = job.config
     paths = LakePaths.at(config.data_root)
@@ -128,32 +131,36 @@ def build_target(job: TargetJob) -> tuple[str, pl.DataFrame, Counter[str]]:
     parts, versions = _inputs(config, paths)
     members = TARGETS[job.target]
     log.info("standardize %s from %d bronze table(s)", job.target, len(versions.get(job.target, {})))
+    keys = _changed_keys(job.target, parts, paths, json.loads(job.since)) if job.since else None
+    rebuilt = None if keys is None else _rebuilt(keys)
     with tempfile.TemporaryDirectory(prefix="cdp-standardize-") as scratch:
         sinks = {
-            name: SilverSink(paths.silver(name), SCHEMAS[name], Path(scratch), settings.piece_rows)
+            name: SilverSink(
+                paths.silver(name),
+                SCHEMAS[name],
+                Path(scratch),
+                settings.piece_rows,
+                replaces=None if rebuilt is None else _silver_keys(rebuilt, SILVER_KEYS[name]),
+            )
             for name in members
         }
-        keys = _changed_keys(job.target, parts, paths, json.loads(job.since)) if job.since else None
-        if keys is None:
-            dedup, stats = _build(job.target, parts, rules, sinks, settings.piece_rows, Path(scratch))
-            mode = "built"
-        else:
-            dedup, stats = _build(job.target, parts, rules, sinks, settings.piece_rows, Path(scratch), keys)
-            dedup = _merge_increment(job.target, paths, sinks, keys, dedup)
-            stats["keys_rebuilt"] = sum(len(k) for k in keys.values())
-            mode = "incremental"
+        dedup, stats = _build(job.target, parts, rules, sinks, settings.piece_rows, Path(scratch), keys)
+        if rebuilt is not None:
+            stats["keys_rebuilt"] = rebuilt.height
         for sink in sinks.values():
             sink.commit(job.batch_id)
-    return mode, dedup, stats
+    return ("built" if rebuilt is None else "incremental"), dedup, stats, rebuilt
 
 
 # --- incremental silver -------------------------------------------------------------------------
 # Every silver row depends only on the bronze rows of its own key (see `ingest.silver.pieces`). So
 # after a daily load only the keys whose bronze rows changed are rebuilt, from *all* bronze rows of
 # those keys (a copy of an old ticket in today's file is still an exact duplicate), and replace
-# those keys' silver rows; the rest is carried over. What changed is read from the Delta data files
-# a bronze table gained or lost since the last build: rows in only one of the two sides (by file,
-# row number and row hash) are new, corrected or gone. A full export delivered again (members.csv,
+# those keys' silver rows and dedup log rows (`ingest.tables.replace_keys`: a new key is appended,
+# an existing one merged, so only the data files holding it are rewritten); the rest stays as is.
+# What changed is read from the Delta data files a bronze table gained or lost since the last
+# build: rows in only one of the two sides (by file, row number and row hash) are new, corrected
+# or gone. A full export delivered again (members.csv,
 # customers.jsonl) replaces all its bronze rows, but its unchanged rows change nothing; they matter
 # only where their key has other bronze rows, whose delivery order they may now win, so those keys
 # are rebuilt too. A table that cannot be diffed (a new input, history vacuumed) is rebuilt in full.
@@ -164,6 +171,7 @@ SILVER_KEYS = {
     **ENTITY_KEYS,
 }
 ROW_IDENTITY = ["_file", "_row_number", "_row_hash"]
+REBUILT = {"source": pl.String, "key": pl.String}
 
 
 def _changed_keys(
@@ -255,29 +263,15 @@ def _read_files(uris: list[str]) -> pl.DataFrame | None:
     return pl.concat([pl.read_parquet(f) for f in files], how="diagonal_relaxed")
 
 
-def _merge_increment(
-    target: str,
-    paths: LakePaths,
-    sinks: dict[str, SilverSink],
-    keys: dict[tuple[str, str], pl.Series],
-    dedup: pl.DataFrame,
-) -> pl.DataFrame:
-    """Keep every silver row and dedup log row of keys not rebuilt; the target's whole dedup log."""
-    rebuilt = pl.concat(
-        [(source + ":" + k).alias("key") for (source, _), k in keys.items()], how="vertical"
-    ).implode()
-    for name, sink in sinks.items():
-        sink.keep(delta.scan(paths.silver(name)).filter(~pl.col(SILVER_KEYS[name]).is_in(rebuilt)))
-    log_path = paths.silver("dedup_log")
-    if not delta.exists(log_path):
-        return dedup
-    old = (
-        delta.scan(log_path)
-        .filter(pl.col("entity").is_in(TARGETS[target]))
-        .filter(~pl.concat_str("source", pl.lit(":"), "duplicate_key").is_in(rebuilt))
-        .collect()
-    )
-    return pl.concat([old.cast(DEDUP_LOG), dedup.cast(DEDUP_LOG)], how="vertical_relaxed")
+def _rebuilt(keys: dict[tuple[str, str], pl.Series]) -> pl.DataFrame:
+    """The rebuilt keys as (`source`, `key`): a silver key is `<source>:<key>`."""
+    frames = [pl.DataFrame({"source": source, "key": k.cast(pl.String)}) for (source, _), k in keys.items()]
+    return pl.concat(frames, how="vertical").unique() if frames else pl.DataFrame(schema=REBUILT)
+
+
+def _silver_keys(rebuilt: pl.DataFrame, column: str) -> pl.DataFrame:
+    """The rebuilt keys as a silver table names them (`source:key` in its key column)."""
+    return rebuilt.select(pl.concat_str("source", pl.lit(":"), "key").alias(column))
 
 
 def _inputs(config: CdpConfig, paths: LakePaths) -> tuple[dict[str, list[Part]], dict[str, dict[str, int]]]:
@@ -367,11 +361,13 @@ def _previous_state(path) -> dict[str, str]:
     return dict(zip(state["target"], state["inputs"], strict=True))
 
 
-def _write_dedup_log(paths: LakePaths, logs: dict[str, pl.DataFrame], batch_id: str) -> None:
-    """The dedup log describes the current silver: a rebuilt entity replaces its own rows only."""
+def _write_dedup_log(
+    paths: LakePaths, logs: dict[str, tuple[pl.DataFrame, pl.DataFrame | None]], batch_id: str
+) -> None:
+    """The dedup log describes the current silver: a target built in full replaces its entities'
+    rows, an incremental one the rows of the keys it rebuilt (`source`, `duplicate_key`)."""
     path = paths.silver("dedup_log")
-    for target, frame in logs.items():
-        entities = ", ".join(f"'{m}'" for m in TARGETS[target])
+    for target, (frame, rebuilt) in logs.items():
         frame = frame.cast(DEDUP_LOG)
         if not delta.exists(path):
             delta.write(
@@ -380,10 +376,16 @@ def _write_dedup_log(paths: LakePaths, logs: dict[str, pl.DataFrame], batch_id: 
                 "append",
                 batch_id=batch_id,
             )
-            continue
-        delta.delete_where(path, f"entity IN ({entities})")
-        if not frame.is_empty():
-            delta.write(frame, path, "append", batch_id=batch_id, operation="standardize")
+        elif rebuilt is not None:
+            keys = pl.DataFrame({"entity": TARGETS[target]}).join(
+                rebuilt.rename({"key": "duplicate_key"}), how="cross"
+            )
+            replace_keys(path, frame.to_arrow(), keys, batch_id=batch_id, operation="standardize")
+        else:
+            entities = ", ".join(f"'{m}'" for m in TARGETS[target])
+            delta.delete_where(path, f"entity IN ({entities})")
+            if not frame.is_empty():
+                delta.write(frame, path, "append", batch_id=batch_id, operation="standardize")
     if not delta.exists(path):
         delta.write(pl.DataFrame(schema=DEDUP_LOG), path, "append", batch_id=batch_id)
 

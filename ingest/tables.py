@@ -3,7 +3,9 @@
 Shapes are in docs/data_model.md sections 2-3. `ReplacingWriter` is the one write mechanism for
 bronze and quarantine: rows of many files are buffered into few commits, and the first commit that
 carries a file replaces whatever an earlier load left for that file, so a corrected re-delivery
-replaces its rows and a crashed run can simply be re-run.
+replaces its rows and a crashed run can simply be re-run. `replace_keys` is its counterpart for
+silver's incremental builds: the rows of some keys are replaced in one commit that rewrites only
+the data files holding those keys (new keys are a plain append).
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import polars as pl
+import pyarrow as pa
+from deltalake import CommitProperties
 
 from warehouse import delta
 from warehouse.delta import sql_string
@@ -161,6 +165,68 @@ class ReplacingWriter:
 
 def _in_list(values: list[str]) -> str:
     return ", ".join(sql_string(v) for v in values)
+
+
+# Marks the source rows of a `replace_keys` merge that only name a key to delete.
+_DELETE_MARK = "_cdp_delete_key"
+
+
+def replace_keys(
+    path: Path,
+    rows: pa.Table | pa.RecordBatchReader,
+    keys: pl.DataFrame,
+    *,
+    batch_id: str,
+    operation: str,
+) -> None:
+    """Replace every row of the table whose `keys` columns match a row of `keys` by `rows`, in one commit.
+
+    `rows` must hold only those keys (what was rebuilt for them; a key may lose all its rows). Keys
+    the table does not hold yet are a plain append; otherwise one Delta MERGE deletes the old rows
+    and inserts the new ones, rewriting only the data files that held an old row (the other files
+    stay as they are). Readers see the old table or the new one, never a mix.
+    """
+    on = keys.columns
+    old = delta.scan(path).select(on).join(keys.lazy().unique(), on=on, how="semi").unique().collect()
+    if old.is_empty():
+        delta.write(rows, path, "append", batch_id=batch_id, operation=operation)  # type: ignore[arg-type]
+        return
+    # One source row per old key marks it for deletion; the rows to insert never match (the merge
+    # predicate asks for the mark), so a key with several rows on both sides (order lines) is fine.
+    schema = rows.schema.append(pa.field(_DELETE_MARK, pa.bool_()))
+    marks = pa.table(
+        {
+            field.name: old[field.name].to_arrow().cast(field.type)
+            if field.name in on
+            else pa.nulls(old.height, field.type)
+            for field in rows.schema
+        }
+    ).append_column(_DELETE_MARK, pa.repeat(True, old.height))
+
+    def batches():
+        for batch in rows.to_batches() if isinstance(rows, pa.Table) else rows:
+            yield pa.RecordBatch.from_arrays(
+                [*batch.columns, pa.nulls(batch.num_rows, pa.bool_())], schema=schema
+            )
+        yield from marks.cast(schema).to_batches()
+
+    matched = " AND ".join(f"t.`{k}` = s.`{k}`" for k in on)
+    (
+        delta.open_table(path)
+        .merge(
+            pa.RecordBatchReader.from_batches(schema, batches()),
+            predicate=f"{matched} AND s.`{_DELETE_MARK}`",
+            source_alias="s",
+            target_alias="t",
+            merge_schema=True,  # like `delta.write`: a column added to silver needs no migration
+            commit_properties=CommitProperties(
+                custom_metadata={"cdp_batch_id": batch_id, "cdp_operation": operation}
+            ),
+        )
+        .when_matched_delete()
+        .when_not_matched_insert_all(predicate=f"s.`{_DELETE_MARK}` IS NULL", except_cols=[_DELETE_MARK])
+        .execute()
+    )
 
 
 def latest_loads(manifest_path: Path, source: str, entity: str) -> pl.DataFrame:

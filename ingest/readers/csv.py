@@ -4,7 +4,7 @@ The file is read once (`ingest.stream.LandingStream`: sha256 and UTF-8 conversio
 Records with the wrong number of fields (a truncated last line, a stray delimiter) are not dropped:
 pyarrow hands them to us with their text and record number and they go to quarantine. Values are
 kept as written: only an empty field reads as missing (`N/A` in a date column is quarantined as an
-unparseable date, not landed as a null).
+unparseable date, not landed as a null), unless the source lists more `null_values`.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
+from ingest.config import DEFAULT_NULL_VALUES
 from ingest.encoding import UNDECODABLE_MARK, guess_encoding, is_utf8
 from ingest.errors import FileFailed
 from ingest.readers.base import RawBatch, ReadRequest, rejects_frame, valid_row_numbers
@@ -81,13 +82,14 @@ def read_csv(request: ReadRequest) -> Iterator[RawBatch]:
             parse_options=pacsv.ParseOptions(
                 delimiter=entity.delimiter, newlines_in_values=True, invalid_row_handler=keep_invalid
             ),
-            # Only an empty field is missing. pyarrow's default null markers ("N/A", "NULL", "NaN",
-            # "null"...) would turn a till's `N/A` in a typed column into a silent null instead of
-            # a quarantined unparseable value, and would erase text a source really wrote.
+            # Only the source's `null_values` are missing (by default an empty field). pyarrow's
+            # default null markers ("N/A", "NULL", "NaN", "null"...) would turn a till's `N/A` in a
+            # typed column into a silent null instead of a quarantined unparseable value, and would
+            # erase text a source really wrote.
             convert_options=pacsv.ConvertOptions(
                 column_types={name: pa.string() for name in names},
                 strings_can_be_null=True,
-                null_values=[""],
+                null_values=entity.null_values if entity.null_values is not None else DEFAULT_NULL_VALUES,
             ),
         )
         next_number = 1

@@ -12,7 +12,8 @@ in one piece, exactly as before, with no spill.
 Parquet first when the table is large), so readers never see a half-built table.
 
 The same locality makes the daily run incremental (`ingest.standardize`): only the keys whose
-bronze rows changed are rebuilt, and `SilverSink.keep` carries the other rows of the table over.
+bronze rows changed are rebuilt, and a sink told which keys it `replaces` commits only their rows
+(`ingest.tables.replace_keys`): the data files holding only other keys are not rewritten.
 """
 
 from __future__ import annotations
@@ -24,8 +25,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import polars as pl
+import pyarrow as pa
 import pyarrow.dataset as pads
 
+from ingest.tables import replace_keys
 from warehouse import delta
 
 SPILL_COMPRESSION = "lz4"  # scratch only: fast to write and read back
@@ -59,12 +62,17 @@ def pieces(plan: pl.LazyFrame, key: str, rows: int, piece_rows: int, scratch: Pa
 
 @dataclass
 class SilverSink:
-    """One silver table built piece by piece, written in one commit; spilled when it grows large."""
+    """One silver table built piece by piece, written in one commit; spilled when it grows large.
+
+    With `replaces` (the key values rebuilt, in a column named like the table's key), the commit
+    replaces only those keys' rows; without, the whole table.
+    """
 
     path: Path
     schema: dict[str, pl.DataType]
     scratch: Path
     spill_rows: int
+    replaces: pl.DataFrame | None = None
     frames: list[pl.DataFrame] = field(default_factory=list)
     spills: list[Path] = field(default_factory=list)
     buffered: int = 0
@@ -77,13 +85,6 @@ class SilverSink:
         if self.buffered >= self.spill_rows:
             self._spill()
 
-    def keep(self, rows: pl.LazyFrame) -> None:
-        """Rows of the current table that stay (an incremental build), streamed to a spill first:
-        the commit replaces the table with them plus everything added."""
-        target = self.scratch / f"sink-{self.path.name}-kept.parquet"
-        rows.sink_parquet(target, compression=SPILL_COMPRESSION)
-        self.spills.append(target)
-
     def _spill(self) -> None:
         if not self.frames:
             return
@@ -92,18 +93,20 @@ class SilverSink:
         self.spills.append(target)
         self.frames, self.buffered = [], 0
 
-    def commit(self, batch_id: str) -> None:
-        """Replace the silver table with everything added, in one Delta commit."""
+    def _added(self) -> pa.Table | pa.RecordBatchReader:
+        """Everything added: in memory, or streamed from the spills."""
         if not self.spills:
-            frame = (
-                pl.concat(self.frames, how="vertical_relaxed")
-                if self.frames
-                else pl.DataFrame(schema=self.schema)
-            )
-            delta.write(frame, self.path, "overwrite", batch_id=batch_id, operation="standardize")
-            return
+            frames = self.frames or [pl.DataFrame(schema=self.schema)]
+            return pl.concat(frames, how="vertical_relaxed").to_arrow()
         self._spill()
-        reader = pads.dataset([str(p) for p in self.spills], format="parquet").scanner().to_reader()
-        delta.write(reader, self.path, "overwrite", batch_id=batch_id, operation="standardize")  # type: ignore[arg-type]
+        return pads.dataset([str(p) for p in self.spills], format="parquet").scanner().to_reader()
+
+    def commit(self, batch_id: str) -> None:
+        """Write everything added in one Delta commit: the whole table, or only the keys it replaces."""
+        rows = self._added()
+        if self.replaces is None:
+            delta.write(rows, self.path, "overwrite", batch_id=batch_id, operation="standardize")  # type: ignore[arg-type]
+        else:
+            replace_keys(self.path, rows, self.replaces, batch_id=batch_id, operation="standardize")
         for spill in self.spills:
             spill.unlink(missing_ok=True)

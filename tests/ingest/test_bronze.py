@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import copy
 from datetime import date
 
 import polars as pl
 import pytest
 
+from ingest.config import SourcesConfig
 from ingest.errors import SourceFailed
 from ingest.loader import RowFilter, load_source
 from ingest.report import load_report
 from ingest.standardize import standardize
 from tests.ingest import landing as exports
+from warehouse.config import CdpConfig
 
 
 def reconciled(manifest: pl.DataFrame) -> bool:
@@ -221,6 +224,32 @@ def test_a_ticket_line_without_a_readable_sale_time_is_quarantined_not_landed_wi
         ("pos:T1", date(2025, 3, 1)),
         ("pos:T2", date(2025, 3, 1)),
     ]
+
+
+def test_a_source_that_writes_its_nulls_lists_them_in_null_values(config, landing, lake):
+    raw = copy.deepcopy(config.raw)
+    raw["sources"]["pos"]["null_values"] = ["", "NULL", "N/A"]
+    nulls = CdpConfig(path=config.path, raw=raw, data_root=config.data_root)
+    members = nulls.section("sources", SourcesConfig).get("pos").entities["members"]
+    assert members.null_values == ["", "NULL", "N/A"]  # the source's list, inherited by its entities
+    exports.pos_members(
+        landing, rows=["8800000001,L00000001,王芳,13800138000,女,N/A,NULL,S001,2024-03-01 10:22:05"]
+    )
+    load_source(config, "pos", "b1")  # the default: only an empty field is missing
+    assert lake.quarantine("pos")["reason"].to_list() == ["unparseable_date"]
+    load_source(nulls, "pos", "b2")  # new reading rules: the same file is read again
+    assert lake.quarantine("pos").is_empty()
+    landed = lake.bronze("pos", "members").select("birthday", "email", "name").rows()
+    assert landed == [(None, None, "王芳")]
+    assert lake.manifest()["status"].to_list() == ["loaded", "replaced"]
+
+
+def test_null_values_at_their_default_leave_the_reading_fingerprint_as_it_was(config):
+    entity = config.section("sources", SourcesConfig).get("pos").entities["members"]
+    assert entity.null_values == [""]
+    unset = entity.model_copy(update={"null_values": None})
+    assert entity.fingerprint() == unset.fingerprint()  # files loaded before the key existed stay loaded
+    assert entity.model_copy(update={"null_values": ["", "NULL"]}).fingerprint() != entity.fingerprint()
 
 
 def test_amounts_with_thousands_separators_land_and_a_bad_amount_is_quarantined(config, landing, lake):

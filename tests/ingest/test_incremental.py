@@ -14,12 +14,15 @@ import json
 from datetime import date, timedelta
 from decimal import Decimal
 
+import polars as pl
 import pytest
 
 from ingest.loader import load_source
 from ingest.standardize import TARGETS, standardize
+from ingest.tables import replace_keys
 from tests.ingest import landing as exports
 from tests.ingest.conftest import Lake
+from warehouse import delta
 from warehouse.config import REPO_ROOT, load_config
 from warehouse.paths import LakePaths
 
@@ -105,3 +108,34 @@ def test_a_corrected_redelivery_replaces_its_silver_rows_and_a_copy_next_month_s
     assert lake.silver("order_lines").height == 4
     log = lake.silver("dedup_log").select("source", "entity", "duplicate_key", "copies_removed", "kind")
     assert log.rows() == [("pos", "orders", "T1", 1, "exact")]
+
+
+def test_replacing_keys_rewrites_only_the_files_that_hold_them(tmp_path):
+    path = tmp_path / "order_lines"
+    lines = {"order_id": pl.String, "line_no": pl.Int64, "amount": pl.Int64}
+    delta.write(pl.DataFrame({"order_id": ["a", "a", "b"], "line_no": [1, 2, 1], "amount": [1, 2, 3]}), path)
+    delta.write(
+        pl.DataFrame({"order_id": ["c"], "line_no": [1], "amount": [4]}, schema=lines), path, "append"
+    )
+    c_file = [f for f in delta.open_table(path).file_uris() if pl.read_parquet(f)["order_id"][0] == "c"]
+    # a: one line now; b: gone; d: new
+    rebuilt = pl.DataFrame(
+        {"order_id": ["a", "a", "d"], "line_no": [1, 3, 1], "amount": [5, 6, 7]}, schema=lines
+    )
+    replace_keys(
+        path, rebuilt.to_arrow(), pl.DataFrame({"order_id": ["a", "b", "d"]}), batch_id="b2", operation="t"
+    )
+    assert delta.read(path).sort("order_id", "line_no").rows() == [
+        ("a", 1, 5),
+        ("a", 3, 6),
+        ("c", 1, 4),
+        ("d", 1, 7),
+    ]
+    assert set(c_file) <= set(delta.open_table(path).file_uris())  # c's file was not rewritten
+    assert delta.plain_parquet_files(path) is not None  # DuckDB readers still scan the files directly
+    # only new keys: a plain append
+    new = pl.DataFrame({"order_id": ["e"], "line_no": [1], "amount": [8]}, schema=lines)
+    before = set(delta.open_table(path).file_uris())
+    replace_keys(path, new.to_arrow(), pl.DataFrame({"order_id": ["e"]}), batch_id="b3", operation="t")
+    assert before < set(delta.open_table(path).file_uris())
+    assert delta.row_count(path) == 5

@@ -10,7 +10,14 @@ registry and every silver table must agree.
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+
 import polars as pl
+import psutil
 import pytest
 
 from ingest.errors import SourceFailed
@@ -109,3 +116,50 @@ def test_silver_built_by_workers_is_silver_built_in_one_process(two_loads, entit
     alone, workers = one.silver(entity), two.silver(entity)
     assert alone.height > 0
     assert workers.sort(workers.columns).equals(alone.sort(alone.columns))
+
+
+# A stage's caller (a `cdp` run, an Airflow task) with two workers: one job done, then jobs that
+# never end, and the caller waits until it is killed.
+PARENT = textwrap.dedent(
+    """
+    import multiprocessing, sys, threading
+    from ingest.parallel import Pool
+
+    def work(job):
+        if job == "forever":
+            threading.Event().wait()
+        return job
+
+    if __name__ == "__main__":
+        pool = Pool(2)
+        assert list(pool.map_ordered(work, [1, 2, 3])) == [1, 2, 3]
+        print(*[p.pid for p in multiprocessing.active_children()], flush=True)
+        busy = pool.map_ordered(work, ["forever", "forever"])
+        threading.Thread(target=lambda: next(busy), daemon=True).start()
+        sys.stdin.read()
+    """
+)
+
+
+@pytest.mark.parametrize("how", [signal.SIGKILL, signal.SIGTERM])
+def test_workers_exit_when_their_parent_is_killed(tmp_path, how):
+    script = tmp_path / "stage.py"
+    script.write_text(PARENT, encoding="utf-8")
+    parent = subprocess.Popen(
+        [sys.executable, str(script)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=REPO_ROOT,
+        env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
+    )
+    try:
+        assert parent.stdout is not None
+        workers = [psutil.Process(int(pid)) for pid in parent.stdout.readline().split()]
+        assert len(workers) == 2 and all(w.ppid() == parent.pid for w in workers)
+        parent.send_signal(how)
+        parent.wait(timeout=30)
+        _, alive = psutil.wait_procs(workers, timeout=30)
+        assert alive == []
+    finally:
+        parent.kill()

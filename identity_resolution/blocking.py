@@ -18,23 +18,25 @@ import polars as pl
 log = logging.getLogger(__name__)
 
 
-def _rule_sql(rule: list[str], max_block_size: int, incremental: bool) -> str:
+def _rule_sql(rule: list[str], max_block_size: int, incremental: bool, left_out: int) -> str:
     keys = ", ".join(f'"{c}"' for c in rule)
     present = " and ".join(f'"{c}" is not null' for c in rule)
     join = " and ".join(f'l."{c}" = r."{c}"' for c in rule)
-    touching = "and (l.changed or r.changed)" if incremental else ""
-    # Incremental: only blocks with a changed record are joined at all (the others yield nothing).
-    touched = "and bool_or(changed)" if incremental else ""
+    # Incremental: only blocks with a changed record are joined at all (the others yield nothing
+    # new), and blocks that `left_out` departed records may have brought back under the limit.
+    shrunk = f"count(*) > {max_block_size - left_out}" if left_out else "false"
+    touching = f"and (l.changed or r.changed or l.n > {max_block_size - left_out})" if incremental else ""
+    touched = f"and (bool_or(changed) or {shrunk})" if incremental else ""
     return f"""
         with keyed as (
             select idx, changed, {keys} from features where {present}
         ),
         small_blocks as (
-            select {keys} from keyed group by {keys}
+            select {keys}, count(*) as n from keyed group by {keys}
             having count(*) between 2 and {max_block_size} {touched}
         ),
         blocked as (
-            select keyed.* from keyed join small_blocks using ({keys})
+            select keyed.*, small_blocks.n from keyed join small_blocks using ({keys})
         )
         select l.idx as l_idx, r.idx as r_idx
         from blocked as l
@@ -58,11 +60,15 @@ def candidate_pairs(
     max_block_size: int,
     changed: np.ndarray | None = None,
     memory_limit: str | None = None,
+    left_out: int = 0,
 ) -> pl.DataFrame:
     """Distinct (l_idx, r_idx) pairs with l_idx < r_idx, where idx is the row of `features`.
 
-    `changed` (bool per row) restricts the output to pairs with at least one changed row;
-    `memory_limit` caps DuckDB's memory (it spills to a temporary folder beyond it).
+    `changed` (bool per row) restricts the output to pairs with at least one changed row, plus
+    the pairs of blocks that may have fallen back under `max_block_size` because `left_out`
+    records of the saved graph are gone or changed (blocks within `left_out` of the limit; some
+    of those pairs may be known already); `memory_limit` caps DuckDB's memory (it spills to a
+    temporary folder beyond it).
     """
     columns = sorted({c for rule in rules for c in rule})
     table = features.select(columns).with_columns(
@@ -72,7 +78,7 @@ def candidate_pairs(
     if not rules or table.is_empty():
         return pl.DataFrame(schema={"l_idx": pl.Int32, "r_idx": pl.Int32})
     union = "\nunion\n".join(
-        f"select * from ({_rule_sql(rule, max_block_size, changed is not None)})" for rule in rules
+        f"select * from ({_rule_sql(rule, max_block_size, changed is not None, left_out)})" for rule in rules
     )
     with tempfile.TemporaryDirectory(prefix="cdp-blocking-") as spill, duckdb.connect() as con:
         if memory_limit:
@@ -92,3 +98,66 @@ def candidate_pairs(
         pairs = con.sql(f"select * from ({union}) order by l_idx, r_idx").pl()
     log.info("blocking: %d candidate pairs", len(pairs))
     return pairs.cast({"l_idx": pl.Int32, "r_idx": pl.Int32})  # type: ignore[union-attr]
+
+
+def _present(rule: list[str]) -> pl.Expr:
+    return pl.all_horizontal([pl.col(c).is_not_null() for c in rule])
+
+
+def no_longer_blocked(
+    features: pl.DataFrame,
+    rules: list[list[str]],
+    max_block_size: int,
+    changed: np.ndarray,
+    left: np.ndarray,
+    right: np.ndarray,
+) -> np.ndarray:
+    """For saved pairs of unchanged records (`left[i]`, `right[i]`: rows of `features`): True
+    where no rule pairs the two any more, because every block that held both has since crossed
+    `max_block_size` (a full run skips such blocks, so the pair goes).
+
+    A block can only have crossed the limit if it is over it now while its unchanged records
+    alone are not (those were all in it before); such blocks are rare, so on most days this is
+    one group-by per rule. Pairs inside one are checked against every rule. (The reverse, a
+    block back under the limit because records left it: `candidate_pairs` with `left_out`.)
+    """
+    suspect = np.zeros(len(left), dtype=bool)
+    if not changed.any() or not len(left):
+        return suspect
+    columns = sorted({c for rule in rules for c in rule})
+    frame = features.select(columns).with_columns(
+        pl.int_range(pl.len(), dtype=pl.Int64).alias("_row"), pl.Series("_changed", changed)
+    )
+
+    def same_block(blocks: np.ndarray, rows: np.ndarray | slice) -> np.ndarray:
+        l_block, r_block = blocks[left[rows]], blocks[right[rows]]
+        return (l_block == r_block) & (l_block >= 0)
+
+    for rule in rules:
+        crossed = (
+            frame.filter(_present(rule))
+            .group_by(rule)
+            .agg(pl.len().alias("_n"), pl.col("_changed").sum().alias("_c"), pl.col("_row").min().alias("_b"))
+            .filter((pl.col("_n") > max_block_size) & (pl.col("_n") - pl.col("_c") <= max_block_size))
+        )
+        if crossed.is_empty():
+            continue
+        members = frame.join(crossed.select(*rule, "_b"), on=rule)
+        blocks = np.full(len(frame), -1, dtype=np.int64)
+        blocks[members["_row"].to_numpy()] = members["_b"].to_numpy()
+        suspect |= same_block(blocks, slice(None))
+    if not suspect.any():
+        return suspect
+    rows = np.flatnonzero(suspect)
+    still = np.zeros(len(rows), dtype=bool)
+    for rule in rules:
+        small = _present(rule) & pl.len().over(rule).is_between(2, max_block_size)
+        blocks = frame.select(pl.when(small).then(pl.col("_row").min().over(rule)).otherwise(-1))
+        still |= same_block(blocks.to_series().to_numpy(), rows)
+    log.info(
+        "blocking: %d saved pairs only in blocks that crossed %d records: dropped",
+        int((~still).sum()),
+        max_block_size,
+    )
+    suspect[rows[still]] = False
+    return suspect

@@ -2,11 +2,14 @@
 
 Both `cdp resolve` (any identity table) and the pipeline stage (silver customer records) call
 `resolve`. The saved graph of the previous run (features, compared pairs, model, customer ids) makes
-a run incremental: only pairs touching new or changed records are blocked and compared, while the
-decisions, the clustering and the ids are recomputed over the whole graph from the saved
-comparison vectors (cheap, vectorised). An incremental run and a full rebuild with the same model
-therefore give the same customers on the same data. A change of the model settings makes the
-saved graph stale and forces a full rebuild.
+a run incremental: only pairs touching new or changed records are blocked and compared (saved
+pairs whose blocks grew over `max_block_size` go, as a full run skips such blocks, and blocks
+that records left may come back under it), while the model is retrained and the decisions, the
+clustering and the ids are recomputed over the whole graph from the saved comparison vectors
+(cheap, vectorised). The model is thus a function of the
+records, not of the history: an incremental run and a full rebuild (even in an empty lake) give
+the same customers on the same data. A change of the model settings makes the saved graph stale
+and forces a full rebuild.
 
 Memory stays bounded however many candidate pairs there are: pairs are compared, scored and
 decided `pairs_per_chunk` at a time, and only their gamma codes (a few bytes each) plus the pairs
@@ -47,13 +50,18 @@ PAIR_KEYS = ("l_record_id", "r_record_id")
 
 @dataclass
 class SavedGraph:
-    """What a run keeps for the next one."""
+    """What a run keeps for the next one.
+
+    `pairs` and `golden` may be lazy (scans of the lake's tables, see `store`): the next run
+    reads the pairs once, to take over those still valid, and the golden table only in a daily
+    run, at its end; neither is held through the run.
+    """
 
     features: pl.DataFrame  # idx, record_id, feature_hash, profile_hash (idx: the record's row)
-    pairs: pl.DataFrame  # l_idx, r_idx (rows of `features`), gamma_* (blocked pairs only)
+    pairs: pl.DataFrame | pl.LazyFrame  # l_idx, r_idx (rows of `features`), gamma_* (blocked pairs only)
     model: model.FellegiSunterModel | None
     assignments: pl.DataFrame  # record_id, customer_id
-    golden: pl.DataFrame | None = None  # golden_customer of that run
+    golden: pl.DataFrame | pl.LazyFrame | None = None  # golden_customer of that run
 
 
 @dataclass
@@ -93,22 +101,26 @@ def _pairs_by_id(pairs: pl.DataFrame, ids: pl.Series) -> pl.DataFrame:
     )
 
 
-def _reusable_pairs(previous: SavedGraph, index: pl.DataFrame) -> tuple[pl.DataFrame, np.ndarray]:
+def _reusable_pairs(previous: SavedGraph, index: pl.DataFrame) -> tuple[pl.DataFrame, np.ndarray, bool]:
     """The saved pairs of records that are still there unchanged, renumbered to this run's rows
-    (`index`: record_id, idx, feature_hash), and which rows changed (new or other features).
+    (`index`: record_id, idx, feature_hash), which rows changed (new or other features), and
+    whether the records are exactly those of the saved graph (none new, changed or gone).
 
-    Records are numbered in record_id order in every run, so a pair keeps l_idx < r_idx.
+    Records are numbered in record_id order in every run, so a pair keeps l_idx < r_idx and the
+    pairs stay sorted. The saved pairs are read here and dropped on return.
     """
     unchanged = index.join(previous.features, on=["record_id", "feature_hash"], suffix="_saved")
     changed = np.ones(len(index), dtype=bool)
     changed[unchanged["idx"].to_numpy()] = False
+    same_records = len(unchanged) == len(index) == len(previous.features)
     renumber = np.full(len(previous.features), -1, dtype=np.int32)
     renumber[unchanged["idx_saved"].to_numpy()] = unchanged["idx"].to_numpy()
-    left = renumber[previous.pairs["l_idx"].to_numpy()]
-    right = renumber[previous.pairs["r_idx"].to_numpy()]
+    saved = previous.pairs.lazy().collect()
+    left = renumber[saved["l_idx"].to_numpy()]
+    right = renumber[saved["r_idx"].to_numpy()]
     keep = pl.Series((left >= 0) & (right >= 0))
-    pairs = previous.pairs.with_columns(pl.Series("l_idx", left), pl.Series("r_idx", right)).filter(keep)
-    return pairs, changed
+    pairs = saved.with_columns(pl.Series("l_idx", left), pl.Series("r_idx", right)).filter(keep)
+    return pairs, changed, same_records
 
 
 def _compared(features: pl.DataFrame, pairs: pl.DataFrame, settings: IdentitySettings) -> pl.DataFrame:
@@ -127,29 +139,48 @@ def _compared(features: pl.DataFrame, pairs: pl.DataFrame, settings: IdentitySet
 
 def _blocked_pairs(
     features: pl.DataFrame, settings: IdentitySettings, previous: SavedGraph | None
-) -> tuple[pl.DataFrame, int]:
-    """All blocked pairs with their comparison vectors; reuses the saved ones that are still valid."""
+) -> tuple[pl.DataFrame, int, bool]:
+    """All blocked pairs with their comparison vectors (sorted by l_idx, r_idx), reusing the saved
+    ones that are still valid; how many records changed, and whether the records are exactly the
+    saved graph's (see `_reusable_pairs`)."""
     index = features.select("record_id", pl.int_range(pl.len(), dtype=pl.Int32).alias("idx"), "feature_hash")
     changed = np.ones(len(features), dtype=bool)
-    kept = pl.DataFrame()
+    kept, same_records, left_out = pl.DataFrame(), False, 0
     if previous is not None:
-        kept, changed = _reusable_pairs(previous, index)
+        kept, changed, same_records = _reusable_pairs(previous, index)
+        left_out = len(previous.features) - int((~changed).sum())  # saved records gone or changed
+        gone = blocking.no_longer_blocked(
+            features,
+            settings.blocking_rules,
+            settings.max_block_size,
+            changed,
+            kept["l_idx"].to_numpy(),
+            kept["r_idx"].to_numpy(),
+        )
+        if gone.any():
+            kept = kept.filter(pl.Series(~gone))
     new = blocking.candidate_pairs(
         features,
         settings.blocking_rules,
         settings.max_block_size,
         changed if previous is not None else None,
         settings.blocking_memory_limit,
+        left_out,
     )
+    if left_out and len(kept):  # blocks back under the limit: only their pairs not yet compared
+        new = new.join(kept.select("l_idx", "r_idx"), on=["l_idx", "r_idx"], how="anti")
     fresh = _compared(features, new, settings)
-    pairs = pl.concat([kept.select(fresh.columns).cast(fresh.schema), fresh]) if len(kept) else fresh  # type: ignore[arg-type]
     log.info(
         "candidate pairs: %d compared now, %d reused (%d changed records)",
         len(fresh),
         len(kept),
         int(changed.sum()),
     )
-    return pairs.sort("l_idx", "r_idx"), int(changed.sum())
+    if len(kept):
+        # One sort of the two parts; the saved pairs' frame is already gone (see _reusable_pairs).
+        fresh = pl.concat([kept.select(fresh.columns).cast(fresh.schema), fresh], rechunk=False)  # type: ignore[arg-type]
+        del kept
+    return fresh.sort("l_idx", "r_idx"), int(changed.sum()), same_records
 
 
 @dataclass
@@ -235,7 +266,7 @@ def _golden(
     affected = pl.concat([moved["customer_id"], moved["customer_id_before"]]).drop_nulls().unique()
     log.info("golden records: %d customers changed", len(affected))
     return golden.refresh_golden_records(
-        profile, assignments, settings.survivorship, previous.golden, affected
+        profile, assignments, settings.survivorship, previous.golden.lazy().collect(), affected
     )
 
 
@@ -288,8 +319,11 @@ def resolve(
     )
     features = features.with_columns(_feature_hash(features))
     incremental = _can_continue(previous, settings, full)
-    blocked, changed = _blocked_pairs(features, settings, previous if incremental else None)
-    if incremental and previous is not None and previous.model is not None:
+    blocked, changed, same_records = _blocked_pairs(features, settings, previous if incremental else None)
+    # The model is a function of the data, trained on every run as a full rebuild trains it, so
+    # a daily run and a full rebuild of the same records decide every pair alike; only when the
+    # records are exactly the saved graph's is the saved model (trained on them) taken as it is.
+    if incremental and previous is not None and previous.model is not None and same_records:
         fs_model = previous.model
     else:
         fs_model = model.train(features, blocked, settings)

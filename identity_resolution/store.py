@@ -38,8 +38,8 @@ def load_saved_graph(base: Path) -> SavedGraph | None:
     """The previous run's graph, or None when there is none (first run)."""
     if not all(delta.exists(base / t) for t in (FEATURES, PAIRS, MODEL, LINKS)):
         return None
-    features, pairs = delta.read(base / FEATURES), delta.read(base / PAIRS)
-    if "idx" not in features.columns or "l_idx" not in pairs.columns:
+    features, pairs = delta.read(base / FEATURES), delta.scan(base / PAIRS)
+    if "idx" not in features.columns or "l_idx" not in pairs.collect_schema().names():
         log.info("%s: saved graph of an earlier version (pairs by record id): full rebuild", base)
         return None
     return SavedGraph(
@@ -47,7 +47,8 @@ def load_saved_graph(base: Path) -> SavedGraph | None:
         pairs=pairs,
         model=FellegiSunterModel.from_frame(delta.read(base / MODEL)),
         assignments=delta.read(base / LINKS, ["record_id", "customer_id"]),
-        golden=delta.read(base / GOLDEN) if delta.exists(base / GOLDEN) else None,
+        # Read when used (pairs at the start of a daily run, golden at its end), never held.
+        golden=delta.scan(base / GOLDEN) if delta.exists(base / GOLDEN) else None,
     )
 
 
@@ -66,6 +67,8 @@ def save_resolution(base: Path, resolution: Resolution, comparisons: list[Compar
     delta.write(resolution.audit, base / AUDIT, "append", batch_id=batch_id, operation="resolve")
     graph = resolution.graph
     delta.write(graph.features, base / FEATURES, "overwrite", batch_id=batch_id, operation="resolve")
-    delta.write(graph.pairs, base / PAIRS, "overwrite", batch_id=batch_id, operation="resolve")
+    delta.write(
+        graph.pairs.lazy().collect(), base / PAIRS, "overwrite", batch_id=batch_id, operation="resolve"
+    )
     if graph.model is not None:
         delta.write(graph.model.to_frame(comparisons), base / MODEL, "overwrite", batch_id=batch_id)

@@ -33,6 +33,70 @@ def test_an_incremental_day_gives_the_same_customers_as_a_full_rebuild():
     assert incremental.golden.equals(rebuilt.golden)
 
 
+def test_a_daily_run_retrains_the_model_and_equals_a_rebuild_from_nothing():
+    """The model is a function of the records: yesterday's saved graph changes the work, not the
+    outcome, so a daily run agrees with a rebuild in an empty lake (ids aside)."""
+    yesterday, everything = febrl_days()
+    settings = fast_settings()
+    first = run(yesterday, settings, region="AU", run_id="d1")
+    daily = run(everything, settings, first.graph, region="AU", run_id="d2")
+    scratch = run(everything, settings, region="AU", run_id="d2")
+    assert daily.graph.model is not None and scratch.graph.model is not None
+    assert daily.graph.model.to_frame(settings.comparisons).equals(
+        scratch.graph.model.to_frame(settings.comparisons)
+    )
+    assert daily.graph.pairs.equals(scratch.graph.pairs)
+    assert partition(daily) == partition(scratch)
+
+
+def test_a_day_without_changes_keeps_the_saved_model_and_customers():
+    _, everything = febrl_days()
+    settings = fast_settings()
+    first = run(everything, settings, region="AU", run_id="d1")
+    again = run(everything, settings, first.graph, region="AU", run_id="d2")
+    assert (again.stats["mode"], again.stats["changed_records"]) == ("incremental", 0)
+    assert again.graph.model is first.graph.model  # the same records: nothing to retrain
+    assert customer_of(again) == customer_of(first)
+    assert again.history.is_empty()
+
+
+def test_saved_pairs_whose_block_grew_over_the_limit_go_as_in_a_full_run():
+    """max_block_size 3 on name and birthday: three Li Na born on one day are compared; a fourth
+    makes the block too big to say who is who, and a full run compares none of them."""
+    settings = fast_settings(
+        max_block_size=3, blocking_rules=[["name_key", "dob"]], deterministic_keys=[], cardinality_limits=[]
+    )
+    li_na = {"source": "pos", "full_name": "Li Na", "date_of_birth": "1990-01-01"}
+    day1 = records([{"record_id": f"r{i}", **li_na, "city": "Shanghai"} for i in range(3)])
+    first = run(day1, settings)
+    assert first.stats["candidate_pairs"] == 3
+    day2 = pl.concat([day1, records([{"record_id": "r9", **li_na}])], how="diagonal")
+    daily = run(day2, settings, first.graph, run_id="d2")
+    rebuilt = run(day2, settings, run_id="d2")
+    assert daily.stats["mode"] == "incremental"
+    assert daily.stats["candidate_pairs"] == rebuilt.stats["candidate_pairs"] == 0
+    assert partition(daily) == partition(rebuilt)
+
+
+def test_a_block_back_under_the_limit_is_compared_as_in_a_full_run():
+    """Four Li Na born on one day are too many to compare (max_block_size 3); once one of the
+    records is gone, the other three are compared, as a full run compares them."""
+    settings = fast_settings(
+        max_block_size=3, blocking_rules=[["name_key", "dob"]], deterministic_keys=[], cardinality_limits=[]
+    )
+    li_na = {"source": "pos", "full_name": "Li Na", "date_of_birth": "1990-01-01", "city": "Shanghai"}
+    day1 = records([{"record_id": f"r{i}", **li_na} for i in range(4)])
+    first = run(day1, settings)
+    assert first.stats["candidate_pairs"] == 0
+    day2 = day1.filter(pl.col("record_id") != "r3")
+    daily = run(day2, settings, first.graph, run_id="d2")
+    rebuilt = run(day2, settings, run_id="d2")
+    assert daily.stats["mode"] == "incremental"
+    assert daily.stats["candidate_pairs"] == rebuilt.stats["candidate_pairs"] == 3
+    assert daily.graph.pairs.equals(rebuilt.graph.pairs)
+    assert partition(daily) == partition(rebuilt)
+
+
 def test_a_new_record_joining_a_customer_keeps_the_customers_id():
     day1 = records(
         [

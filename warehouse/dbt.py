@@ -9,6 +9,8 @@ the benchmark all build the same thing:
 - dbt's target and log folders live under the data root's `build/` (never in the repository), so
   runs against different data roots never share artefacts;
 - dbt builds into `build/cdp_build.duckdb`; only `warehouse.publish` touches what readers see.
+  That database persists from run to run (only an erasure deletes it), so the incremental facts
+  of a daily build continue what the previous build wrote (`dbt_project/macros/incremental.sql`).
 """
 
 from __future__ import annotations

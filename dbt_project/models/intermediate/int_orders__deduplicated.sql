@@ -1,12 +1,65 @@
+{#- Incremental on DuckDB (macros/incremental.sql): a daily run rebuilds only the orders that are
+    new or corrected in silver, whose lines changed since `fct_order_lines` was built, or whose
+    record now belongs to another customer; `_built_at` tells the facts downstream which. -#}
+{{ config(
+    materialized=cdp.fact_materialization(),
+    unique_key='order_id',
+    incremental_strategy='delete+insert',
+    on_schema_change='sync_all_columns',
+    pre_hook="{{ cdp.start_incremental_fact('order_id', ref('stg_silver__orders')) }}",
+    post_hook="{{ cdp.finish_incremental_fact() }}",
+) }}
+{%- set order_columns = [
+    'record_id', 'source', 'source_order_id', 'store_id', 'status', 'status_path', 'status_path_valid',
+    'channel', 'payment_method', 'currency', 'total_amount', 'item_count', 'ordered_at', 'order_date',
+] -%}
+{%- set line_columns = ['line_no', 'sku', 'product_name', 'category', 'quantity', 'unit_price', 'line_amount'] -%}
+-- depends_on: {{ ref('stg_silver__order_lines') }}
 with
 
-orders as (
+silver_orders as (
     select * from {{ ref('stg_silver__orders') }}
 ),
 
 links as (
     select record_id, customer_id from {{ ref('stg_identity__identity_links') }}
 ),
+
+{% if cdp.incremental_fact() %}
+{%- set lines_node = graph.nodes['model.' ~ project_name ~ '.fct_order_lines'] -%}
+{%- set lines_built = adapter.get_relation(lines_node.database, lines_node.schema, lines_node.alias) -%}
+changed as (
+    -- new, corrected or re-delivered orders
+    {{ cdp.changed_keys('silver_orders', this, 'order_id', order_columns) }}
+    union
+    -- orders whose record now belongs to another customer (or to none)
+    select built.order_id
+    from {{ this }} as built
+    left join links
+        on built.record_id = links.record_id
+    where built.record_id is not null
+        and built.customer_id is distinct from links.customer_id
+    {%- if lines_built is not none %}
+    union
+    -- orders whose lines are new, corrected or gone since fct_order_lines was built
+    {{ cdp.changed_keys(ref('stg_silver__order_lines'), lines_built, 'order_id', line_columns) }}
+    {%- else %}
+    union
+    select order_id from silver_orders
+    {%- endif %}
+),
+
+orders as (
+    select silver_orders.*
+    from silver_orders
+    inner join changed
+        on silver_orders.order_id = changed.order_id
+),
+{% else %}
+orders as (
+    select * from silver_orders
+),
+{% endif %}
 
 -- ranked: the latest delivery of a re-delivered order wins
 {{ latest_delivery('orders', ['order_id'], 'orders.batch_id desc, orders.ordered_at desc') }},
@@ -35,7 +88,9 @@ final as (
         -- dates
         ranked.ordered_at,
         ranked.order_date,
-        {{ week_start('ranked.order_date') }} as order_week
+        {{ week_start('ranked.order_date') }} as order_week,
+        -- lineage
+        {{ cdp.run_started() }} as _built_at
     from ranked
     left join links
         on ranked.record_id = links.record_id

@@ -1,8 +1,19 @@
 {#- Behavioural events with the customer they belong to: through the event's customer record, or
-    for anonymous events through a device id that belongs to exactly one customer. -#}
+    for anonymous events through a device id that belongs to exactly one customer.
+    Incremental on DuckDB (macros/incremental.sql): a daily run rebuilds the events that are new or
+    corrected in silver and those whose customer changed (their record's or device's owner). -#}
+{{ config(
+    materialized=cdp.fact_materialization(),
+    unique_key='event_id',
+    incremental_strategy='delete+insert',
+    on_schema_change='sync_all_columns',
+    pre_hook="{{ cdp.start_incremental_fact('event_id', ref('stg_silver__events')) }}",
+    post_hook="{{ cdp.finish_incremental_fact() }}",
+) }}
+{%- set event_columns = ['record_id', 'device_id', 'session_id', 'event_type', 'sku', 'channel', 'occurred_at'] -%}
 with
 
-events as (
+silver_events as (
     select * from {{ ref('stg_silver__events') }}
 ),
 
@@ -19,6 +30,34 @@ device_owners as (
     group by device_id
     having count(distinct customer_id) = 1
 ),
+
+{% if cdp.incremental_fact() %}
+changed as (
+    -- new or corrected events
+    {{ cdp.changed_keys('silver_events', this, 'event_id', event_columns) }}
+    union
+    -- events whose record or device now belongs to another customer (or to none)
+    select built.event_id
+    from {{ this }} as built
+    left join records
+        on built.record_id = records.record_id
+    left join device_owners
+        on built.record_id is null
+        and built.device_id = device_owners.device_id
+    where built.customer_id is distinct from coalesce(records.customer_id, device_owners.customer_id)
+),
+
+events as (
+    select silver_events.*
+    from silver_events
+    inner join changed
+        on silver_events.event_id = changed.event_id
+),
+{% else %}
+events as (
+    select * from silver_events
+),
+{% endif %}
 
 final as (
     select

@@ -1,15 +1,42 @@
 {#- One row per order line of a known order. A re-delivered order's lines are deduplicated here,
     in the one pass that also attaches the order's customer, date and purchase flag: at 1M people
-    the 25M lines are written once, not once deduplicated and again joined. -#}
+    the 25M lines are written once, not once deduplicated and again joined.
+    Incremental on DuckDB (macros/incremental.sql): a daily run rebuilds the lines of the orders
+    `int_orders__deduplicated` rebuilt since this table was last built. -#}
+{{ config(
+    materialized=cdp.fact_materialization(),
+    unique_key='order_id',
+    incremental_strategy='delete+insert',
+    on_schema_change='sync_all_columns',
+    pre_hook="{{ cdp.start_incremental_fact('order_id', ref('int_orders__deduplicated'), unchanged_since_built=true) }}",
+    post_hook="{{ cdp.finish_incremental_fact() }}",
+) }}
 with
 
-lines as (
+silver_lines as (
     select * from {{ ref('stg_silver__order_lines') }}
 ),
 
 orders as (
-    select order_id, customer_id, order_date, is_purchase from {{ ref('int_orders__deduplicated') }}
+    select order_id, customer_id, order_date, is_purchase
+    from {{ ref('int_orders__deduplicated') }}
+    {%- if cdp.incremental_fact() %}
+    where _built_at > {{ cdp.last_built_at() }}
+    {%- endif %}
 ),
+
+{% if cdp.incremental_fact() %}
+lines as (
+    select silver_lines.*
+    from silver_lines
+    inner join orders
+        on silver_lines.order_id = orders.order_id
+),
+{% else %}
+lines as (
+    select * from silver_lines
+),
+{% endif %}
 
 -- ranked: one delivery per line (the largest amount, then the SKU, as before)
 {{ latest_delivery('lines', ['order_id', 'line_no'], 'lines.line_amount desc, lines.sku') }},

@@ -1,7 +1,28 @@
+{#- Incremental on DuckDB (macros/incremental.sql): a daily run rebuilds the orders
+    `int_orders__deduplicated` rebuilt since this table was last built (their lines are rebuilt
+    with them). -#}
+{{ config(
+    materialized=cdp.fact_materialization(),
+    unique_key='order_id',
+    incremental_strategy='delete+insert',
+    on_schema_change='sync_all_columns',
+    pre_hook="{{ cdp.start_incremental_fact('order_id', ref('int_orders__deduplicated'), unchanged_since_built=true) }}",
+    post_hook="{{ cdp.finish_incremental_fact() }}",
+) }}
 with
 
 orders as (
     select * from {{ ref('int_orders__deduplicated') }}
+    {%- if cdp.incremental_fact() %}
+    where _built_at > {{ cdp.last_built_at() }}
+    {%- endif %}
+),
+
+lines as (
+    select * from {{ ref('fct_order_lines') }}
+    {%- if cdp.incremental_fact() %}
+    where order_id in (select order_id from orders)
+    {%- endif %}
 ),
 
 line_totals as (
@@ -11,7 +32,7 @@ line_totals as (
         count(*) as line_count,
         sum(quantity) as units,
         sum(line_amount) as lines_amount
-    from {{ ref('fct_order_lines') }}
+    from lines
     group by order_id
 ),
 

@@ -1,0 +1,211 @@
+"""Incremental facts: a daily run's incremental dbt build equals a full rebuild of the same lake.
+
+Given a generated data set loaded in full (ingest, standardize, resolve, dbt build), then one
+`--increment-day`, a web order delivered again with corrections (cancelled, one line fewer) and a
+data steward's force-link that merges two customers, the daily build continues the order and
+event facts (`macros/incremental.sql`) instead of rebuilding them. Their rows must then be exactly
+those of `dbt run --full-refresh` on the same final lake (EXCEPT both ways, every column), and
+stay so when a person is deleted from the lake (as an erasure does) with the build database kept.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+
+import duckdb
+import polars as pl
+import pytest
+
+from cdp import pipeline
+from datagen import generate_dataset, generate_increment
+from warehouse import dbt, delta
+from warehouse.config import REPO_ROOT, CdpConfig, load_config
+from warehouse.paths import LakePaths
+
+PEOPLE = 300
+INCREMENT_DAY = date(2026, 11, 1)
+FACTS = {  # relation in the build database -> columns compared (all but lineage)
+    "intermediate.int_orders__deduplicated": "* exclude (_built_at)",
+    "marts.fct_orders": "*",
+    "marts.fct_order_lines": "*",
+    "marts.fct_events": "*",
+}
+FACT_MODELS = "+fct_orders +fct_events"  # the facts and what they read
+
+
+def _load(config: CdpConfig, batch_id: str) -> None:
+    """The pipeline's stages up to the marts, as the DAG runs them (gates and publish aside)."""
+    for source in pipeline.source_names(config):
+        pipeline.ingest(config, source, batch_id)
+    pipeline.standardize(config, batch_id)
+    pipeline.resolve(config, batch_id)
+    pipeline.build_marts(config, batch_id)
+
+
+def _snapshot(config: CdpConfig) -> duckdb.DuckDBPyConnection:
+    """An in-memory copy of every fact as the build database holds it now."""
+    con = duckdb.connect()
+    con.execute(f"attach '{LakePaths.at(config.data_root).build_duckdb}' as build (read_only)")
+    for relation, columns in FACTS.items():
+        con.execute(f'create table "{relation}" as select {columns} from build.{relation}')
+    con.execute("detach build")
+    return con
+
+
+def _differences(config: CdpConfig, incremental: duckdb.DuckDBPyConnection) -> dict[str, tuple[int, int]]:
+    """Rebuild the facts from scratch; per fact, rows only in the incremental / only in the full one."""
+    dbt.invoke(config, ["run"], "--select", FACT_MODELS, "--full-refresh")
+    incremental.execute(f"attach '{LakePaths.at(config.data_root).build_duckdb}' as build (read_only)")
+    found = {}
+    for relation, columns in FACTS.items():
+        full = f"select {columns} from build.{relation}"
+        mine = f'select * from "{relation}"'
+        found[relation] = tuple(
+            incremental.execute(f"select count(*) from ({a} except all {b})").fetchone()[0]
+            for a, b in ((mine, full), (full, mine))
+        )
+    incremental.execute("detach build")
+    return found
+
+
+def _redeliver_corrected_order(paths: LakePaths) -> tuple[str, int]:
+    """A web order with several lines delivered again: cancelled, its last line dropped, updated later.
+
+    Returns the order's id and how many lines it has now.
+    """
+    for file in sorted((paths.landing / "ecom" / "orders").glob("orders_*.jsonl")):
+        for line in file.read_text(encoding="utf-8").splitlines():
+            order = json.loads(line)
+            if len(order.get("line_items") or []) >= 3 and order.get("status") == "settled":
+                order["status"] = "cancelled"
+                order["line_items"] = order["line_items"][:-1]
+                order["updated_at"] = "2026-11-01T09:00:00+08:00"
+                corrected = paths.landing / "ecom" / "orders" / "orders_2026-11-01-corrections.jsonl"
+                corrected.write_text(json.dumps(order, ensure_ascii=False) + "\n", encoding="utf-8")
+                return f"ecom:{order['id']}", len(order["line_items"])
+    raise AssertionError("no settled web order with three lines in the generated data")
+
+
+def _force_merge(paths: LakePaths) -> tuple[str, str]:
+    """A data steward links two records of one person (the generator's truth) that the full load
+    left in two customers, both with orders."""
+    with duckdb.connect() as con:
+        con.register(
+            "links", delta.read(paths.identity("identity_links"), ["record_id", "customer_id"]).to_arrow()
+        )
+        con.register("orders", delta.read(paths.silver("orders"), ["record_id"]).to_arrow())
+        a, b = con.execute(
+            f"""
+            with truth as (
+                select source || ':' || source_record_id as record_id, person_id
+                from read_parquet('{paths.truth / "identity.parquet"}')
+            ),
+            buyers as (
+                select truth.person_id, links.record_id, links.customer_id
+                from links
+                inner join truth using (record_id)
+                where links.record_id in (select record_id from orders)
+            )
+            select min(record_id), max(record_id)
+            from buyers
+            group by person_id
+            having count(distinct customer_id) = 2
+            order by person_id
+            limit 1
+            """
+        ).fetchone()
+    delta.write(
+        pl.DataFrame({"record_id_a": [a], "record_id_b": [b], "action": ["link"], "reason": ["test"]}),
+        paths.identity("manual_overrides"),
+    )
+    return a, b
+
+
+@pytest.fixture(scope="module")
+def daily(tmp_path_factory) -> dict:
+    root = tmp_path_factory.mktemp("incremental_facts") / "data"
+    config = load_config(REPO_ROOT / "cdp.yaml", data_root=root)
+    generate_dataset(out_dir=root, customers=PEOPLE, seed=7, config=config)
+    _load(config, "b20261031T000000")
+    paths = LakePaths.at(root)
+    generate_increment(root, INCREMENT_DAY)
+    order_id, lines = _redeliver_corrected_order(paths)
+    merged = _force_merge(paths)
+    _load(config, "b20261101T000000")
+    return {"config": config, "paths": paths, "order_id": order_id, "lines": lines, "merged": merged}
+
+
+def _rows(paths: LakePaths, sql: str) -> list[tuple]:
+    with duckdb.connect(str(paths.build_duckdb), read_only=True) as con:
+        return con.execute(sql).fetchall()
+
+
+@pytest.mark.slow
+def test_the_daily_build_continues_the_facts(daily):
+    """Orders written by the full load are kept, the day's are added: two build times."""
+    built = _rows(
+        daily["paths"], "select count(distinct _built_at) from intermediate.int_orders__deduplicated"
+    )
+    assert built == [(2,)]
+    new = _rows(daily["paths"], "select count(*) from marts.fct_orders where order_date >= date '2026-11-01'")
+    assert new[0][0] > 0
+
+
+@pytest.mark.slow
+def test_the_corrected_order_and_the_merge_reach_the_facts(daily):
+    paths, order_id = daily["paths"], daily["order_id"]
+    status, lines = _rows(
+        paths,
+        "select o.status, count(l.line_no) from marts.fct_orders as o "
+        f"left join marts.fct_order_lines as l using (order_id) where o.order_id = '{order_id}' group by all",
+    )[0]
+    assert (status, lines) == ("cancelled", daily["lines"])
+    a, b = daily["merged"]
+    owners = _rows(
+        paths,
+        f"select count(distinct customer_id) from marts.fct_orders where record_id in ('{a}', '{b}')",
+    )
+    assert owners == [(1,)]
+
+
+@pytest.mark.slow
+def test_incremental_facts_equal_a_full_rebuild(daily):
+    config = daily["config"]
+    differences = _differences(config, _snapshot(config))
+    assert differences == dict.fromkeys(FACTS, (0, 0))
+
+
+@pytest.mark.slow
+def test_a_person_deleted_from_the_lake_leaves_the_facts(daily):
+    """Erasure deletes the build database; even a kept one must not keep a deleted person's rows."""
+    config, paths = daily["config"], daily["paths"]
+    dbt.invoke(config, ["run"], "--select", FACT_MODELS)  # continue from the full refresh above
+    record_id, customer_id = _rows(
+        paths,
+        "select record_id, any_value(customer_id) from marts.fct_orders where record_id is not null "
+        "group by record_id order by count(*) desc, record_id limit 1",
+    )[0]
+    order_ids = [
+        r[0] for r in _rows(paths, f"select order_id from marts.fct_orders where record_id = '{record_id}'")
+    ]
+    quoted = ", ".join(f"'{o}'" for o in order_ids)
+    for table, predicate in (
+        ("orders", f"record_id = '{record_id}'"),
+        ("order_lines", f"order_id in ({quoted})"),
+        ("events", f"record_id = '{record_id}'"),
+        ("customer_records", f"record_id = '{record_id}'"),
+    ):
+        delta.delete_where(paths.silver(table), predicate)
+    delta.delete_where(paths.identity("identity_links"), f"record_id = '{record_id}'")
+    incremental = dbt.invoke(config, ["run"], "--select", FACT_MODELS)
+    assert incremental.success
+    left = _rows(
+        paths,
+        f"select (select count(*) from marts.fct_orders where record_id = '{record_id}' or order_id in ({quoted}))"
+        f" + (select count(*) from marts.fct_order_lines where order_id in ({quoted}))"
+        f" + (select count(*) from marts.fct_events where record_id = '{record_id}')"
+        f" + (select count(*) from intermediate.int_orders__deduplicated where record_id = '{record_id}')",
+    )
+    assert left == [(0,)], customer_id
+    assert _differences(config, _snapshot(config)) == dict.fromkeys(FACTS, (0, 0))

@@ -92,8 +92,12 @@ def build_marts(config: CdpConfig, batch_id: str) -> Summary:
 
 
 def publish(config: CdpConfig, batch_id: str) -> Summary:
-    """Swap the freshly built marts in atomically: Parquet under marts/ and tables in cdp.duckdb."""
-    from privacy.publishing import pseudonymise_marts
+    """Swap the freshly built marts in atomically: Parquet under marts/ and tables in cdp.duckdb.
+
+    Marts whose rows and treatment did not change since the last publish are kept as published
+    (Parquet, cdp.duckdb and the role databases' tables alike); the rest are rewritten.
+    """
+    from privacy.publishing import missing_restricted, pseudonymise_marts, treatment_fingerprint
     from privacy.roles import publish_roles
     from warehouse.publish import publish as publish_marts
 
@@ -101,8 +105,14 @@ def publish(config: CdpConfig, batch_id: str) -> Summary:
         """Analyst-facing marts carry no direct identifiers; full contacts only in restricted/."""
         return pseudonymise_marts(config, build_db, out_dir, marts=marts, batch_id=batch_id)
 
-    result = publish_marts(config, batch_id, stage_marts=pseudonymised).summary()
-    roles = publish_roles(config, batch_id=batch_id)
+    result = publish_marts(
+        config,
+        batch_id,
+        stage_marts=pseudonymised,
+        treatment=treatment_fingerprint(config),
+        rewrite=missing_restricted(config),
+    ).summary()
+    roles = publish_roles(config, batch_id=batch_id, reuse=True)
     return {
         "stage": "publish",
         "batch_id": batch_id,

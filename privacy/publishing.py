@@ -12,9 +12,12 @@ are still keyed hashes there (so they join with the analysts' marts), contact de
 
 from __future__ import annotations
 
+import hashlib
 import io
+import json
 import logging
 import os
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -106,11 +109,13 @@ def pseudonymise_marts(
         missing = sorted(set(marts or []) - set(available))
         if missing:
             raise CatalogueError(f"{build_db}: marts not built: {', '.join(missing)}")
-        for name, columns in available.items():
-            if marts is not None and name not in marts:
-                continue
-            plan = plan_mart(name, columns, settings)
-            source = f"build.{BUILD_MARTS_SCHEMA}.{pseudonymise.quote(name)}"
+        plans = {
+            name: plan_mart(name, columns, settings)
+            for name, columns in available.items()
+            if marts is None or name in marts
+        }
+        for name, plan in plans.items():
+            source = _build_table(name)
             pseudonymise.register_pseudonyms(con, source, plan.hashed, key, settings)
             target = out_dir / f"{name}.parquet"
             partial = out_dir / f".{name}.parquet.partial"
@@ -128,7 +133,7 @@ def pseudonymise_marts(
             }
             if name in settings.publishing.restricted_marts:
                 target_dir = restricted_dir or PrivacyPaths.of(config).restricted
-                _write_restricted(config, con, name, columns, source, settings, target_dir)
+                _write_restricted(config, con, name, available[name], source, settings, target_dir)
                 summary["restricted"].append(name)
     finally:
         con.close()
@@ -144,6 +149,42 @@ def pseudonymise_marts(
         batch_id=batch_id,
     )
     return summary
+
+
+def _build_table(name: str) -> str:
+    return f"build.{BUILD_MARTS_SCHEMA}.{pseudonymise.quote(name)}"
+
+
+# The parts of the privacy section that decide what a published mart holds.
+TREATMENT_SETTINGS = ("catalogue", "pseudonyms", "masking", "generalise", "publishing")
+
+
+def treatment_fingerprint(config: CdpConfig) -> str:
+    """Changes whenever `pseudonymise_marts` would write other files from the same built rows.
+
+    It covers the treatment settings (`TREATMENT_SETTINGS`), the public ids of both keys (a
+    rotated key re-publishes everything) and the code of this module and of the treatments.
+    Publish keeps a mart whose rows and treatment fingerprint are unchanged as it was published.
+    """
+    settings = load_settings(config)
+    section = config.raw.get("privacy") or {}
+    parts = [
+        json.dumps({k: section.get(k) for k in TREATMENT_SETTINGS}, sort_keys=True, default=str),
+        hmac_key(config, settings).key_id,
+        encryption_key(config, settings).key_id,
+        *(
+            Path(module.__file__).read_text(encoding="utf-8")
+            for module in (pseudonymise, sys.modules[__name__])
+        ),
+    ]
+    return hashlib.sha256("\n".join(parts).encode("utf-8")).hexdigest()
+
+
+def missing_restricted(config: CdpConfig) -> list[str]:
+    """Restricted marts whose encrypted copy is missing: publish writes them even when unchanged."""
+    settings = load_settings(config)
+    paths = PrivacyPaths.of(config)
+    return [name for name in settings.publishing.restricted_marts if not paths.restricted_mart(name).exists()]
 
 
 def _mart_columns(con: duckdb.DuckDBPyConnection) -> dict[str, list[tuple[str, str]]]:

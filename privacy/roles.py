@@ -26,11 +26,12 @@ from privacy.pseudonymise import literal, quote
 from privacy.settings import PrivacySettings, RoleSettings, load_settings
 from warehouse.config import CdpConfig
 from warehouse.paths import LakePaths
-from warehouse.publish import PUBLISH_LOG_TABLE
+from warehouse.publish import PUBLISH_LOG_TABLE, reuse_copy
 
 log = logging.getLogger("cdp.privacy.roles")
 
 ACCESS_TABLE = "cdp_role_access"
+SOURCES_TABLE = "cdp_role_sources"  # what each table was built from: lets a re-publish keep unchanged tables
 AUDIT_TABLE = "audit_log"
 RESTRICTED_TABLE_SUFFIX = "_restricted"
 
@@ -90,8 +91,14 @@ def grant(role: str, settings: RoleSettings, published: dict[str, list[str]]) ->
     return result
 
 
-def publish_roles(config: CdpConfig, *, batch_id: str | None = None) -> dict[str, Any]:
-    """(Re)build every role's database; each file is swapped in whole, so readers never see half."""
+def publish_roles(config: CdpConfig, *, batch_id: str | None = None, reuse: bool = False) -> dict[str, Any]:
+    """(Re)build every role's database; each file is swapped in whole, so readers never see half.
+
+    With `reuse` (the pipeline's publish), a role whose grants are unchanged starts from a copy of
+    its current database and only the tables whose published Parquet was replaced since are built
+    again (`_reuse_previous`). Without it (erasure, `cdp publish-roles`) every database is built
+    from nothing, so no earlier version of a table survives in a file's free space.
+    """
     settings = load_settings(config)
     lake = LakePaths.at(config.data_root)
     paths = PrivacyPaths(lake)
@@ -102,7 +109,7 @@ def publish_roles(config: CdpConfig, *, batch_id: str | None = None) -> dict[str
     summary: dict[str, Any] = {}
     for role, role_config in settings.roles.items():
         granted = grant(role, role_config, published)
-        _build_role_db(config, lake, paths.role_db(role), granted)
+        _build_role_db(config, lake, paths.role_db(role), granted, reuse=reuse)
         if granted.missing:
             log.warning(
                 "role %s: configured but not published (skipped): %s", role, ", ".join(granted.missing)
@@ -117,17 +124,24 @@ def publish_roles(config: CdpConfig, *, batch_id: str | None = None) -> dict[str
     return summary
 
 
-def _build_role_db(config: CdpConfig, lake: LakePaths, target: Path, granted: RoleGrant) -> None:
+def _build_role_db(
+    config: CdpConfig, lake: LakePaths, target: Path, granted: RoleGrant, *, reuse: bool = False
+) -> None:
     partial = target.with_name(f".{target.name}.partial")
     partial.unlink(missing_ok=True)
+    sources = {t: _source_signature(lake, t) for t in granted.tables if t != AUDIT_TABLE}
+    kept: set[str] = set()
     copied = _copy_published_db(lake, partial, granted)
+    if copied is not None:
+        kept = set(sources)
+    elif reuse:
+        kept = _reuse_previous(lake, target, partial, granted, sources)
     con = duckdb.connect(str(partial))
     try:
-        if copied:
-            for table in copied:
-                con.execute(f"drop table {quote(table)}")
+        for table in copied or []:
+            con.execute(f"drop table {quote(table)}")
         for table, columns in granted.tables.items():
-            if copied is not None and table != AUDIT_TABLE:
+            if table in kept:
                 continue
             if table == AUDIT_TABLE:
                 log_frame = audit.read(config).to_arrow()
@@ -147,10 +161,68 @@ def _build_role_db(config: CdpConfig, lake: LakePaths, target: Path, granted: Ro
         )
         if access:
             con.executemany(f"insert into {ACCESS_TABLE} values (?, ?, ?)", access)
+        con.execute(f"create table {SOURCES_TABLE} (table_name varchar, columns varchar[], source varchar)")
+        if sources:
+            con.executemany(
+                f"insert into {SOURCES_TABLE} values (?, ?, ?)",
+                [(t, granted.tables[t], signature) for t, signature in sources.items()],
+            )
         con.execute("checkpoint")
     finally:
         con.close()
     os.replace(partial, target)
+
+
+def _source_signature(lake: LakePaths, mart: str) -> str:
+    """Identity of the published Parquet a table is read from: size and modification time (ns).
+
+    Publishing writes a changed mart's file anew and leaves an unchanged one alone, and so does
+    erasure's filtering: a table whose file has the same signature holds the same rows. (A copy of
+    the data root that keeps modification times, like `cp -a`, keeps the signatures too.)
+    """
+    stats = [(f.name, f.stat()) for f in _source_files(lake, mart)]
+    return ";".join(f"{name}:{st.st_size}:{st.st_mtime_ns}" for name, st in stats)
+
+
+def _source_files(lake: LakePaths, mart: str) -> list[Path]:
+    pattern = Path(_parquet_glob(lake.marts / f"{mart}.parquet"))
+    return sorted(pattern.parent.glob(pattern.name))
+
+
+def _reuse_previous(
+    lake: LakePaths, target: Path, partial: Path, granted: RoleGrant, sources: dict[str, str]
+) -> set[str]:
+    """Copy the role's current database to `partial`, keeping the tables whose source is unchanged.
+
+    Only when the role's grants (tables and columns) are exactly those the database was built
+    with: after a grant was narrowed, a dropped table's bytes could linger in the copy's free
+    blocks, so the database is built from nothing instead. Returns the tables kept (the rest of
+    the copy is dropped, bookkeeping tables included), or an empty set when nothing is reused.
+    """
+    if not target.is_file():
+        return set()
+    try:
+        with duckdb.connect(str(target), read_only=True) as con:
+            previous = {
+                t: (list(c), s) for t, c, s in con.execute(f"select * from {SOURCES_TABLE}").fetchall()
+            }
+            tables = [r[0] for r in con.execute("select table_name from duckdb_tables()").fetchall()]
+    except duckdb.Error:  # built before sources were recorded
+        return set()
+    granted_marts = {t: c for t, c in granted.tables.items() if t != AUDIT_TABLE}
+    if {t: c for t, (c, _) in previous.items()} != granted_marts:
+        return set()
+    unchanged = {t for t, (_, signature) in previous.items() if sources.get(t) == signature and t in tables}
+    size = {t: sum(f.stat().st_size for f in _source_files(lake, t)) for t in granted_marts}
+    kept = reuse_copy(
+        target,
+        partial,
+        {t: size[t] for t in unchanged},
+        {t: size[t] for t in granted_marts if t not in unchanged},
+    )
+    if kept:
+        log.info("role database %s: kept %d unchanged tables", target.name, len(kept))
+    return kept
 
 
 def _copy_published_db(lake: LakePaths, partial: Path, granted: RoleGrant) -> list[str] | None:

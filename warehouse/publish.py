@@ -5,9 +5,13 @@ succeeded leaves a marker (`build/marts_build.json`) naming its batch; `publish`
 without the marker of its own batch, so a failed build (or a failed gold gate, which stops the DAG
 before publish) leaves the last good marts in place. Publishing then
 
-1. writes every mart to a staging folder under `build/` as Parquet and into a fresh DuckDB file,
+1. fingerprints every built mart (its rows, columns and the publishing treatment) and compares it
+   with the fingerprint in the published `cdp.duckdb`'s publish log: an unchanged mart is not
+   written again anywhere (its Parquet file and its table stay as published);
+2. writes every changed mart to a staging folder under `build/` as Parquet and stages the next
+   `cdp.duckdb` (a copy of the published one with the changed tables replaced, or a fresh file),
    and generates the dbt docs there, checking row counts against the build database;
-2. only when everything is written, renames each staged file over the published one
+3. only when everything is written, renames each staged file over the published one
    (`os.replace`, atomic on one file system): a reader sees the old mart or the new one, never half
    of one; `cdp.duckdb` is replaced in one rename (open readers keep the old file until they close).
 
@@ -17,11 +21,13 @@ dropped from the project is not published from a stale table.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
 import shutil
-from collections.abc import Callable
+import sys
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -37,6 +43,11 @@ log = logging.getLogger("cdp.publish")
 BUILD_MARKER = "marts_build.json"
 DOCS_SUBDIR = "dbt"
 PUBLISH_LOG_TABLE = "cdp_publish_log"
+# Part of every mart fingerprint: raise it when publishing writes marts differently from the same rows.
+PUBLISH_FORMAT = "1"
+# A database is re-published from a copy of its last version only while the tables it keeps weigh at
+# least this share of all its tables (`reuse_copy`); below it, a fresh file is smaller and as cheap.
+REUSE_MIN_SHARE = 0.5
 
 # (build database, staging folder, mart names) -> details; writes <staging>/<mart>.parquet per mart.
 StageMarts = Callable[[Path, Path, list[str]], dict[str, Any]]
@@ -53,6 +64,7 @@ class PublishResult:
     marts_dir: Path | None = None
     duckdb_path: Path | None = None
     docs_path: Path | None = None
+    unchanged: tuple[str, ...] = ()  # marts whose published Parquet and table were kept as they were
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -61,6 +73,7 @@ class PublishResult:
             "marts": str(self.marts_dir),
             "duckdb": str(self.duckdb_path),
             "dbt_docs": str(self.docs_path) if self.docs_path else None,
+            "unchanged_marts": list(self.unchanged),
         }
 
 
@@ -126,12 +139,22 @@ def publish(
     *,
     with_docs: bool = True,
     stage_marts: StageMarts | None = None,
+    treatment: str = "",
+    rewrite: Collection[str] = (),
 ) -> PublishResult:
     """Swap the marts built for `batch_id` in atomically; see the module docstring.
 
-    `stage_marts(build_db, out_dir, marts)` writes `out_dir/<mart>.parquet` for every mart; the
-    default copies them as built. A caller higher up can pass a treatment instead (for example
-    pseudonymisation of direct identifiers); `cdp.duckdb` is loaded from whatever it staged.
+    `stage_marts(build_db, out_dir, marts)` writes `out_dir/<mart>.parquet` for every mart it is
+    given; the default copies them as built. A caller higher up can pass a treatment instead (for
+    example pseudonymisation of direct identifiers) and `treatment`, a string that changes whenever
+    that treatment would write something else from the same rows (its settings, keys, code);
+    `cdp.duckdb` is loaded from whatever it staged.
+
+    Only marts whose fingerprint (`mart_fingerprints`: their rows, columns and `treatment`) differs
+    from the published one are staged and swapped in; the others keep their Parquet file and their
+    table (carried over from the published `cdp.duckdb`), so a daily run rewrites only what changed.
+    Marts in `rewrite` are staged even when unchanged (for example when a copy that the staging
+    writes beside the Parquet is missing).
     """
     import duckdb
 
@@ -153,19 +176,36 @@ def publish(
         raise PublishError(f"dbt manifest not found at {manifest}; run the marts build first")
     marts = mart_names(manifest)
 
+    built = _built_marts(duckdb, paths.build_duckdb, marts, treatment)
+    previous = published_fingerprints(paths)
+    unchanged = [
+        m
+        for m in marts
+        if previous.get(m) == built[m].fingerprint and paths.mart(m).exists() and m not in rewrite
+    ]
+    changed = [m for m in marts if m not in unchanged]
     staged_db = staging / "cdp.duckdb"
-    rows = _stage(
-        duckdb, paths.build_duckdb, staged_db, staging / "marts", marts, batch_id, stage_marts or copy_marts
-    )
-    _swap(paths, staging, marts, staged_db, docs_index)
+    if changed:
+        (stage_marts or copy_marts)(paths.build_duckdb, staging / "marts", changed)
+    _stage_database(duckdb, paths, staged_db, staging / "marts", built, unchanged, batch_id)
+    _swap(paths, staging, changed, staged_db, docs_index)
     shutil.rmtree(staging, ignore_errors=True)
-    log.info("published %d marts for %s to %s and %s", len(marts), batch_id, paths.marts, paths.duckdb)
+    log.info(
+        "published %d marts for %s to %s and %s (%d unchanged, kept as published: %s)",
+        len(changed),
+        batch_id,
+        paths.marts,
+        paths.duckdb,
+        len(unchanged),
+        ", ".join(unchanged) or "none",
+    )
     return PublishResult(
         batch_id=batch_id,
-        marts=rows,
+        marts={m: built[m].rows for m in marts},
         marts_dir=paths.marts,
         duckdb_path=paths.duckdb,
         docs_path=(paths.docs / DOCS_SUBDIR / docs_index.name) if docs_index else None,
+        unchanged=tuple(unchanged),
     )
 
 
@@ -184,22 +224,65 @@ def copy_marts(build_db: Path, out_dir: Path, marts: list[str]) -> dict[str, Any
     return {"treatment": "as built"}
 
 
-def _stage(
-    duckdb: Any,
-    build_db: Path,
-    staged_db: Path,
-    parquet_dir: Path,
-    marts: list[str],
-    batch_id: str,
-    stage_marts: StageMarts,
-) -> dict[str, int]:
-    """Stage every mart as Parquet (through `stage_marts`) and load those files into a fresh DuckDB.
+@dataclass(frozen=True)
+class BuiltMart:
+    rows: int
+    fingerprint: str
 
-    Both outputs hold the same rows as the build database, checked mart by mart.
+
+def mart_fingerprints(con: Any, schema: str, marts: list[str], treatment: str = "") -> dict[str, BuiltMart]:
+    """Row count and fingerprint of each mart in `schema` of `con`: equal fingerprints, equal tables.
+
+    The fingerprint hashes the columns (names and types), the row count, the sum of DuckDB's hash of
+    every row (order does not matter, a changed, added or removed row does), `treatment` and the
+    publish format: one scan of each table inside DuckDB, far cheaper than writing it again.
     """
+    import duckdb
+
+    found: dict[str, BuiltMart] = {}
+    for mart in marts:
+        columns = con.execute(
+            "select list(column_name || ' ' || data_type order by ordinal_position) "
+            "from information_schema.columns where table_schema = ? and table_name = ?",
+            [schema, mart],
+        ).fetchall()[0][0]
+        rows, total = con.execute(
+            f'select count(*), coalesce(sum(hash(t)::hugeint), 0) from {schema}."{mart}" as t'
+        ).fetchall()[0]
+        text = f"{PUBLISH_FORMAT}|{duckdb.__version__}|{treatment}|{columns}|{rows}|{total}"
+        found[mart] = BuiltMart(int(rows), hashlib.sha256(text.encode()).hexdigest())
+    return found
+
+
+def published_fingerprints(paths: LakePaths) -> dict[str, str]:
+    """Mart -> fingerprint of what `cdp.duckdb` (and marts/) hold now, from its publish log.
+
+    Empty (everything is published again) when there is no `cdp.duckdb`, it has a write-ahead log
+    (something other than publish wrote it), or its log predates fingerprints.
+    """
+    import duckdb
+
+    if not paths.duckdb.is_file() or paths.duckdb.with_name(paths.duckdb.name + ".wal").exists():
+        return {}
+    try:
+        with duckdb.connect(str(paths.duckdb), read_only=True) as con:
+            return dict(
+                con.execute(
+                    f"select mart, fingerprint from {PUBLISH_LOG_TABLE} where fingerprint is not null"
+                ).fetchall()
+            )
+    except duckdb.Error as exc:  # no log, or a log without fingerprints: publish everything
+        log.info(
+            "no fingerprints in %s (%s): every mart is published", paths.duckdb, str(exc).splitlines()[0]
+        )
+        return {}
+
+
+def _built_marts(duckdb: Any, build_db: Path, marts: list[str], treatment: str) -> dict[str, BuiltMart]:
+    """Every mart must be in the build database; their row counts and fingerprints."""
     if not build_db.exists():
         raise PublishError(f"build database not found: {build_db}")
-    dbt.release_duckdb()  # this process may still hold dbt's connection to the build database
+    _release_dbt()
     with duckdb.connect(str(build_db), read_only=True) as build:
         available = {
             r[0]
@@ -212,31 +295,84 @@ def _stage(
             raise PublishError(
                 f"marts missing from {build_db}: {', '.join(missing)}; the build is incomplete"
             )
-        built_rows = {
-            m: int(build.execute(f'select count(*) from {dbt.MARTS_SCHEMA}."{m}"').fetchall()[0][0])
-            for m in marts
-        }
-    stage_marts(build_db, parquet_dir, marts)
+        return mart_fingerprints(build, dbt.MARTS_SCHEMA, marts, treatment)
+
+
+def _release_dbt() -> None:
+    """Close dbt's connection to the build database if dbt ran in this process (no dbt import otherwise)."""
+    if "dbt.adapters.duckdb" in sys.modules:
+        dbt.release_duckdb()
+
+
+def reuse_copy(previous: Path, target: Path, keep: dict[str, float], rebuild: dict[str, float]) -> set[str]:
+    """Start `target` as a file copy of the database `previous`, keeping only the tables in `keep`.
+
+    `keep` and `rebuild` weigh the tables kept and the tables that will be written again (rows,
+    bytes). Copying pays only while the kept tables weigh at least as much as the rebuilt ones
+    (`REUSE_MIN_SHARE`): a table dropped from the copy leaves its blocks free in the file, so a copy
+    with most tables replaced would be nearly twice the size of a fresh one. Returns the tables kept
+    (empty: nothing copied, start from an empty database).
+    """
+    import duckdb
+
+    kept_weight, total = sum(keep.values()), sum(keep.values()) + sum(rebuild.values())
+    if not keep or not previous.is_file() or kept_weight < REUSE_MIN_SHARE * total:
+        return set()
+    shutil.copyfile(previous, target)
+    with duckdb.connect(str(target)) as con:
+        for (table,) in con.execute("select table_name from duckdb_tables()").fetchall():
+            if table not in keep:
+                con.execute(f'drop table main."{table}"')
+        con.execute("checkpoint")
+    return set(keep)
+
+
+def _stage_database(
+    duckdb: Any,
+    paths: LakePaths,
+    staged_db: Path,
+    parquet_dir: Path,
+    built: dict[str, BuiltMart],
+    unchanged: list[str],
+    batch_id: str,
+) -> None:
+    """The next `cdp.duckdb`: changed marts from their staged Parquet, unchanged ones as published.
+
+    When the unchanged marts hold most rows, the published file is copied and only the changed
+    tables are replaced in it (`reuse_copy`); otherwise every table is loaded into a fresh file,
+    the unchanged ones from their published Parquet. Every table holds the build's row count,
+    checked mart by mart.
+    """
+    kept = reuse_copy(
+        paths.duckdb,
+        staged_db,
+        {m: built[m].rows for m in unchanged},
+        {m: b.rows for m, b in built.items() if m not in unchanged},
+    )
     now = datetime.now(UTC).replace(tzinfo=None)
     with duckdb.connect(str(staged_db)) as con:
-        for mart in marts:
-            source = parquet_dir / f"{mart}.parquet"
+        for mart, expected in built.items():
+            if mart in kept:
+                continue
+            source = paths.mart(mart) if mart in unchanged else parquet_dir / f"{mart}.parquet"
             if not source.exists():
                 raise PublishError(f"staging wrote no {source}")
             con.execute(f"create table main.\"{mart}\" as select * from read_parquet('{_sql_path(source)}')")
             rows = int(con.execute(f'select count(*) from main."{mart}"').fetchall()[0][0])
-            if rows != built_rows[mart]:
-                raise PublishError(f"{source}: {rows} rows staged, the build has {built_rows[mart]}")
+            if rows != expected.rows:
+                raise PublishError(f"{source}: {rows} rows staged, the build has {expected.rows}")
         con.execute(
-            f"create table {PUBLISH_LOG_TABLE} "
-            "(batch_id varchar, published_at timestamp, mart varchar, row_count bigint)"
+            f"create table {PUBLISH_LOG_TABLE} (batch_id varchar, published_at timestamp, mart varchar, "
+            "row_count bigint, fingerprint varchar, rewritten boolean)"
         )
         con.executemany(
-            f"insert into {PUBLISH_LOG_TABLE} values (?, ?, ?, ?)",
-            [[batch_id, now, mart, count] for mart, count in built_rows.items()],
+            f"insert into {PUBLISH_LOG_TABLE} values (?, ?, ?, ?, ?, ?)",
+            [
+                [batch_id, now, mart, b.rows, b.fingerprint, mart not in unchanged]
+                for mart, b in built.items()
+            ],
         )
         con.execute("checkpoint")
-    return built_rows
 
 
 def _swap(

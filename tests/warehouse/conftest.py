@@ -1,0 +1,56 @@
+"""One tiny lake built and published the way the DAG's publish task does it (pseudonymised marts,
+cdp.duckdb, role databases); tests that publish again work on a copy of its data root."""
+
+from __future__ import annotations
+
+import base64
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.fixtures.tiny_lake import BATCH, write_tiny_lake
+from tests.marts.conftest import tiny_config
+from warehouse.config import CdpConfig
+from warehouse.publish import build_marts
+
+KEYS = {
+    "CDP_HMAC_KEY": base64.b64encode(b"h" * 32).decode(),
+    "CDP_ENCRYPTION_KEY": base64.b64encode(b"e" * 32).decode(),
+}
+
+
+@pytest.fixture(scope="package", autouse=True)
+def keys() -> Iterator[dict[str, str]]:
+    """Fixed keys in the environment, as containers inject them (restored afterwards)."""
+    saved = {name: os.environ.get(name) for name in KEYS}
+    os.environ.update(KEYS)
+    yield KEYS
+    for name, value in saved.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
+
+
+@pytest.fixture(scope="package")
+def published_root(tmp_path_factory, keys) -> Path:
+    """Read-only: the tiny lake, built for BATCH and published by `cdp.pipeline.publish`."""
+    from cdp.pipeline import publish
+
+    root = tmp_path_factory.mktemp("publish") / "data"
+    write_tiny_lake(root)
+    config = tiny_config(root)
+    build_marts(config, BATCH)
+    publish(config, BATCH)
+    return root
+
+
+@pytest.fixture
+def published(published_root: Path, tmp_path: Path) -> CdpConfig:
+    """A private copy of the published data root that a test may build and publish again."""
+    root = tmp_path / "data"
+    shutil.copytree(published_root, root, symlinks=True)
+    return tiny_config(root)

@@ -1,0 +1,176 @@
+"""A daily publish rewrites only the marts that changed, everywhere they are published.
+
+Given a published data root, a new build whose marts are fingerprinted (rows, columns, treatment):
+an unchanged mart keeps its Parquet file, its `cdp.duckdb` table and its role-database tables; a
+changed one is rewritten in all of them; a failed publish leaves the last good marts in place.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from cdp.pipeline import publish
+from privacy.layout import PrivacyPaths
+from privacy.roles import publish_roles
+from warehouse.config import CdpConfig
+from warehouse.paths import LakePaths
+from warehouse.publish import PUBLISH_LOG_TABLE, finish_build
+from warehouse.publish import publish as publish_marts
+
+NEXT = "b20260701T000000"
+
+
+def _rebuild(config: CdpConfig, batch: str, *statements: str) -> None:
+    """A new successful build for `batch`: the last build's marts with `statements` applied."""
+    with duckdb.connect(str(LakePaths.at(config.data_root).build_duckdb)) as con:
+        for sql in statements:
+            con.execute(sql)
+    finish_build(config, batch)
+
+
+def _files(root: Path) -> dict[str, tuple[int, int]]:
+    """Each published mart file's identity: a rewritten file is a new inode with a new mtime."""
+    return {
+        p.stem: (p.stat().st_ino, p.stat().st_mtime_ns) for p in sorted((root / "marts").glob("*.parquet"))
+    }
+
+
+def _count(database: Path, table: str) -> int:
+    with duckdb.connect(str(database), read_only=True) as con:
+        return con.execute(f'select count(*) from "{table}"').fetchall()[0][0]
+
+
+def _published_orders(config: CdpConfig) -> int:
+    return _count(LakePaths.at(config.data_root).duckdb, "fct_orders")
+
+
+def test_publishing_an_unchanged_build_again_rewrites_no_mart(published):
+    root = published.data_root
+    before = _files(root)
+    _rebuild(published, NEXT)
+
+    summary = publish(published, NEXT)
+
+    assert sorted(summary["unchanged_marts"]) == sorted(before)
+    assert _files(root) == before
+    with duckdb.connect(str(root / "cdp.duckdb"), read_only=True) as con:
+        log = con.execute(
+            f"select batch_id, bool_or(rewritten) from {PUBLISH_LOG_TABLE} group by 1"
+        ).fetchall()
+    assert log == [(NEXT, False)]
+
+
+def test_only_the_changed_mart_is_rewritten_in_parquet_cdp_duckdb_and_every_role_database(published, caplog):
+    root = published.data_root
+    before = _files(root)
+    orders = _published_orders(published)
+    customers = _count(root / "cdp.duckdb", "dim_customer")
+    _rebuild(
+        published,
+        NEXT,
+        "delete from marts.fct_orders where order_id = (select min(order_id) from marts.fct_orders)",
+    )
+
+    with caplog.at_level(logging.INFO, logger="cdp.privacy.roles"):
+        summary = publish(published, NEXT)
+
+    assert "fct_orders" not in summary["unchanged_marts"]
+    assert set(summary["unchanged_marts"]) == set(before) - {"fct_orders"}
+    after = _files(root)
+    assert {m for m in before if after[m] != before[m]} == {"fct_orders"}
+    assert (
+        duckdb.sql(f"select count(*) from '{root / 'marts' / 'fct_orders.parquet'}'").fetchall()[0][0]
+        == orders - 1
+    )
+    assert _published_orders(published) == orders - 1
+    roles = PrivacyPaths.of(published).roles
+    for role in ("data_admin", "market_analyst", "sales_rep", "customer_service_rep"):
+        assert _count(roles / f"{role}.duckdb", "fct_orders") == orders - 1, role
+    assert _count(roles / "market_analyst.duckdb", "dim_customer") == customers
+    assert "market_analyst.duckdb: kept" in caplog.text
+
+
+def test_a_failed_publish_leaves_the_last_good_marts_and_the_next_one_publishes_the_change(published):
+    root = published.data_root
+    snapshot = {p: p.read_bytes() for p in [*sorted((root / "marts").glob("*.parquet")), root / "cdp.duckdb"]}
+    orders = _published_orders(published)
+    _rebuild(
+        published,
+        NEXT,
+        "delete from marts.fct_orders where order_id = (select min(order_id) from marts.fct_orders)",
+    )
+
+    def broken(build_db: Path, out_dir: Path, marts: list[str]) -> dict:
+        raise RuntimeError("disk full while staging")
+
+    with pytest.raises(RuntimeError, match="disk full"):
+        publish_marts(published, NEXT, stage_marts=broken)
+
+    assert {p: p.read_bytes() for p in snapshot} == snapshot
+    summary = publish(published, NEXT)
+    assert "fct_orders" not in summary["unchanged_marts"]
+    assert _published_orders(published) == orders - 1
+
+
+def test_a_changed_treatment_rewrites_every_mart(published):
+    raw = dict(published.raw)
+    privacy = dict(raw["privacy"])
+    privacy["masking"] = {**privacy["masking"], "email_keep_first": 2}
+    raw["privacy"] = privacy
+    changed = CdpConfig(path=published.path, raw=raw, data_root=published.data_root)
+    _rebuild(changed, NEXT)
+
+    summary = publish(changed, NEXT)
+
+    assert summary["unchanged_marts"] == []
+
+
+def test_role_databases_follow_a_mart_file_filtered_after_publishing(published):
+    """Erasure filters the published Parquet in place; role tables built from it are built again."""
+    root = published.data_root
+    mart = root / "marts" / "fct_orders.parquet"
+    orders = _published_orders(published)
+    filtered = mart.with_name(".fct_orders.parquet.partial")
+    duckdb.sql(
+        f"copy (select * from '{mart}' where order_id <> (select min(order_id) from '{mart}')) to '{filtered}' (format parquet)"
+    )
+    filtered.replace(mart)
+
+    publish_roles(published, reuse=True)
+
+    roles = PrivacyPaths.of(published).roles
+    for role in ("market_analyst", "sales_rep", "customer_service_rep"):
+        assert _count(roles / f"{role}.duckdb", "fct_orders") == orders - 1, role
+
+
+def test_a_narrowed_grant_builds_the_role_database_from_nothing(published, caplog):
+    raw = dict(published.raw)
+    privacy = dict(raw["privacy"])
+    roles = dict(privacy["roles"])
+    analyst = dict(roles["market_analyst"])
+    analyst["marts"] = {
+        **analyst["marts"],
+        "dim_customer": [c for c in analyst["marts"]["dim_customer"] if c != "city"],
+    }
+    roles["market_analyst"] = analyst
+    privacy["roles"] = roles
+    raw["privacy"] = privacy
+    narrowed = CdpConfig(path=published.path, raw=raw, data_root=published.data_root)
+
+    with caplog.at_level(logging.INFO, logger="cdp.privacy.roles"):
+        publish_roles(narrowed, reuse=True)
+
+    database = PrivacyPaths.of(narrowed).role_db("market_analyst")
+    with duckdb.connect(str(database), read_only=True) as con:
+        columns = {
+            r[0]
+            for r in con.execute(
+                "select column_name from duckdb_columns() where table_name = 'dim_customer'"
+            ).fetchall()
+        }
+    assert "city" not in columns and "customer_id" in columns
+    assert "market_analyst.duckdb: kept" not in caplog.text

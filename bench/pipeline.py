@@ -87,6 +87,8 @@ def pipeline(
 ) -> None:
     """Every cdp_daily stage on N generated people (and one daily increment); per-stage cost."""
     _ensure_privacy_keys()
+    if workdir:
+        Path(workdir).mkdir(parents=True, exist_ok=True)
     scratch = Path(tempfile.mkdtemp(prefix="cdp-bench-pipeline-", dir=workdir))
     try:
         dataset = Path(data_dir) if data_dir else scratch / "dataset"
@@ -102,7 +104,9 @@ def pipeline(
             daily = run_pipeline(root, "incremental", "b20261101T000000")
             _record(people, "incremental", [step, *daily])
     finally:
-        if not keep:
+        if keep:
+            click.echo(f"data root kept: {scratch / 'run'}")
+        else:
             shutil.rmtree(scratch, ignore_errors=True)
     click.echo(render_results())
 

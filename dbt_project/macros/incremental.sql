@@ -22,6 +22,21 @@
     {{ return('incremental') }}
 {%- endmacro %}
 
+{#- The config of an incremental fact keyed on `unique_key`: its pre-hook keeps only the rows whose
+    key is still in the model `upstream` (see start_incremental_fact), its post-hook records the
+    build. One declaration for the four facts. -#}
+{% macro fact_config(unique_key, upstream, unchanged_since_built=false) -%}
+    {%- set since = ', unchanged_since_built=true' if unchanged_since_built else '' -%}
+    {{ return({
+        'materialized': cdp.fact_materialization(),
+        'unique_key': unique_key,
+        'incremental_strategy': 'delete+insert',
+        'on_schema_change': 'sync_all_columns',
+        'pre_hook': "{{ cdp.start_incremental_fact('" ~ unique_key ~ "', ref('" ~ upstream ~ "')" ~ since ~ ") }}",
+        'post_hook': '{{ cdp.finish_incremental_fact() }}',
+    }) }}
+{%- endmacro %}
+
 {#- Hash of everything a fact's rows depend on besides the data: every model and macro of this
     project and the business settings (the `cdp` var). -#}
 {% macro project_fingerprint() -%}

@@ -1,14 +1,7 @@
 {#- Incremental on DuckDB (macros/incremental.sql): a daily run rebuilds only the orders that are
     new or corrected in silver, whose lines changed since `fct_order_lines` was built, or whose
     record now belongs to another customer; `_built_at` tells the facts downstream which. -#}
-{{ config(
-    materialized=cdp.fact_materialization(),
-    unique_key='order_id',
-    incremental_strategy='delete+insert',
-    on_schema_change='sync_all_columns',
-    pre_hook="{{ cdp.start_incremental_fact('order_id', ref('stg_silver__orders')) }}",
-    post_hook="{{ cdp.finish_incremental_fact() }}",
-) }}
+{{ config(cdp.fact_config('order_id', 'stg_silver__orders')) }}
 {%- set order_columns = [
     'record_id', 'source', 'source_order_id', 'store_id', 'status', 'status_path', 'status_path_valid',
     'channel', 'payment_method', 'currency', 'total_amount', 'item_count', 'ordered_at', 'order_date',

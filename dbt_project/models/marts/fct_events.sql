@@ -2,14 +2,7 @@
     for anonymous events through a device id that belongs to exactly one customer.
     Incremental on DuckDB (macros/incremental.sql): a daily run rebuilds the events that are new or
     corrected in silver and those whose customer changed (their record's or device's owner). -#}
-{{ config(
-    materialized=cdp.fact_materialization(),
-    unique_key='event_id',
-    incremental_strategy='delete+insert',
-    on_schema_change='sync_all_columns',
-    pre_hook="{{ cdp.start_incremental_fact('event_id', ref('stg_silver__events')) }}",
-    post_hook="{{ cdp.finish_incremental_fact() }}",
-) }}
+{{ config(cdp.fact_config('event_id', 'stg_silver__events')) }}
 {%- set event_columns = ['record_id', 'device_id', 'session_id', 'event_type', 'sku', 'channel', 'occurred_at'] -%}
 with
 

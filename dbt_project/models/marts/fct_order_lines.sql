@@ -3,14 +3,7 @@
     the 25M lines are written once, not once deduplicated and again joined.
     Incremental on DuckDB (macros/incremental.sql): a daily run rebuilds the lines of the orders
     `int_orders__deduplicated` rebuilt since this table was last built. -#}
-{{ config(
-    materialized=cdp.fact_materialization(),
-    unique_key='order_id',
-    incremental_strategy='delete+insert',
-    on_schema_change='sync_all_columns',
-    pre_hook="{{ cdp.start_incremental_fact('order_id', ref('int_orders__deduplicated'), unchanged_since_built=true) }}",
-    post_hook="{{ cdp.finish_incremental_fact() }}",
-) }}
+{{ config(cdp.fact_config('order_id', 'int_orders__deduplicated', unchanged_since_built=true)) }}
 with
 
 silver_lines as (

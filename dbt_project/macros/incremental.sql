@@ -79,6 +79,19 @@
     {{ return(state is not none and state.get('fingerprint') == cdp.project_fingerprint()) }}
 {%- endmacro %}
 
+{#- The rows of `rows` (a CTE) this build writes: on a continued run only those whose `key` is in
+    `keys` (a CTE of the keys to rebuild), otherwise all of them. -#}
+{% macro rows_to_build(rows, keys, key) -%}
+    {%- if cdp.incremental_fact() -%}
+    select {{ rows }}.*
+    from {{ rows }}
+    inner join {{ keys }}
+        on {{ rows }}.{{ key }} = {{ keys }}.{{ key }}
+    {%- else -%}
+    select * from {{ rows }}
+    {%- endif -%}
+{%- endmacro %}
+
 {#- When the table was last built (a timestamp literal): rows of an upstream fact written later
     are the ones to rebuild. -#}
 {% macro last_built_at() -%}

@@ -41,18 +41,11 @@ changed as (
     select order_id from silver_orders
     {%- endif %}
 ),
+{% endif %}
 
 orders as (
-    select silver_orders.*
-    from silver_orders
-    inner join changed
-        on silver_orders.order_id = changed.order_id
+    {{ cdp.rows_to_build('silver_orders', 'changed', 'order_id') }}
 ),
-{% else %}
-orders as (
-    select * from silver_orders
-),
-{% endif %}
 
 -- ranked: the latest delivery of a re-delivered order wins
 {{ latest_delivery('orders', ['order_id'], 'orders.batch_id desc, orders.ordered_at desc') }},

@@ -39,18 +39,11 @@ changed as (
         and built.device_id = device_owners.device_id
     where built.customer_id is distinct from coalesce(records.customer_id, device_owners.customer_id)
 ),
+{% endif %}
 
 events as (
-    select silver_events.*
-    from silver_events
-    inner join changed
-        on silver_events.event_id = changed.event_id
+    {{ cdp.rows_to_build('silver_events', 'changed', 'event_id') }}
 ),
-{% else %}
-events as (
-    select * from silver_events
-),
-{% endif %}
 
 final as (
     select

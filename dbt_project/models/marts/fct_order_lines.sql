@@ -18,18 +18,9 @@ orders as (
     {%- endif %}
 ),
 
-{% if cdp.incremental_fact() %}
 lines as (
-    select silver_lines.*
-    from silver_lines
-    inner join orders
-        on silver_lines.order_id = orders.order_id
+    {{ cdp.rows_to_build('silver_lines', 'orders', 'order_id') }}
 ),
-{% else %}
-lines as (
-    select * from silver_lines
-),
-{% endif %}
 
 -- ranked: one delivery per line (the largest amount, then the SKU, as before)
 {{ latest_delivery('lines', ['order_id', 'line_no'], 'lines.line_amount desc, lines.sku') }},

@@ -254,6 +254,23 @@ class SourcesConfig(RootModel[dict[str, SourceConfig]]):
         return self.root[name]
 
 
+class Compaction(_Strict):
+    """`ingest.compaction`: daily appends leave small files; a table with too many is compacted."""
+
+    max_files: int = Field(
+        default=64,
+        ge=2,
+        description="compact a bronze/silver/quarantine/meta table above this many data files",
+    )
+    target_bytes: int = Field(default=128 << 20, gt=0, description="size of a compacted data file")
+    retain_hours: float = Field(
+        default=168,
+        ge=0,
+        description="files replaced by a compaction are deleted (vacuum) only after this long: readers holding "
+        "an older file list keep working",
+    )
+
+
 class IngestSettings(_Strict):
     """`ingest:` in cdp.yaml: how the loader batches work (not what it loads)."""
 
@@ -283,6 +300,12 @@ class IngestSettings(_Strict):
         description="share of unparseable values above which a typed column counts as retyped (fails the source)",
     )
     retyped_min_values: int = Field(default=20, ge=1, description="values needed before judging a retype")
+    row_group_rows: int = Field(
+        default=131_072,
+        gt=0,
+        description="rows per Parquet row group of bronze and silver (a reader decodes one whole: bounds memory)",
+    )
+    compaction: Compaction = Field(default_factory=lambda: Compaction())
 
 
 class StandardizeSettings(_Strict):

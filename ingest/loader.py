@@ -417,8 +417,17 @@ def load_entity(
             retyped_share=settings.retyped_share,
             retyped_min_values=settings.retyped_min_values,
         ),
-        bronze=ReplacingWriter(paths.bronze(source, name), settings.commit_rows, batch_id),
-        quarantine=ReplacingWriter(paths.quarantine, settings.commit_rows, batch_id, "file", scope=scope),
+        bronze=ReplacingWriter(
+            paths.bronze(source, name), settings.commit_rows, batch_id, row_group_rows=settings.row_group_rows
+        ),
+        quarantine=ReplacingWriter(
+            paths.quarantine,
+            settings.commit_rows,
+            batch_id,
+            "file",
+            scope=scope,
+            row_group_rows=settings.row_group_rows,
+        ),
         con=con,
         previous_schema=schema_registry.recorded(paths.meta("schema_registry"), source, name),
         row_filter=row_filter,

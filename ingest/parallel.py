@@ -69,6 +69,16 @@ def _shutdown() -> None:
     _EXECUTORS.clear()
 
 
+def release() -> None:
+    """Stop the kept workers; the next stage that needs them starts fresh ones.
+
+    A worker keeps the memory its last jobs grew (the allocators of Polars and DuckDB do not give
+    freed arenas back to the system): after ingest each holds about 1 GB at 1M people, on top of
+    which standardize's largest builds would run. A fresh start costs a few seconds per worker.
+    """
+    _shutdown()
+
+
 class Pool:
     """`workers` processes, started on first use (a stage with one job never starts any)."""
 

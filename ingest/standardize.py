@@ -38,7 +38,7 @@ from ingest.silver.orders import build_orders, order_plan
 from ingest.silver.parts import Part, Piece, Plan, Rules
 from ingest.silver.pieces import SilverSink, pieces
 from ingest.silver.schema import DEDUP_LOG, ENTITY_KEYS, SCHEMAS
-from ingest.tables import now, replace_keys
+from ingest.tables import compact, now, replace_keys
 from warehouse import delta
 from warehouse.config import CdpConfig
 from warehouse.paths import LakePaths
@@ -71,7 +71,7 @@ def standardize(config: CdpConfig, batch_id: str) -> dict[str, Any]:
     previous = _previous_state(state_path)
     summary: dict[str, Any] = {"stage": "standardize", "batch_id": batch_id, "entities": {}}
     logs: dict[str, tuple[pl.DataFrame, pl.DataFrame | None]] = {}
-    built = []
+    built: set[str] = set()
     jobs: list[TargetJob] = []
     for target, members in TARGETS.items():
         inputs = json.dumps(versions.get(target, {}), sort_keys=True)
@@ -83,20 +83,65 @@ def standardize(config: CdpConfig, batch_id: str) -> dict[str, Any]:
         jobs.append(TargetJob(config, target, batch_id, inputs, since))
     # The largest builds first, so the workers finish together (sizes: the bronze rows feeding each).
     jobs.sort(key=lambda job: -sum(part.rows for m in TARGETS[job.target] for part in parts[m]))
+    parallel.release()  # the ingest stage's workers, if this process ran it, would keep its memory
     for job, (mode, dedup, stats, rebuilt) in zip(
         jobs, parallel.Pool(ingest_settings(config).workers).map_ordered(build_target, jobs), strict=True
     ):
         logs[job.target] = dedup, rebuilt
         summary["entities"][job.target] = {"status": mode, **_summarize(stats, dedup)}
-        built.append({"target": job.target, "inputs": job.inputs, "batch_id": batch_id, "built_at": now()})
+        built.add(job.target)
     summary["entities"] = {t: summary["entities"][t] for t in TARGETS if t in summary["entities"]}
     _write_dedup_log(paths, logs, batch_id)
-    if built:
+    written = [m for t in built for m in TARGETS[t]]
+    moved = _compact(
+        config,
+        paths,
+        [*map(paths.silver, written)],
+        sorted({k for v in versions.values() for k in v}),
+        batch_id,
+    )
+    state = []
+    for target in TARGETS:
+        inputs = {k: moved.get((k, v), v) for k, v in versions.get(target, {}).items()}
+        if target in built or inputs != versions.get(target, {}):
+            state.append(
+                {
+                    "target": target,
+                    "inputs": json.dumps(inputs, sort_keys=True),
+                    "batch_id": batch_id,
+                    "built_at": now(),
+                }
+            )
+    if state:
         delta.merge_upsert(
-            pl.DataFrame(built, schema=STATE_SCHEMA), state_path, keys=["target"], batch_id=batch_id
+            pl.DataFrame(state, schema=STATE_SCHEMA), state_path, keys=["target"], batch_id=batch_id
         )
     summary["status"] = "ok"
     return summary
+
+
+def _compact(
+    config: CdpConfig, paths: LakePaths, silver: list[Path], bronze: list[str], batch_id: str
+) -> dict[tuple[str, int], int]:
+    """Small-file hygiene after a build (`ingest.tables.compact`): the silver tables written, the
+    dedup log, quarantine and ingestion meta tables, and the bronze tables read (every ingest of the
+    run is done by now). A bronze compaction changes no row, so silver built from the version before
+    it is also built from the one after: returned as {(bronze table, version before): version after}
+    and recorded as the build's inputs, so the next daily diff sees only the next day's files.
+    """
+    settings = ingest_settings(config)
+
+    def run(path: Path) -> tuple[int, int] | None:
+        return compact(path, settings.compaction, batch_id=batch_id, row_group_rows=settings.row_group_rows)
+
+    for path in [*silver, paths.silver("dedup_log"), paths.quarantine, *map(paths.meta, META_TABLES)]:
+        run(path)
+    moved = {}
+    for table in bronze:
+        versions = run(paths.bronze(*table.split("__", 1)))
+        if versions is not None:
+            moved[table, versions[0]] = versions[1]
+    return moved
 
 
 @dataclass(frozen=True)
@@ -141,6 +186,7 @@ def build_target(job: TargetJob) -> tuple[str, pl.DataFrame, Counter[str], pl.Da
                 Path(scratch),
                 settings.piece_rows,
                 replaces=None if rebuilt is None else _silver_keys(rebuilt, SILVER_KEYS[name]),
+                row_group_rows=ingest_settings(config).row_group_rows,
             )
             for name in members
         }
@@ -171,6 +217,7 @@ SILVER_KEYS = {
     **ENTITY_KEYS,
 }
 ROW_IDENTITY = ["_file", "_row_number", "_row_hash"]
+META_TABLES = ("load_manifest", "schema_registry", "silver_state")
 REBUILT = {"source": pl.String, "key": pl.String}
 
 

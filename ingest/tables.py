@@ -10,16 +10,23 @@ the data files holding those keys (new keys are a plain append).
 
 from __future__ import annotations
 
+import logging
+import math
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 import pyarrow as pa
 from deltalake import CommitProperties
+from deltalake.exceptions import CommitFailedError
 
+from ingest.config import Compaction
 from warehouse import delta
 from warehouse.delta import sql_string
+
+log = logging.getLogger("cdp.ingest")
 
 TIMESTAMP = pl.Datetime("us", "UTC")
 
@@ -89,6 +96,7 @@ class ReplacingWriter:
     batch_id: str
     file_column: str = "_file"
     scope: str | None = None
+    row_group_rows: int | None = None
     commits: int = 0
     _buffer: list[pl.DataFrame] = field(default_factory=list)
     _buffered_rows: int = 0
@@ -139,7 +147,7 @@ class ReplacingWriter:
         if not delta.exists(self.path) or not starting:
             # Files already started in this run lost their earlier rows in their first commit:
             # the rest of a large file is a plain append (no predicate to evaluate).
-            delta.write(data, self.path, "append", batch_id=self.batch_id, operation="ingest")
+            delta.write(data, self.path, "append", **self._commit())
         else:
             # A predicate overwrite refuses rows outside its predicate, so the rest of a file
             # started in an earlier commit (a file larger than commit_rows) is appended apart.
@@ -149,15 +157,17 @@ class ReplacingWriter:
                 self.path,
                 "overwrite",
                 predicate=self._scoped(f"{self.file_column} IN ({_in_list(starting)})"),
-                batch_id=self.batch_id,
-                operation="ingest",
+                **self._commit(),
             )
             continuing = data.filter(~is_starting)
             if not continuing.is_empty():
-                delta.write(continuing, self.path, "append", batch_id=self.batch_id, operation="ingest")
+                delta.write(continuing, self.path, "append", **self._commit())
                 self.commits += 1
         self._started.update(starting)
         self.commits += 1
+
+    def _commit(self) -> dict[str, Any]:
+        return {"batch_id": self.batch_id, "operation": "ingest", "row_group_rows": self.row_group_rows}
 
     def _scoped(self, predicate: str) -> str:
         return f"({self.scope}) AND ({predicate})" if self.scope else predicate
@@ -178,6 +188,7 @@ def replace_keys(
     *,
     batch_id: str,
     operation: str,
+    row_group_rows: int | None = None,
 ) -> None:
     """Replace every row of the table whose `keys` columns match a row of `keys` by `rows`, in one commit.
 
@@ -189,7 +200,9 @@ def replace_keys(
     on = keys.columns
     old = delta.scan(path).select(on).join(keys.lazy().unique(), on=on, how="semi").unique().collect()
     if old.is_empty():
-        delta.write(rows, path, "append", batch_id=batch_id, operation=operation)  # type: ignore[arg-type]
+        delta.write(
+            rows, path, "append", batch_id=batch_id, operation=operation, row_group_rows=row_group_rows
+        )  # type: ignore[arg-type]
         return
     # One source row per old key marks it for deletion; the rows to insert never match (the merge
     # predicate asks for the mark), so a key with several rows on both sides (order lines) is fine.
@@ -219,6 +232,7 @@ def replace_keys(
             source_alias="s",
             target_alias="t",
             merge_schema=True,  # like `delta.write`: a column added to silver needs no migration
+            writer_properties=delta.writer_properties(row_group_rows),
             commit_properties=CommitProperties(
                 custom_metadata={"cdp_batch_id": batch_id, "cdp_operation": operation}
             ),
@@ -227,6 +241,54 @@ def replace_keys(
         .when_not_matched_insert_all(predicate=f"s.`{_DELETE_MARK}` IS NULL", except_cols=[_DELETE_MARK])
         .execute()
     )
+
+
+# Commits that move rows between files without changing any (compaction and its vacuum).
+DATA_NEUTRAL = frozenset({"OPTIMIZE", "VACUUM START", "VACUUM END"})
+
+
+def compact(
+    path: Path, settings: Compaction, *, batch_id: str, row_group_rows: int | None = None
+) -> tuple[int, int] | None:
+    """Small-file hygiene for one table: compact it when it holds more than `settings.max_files` data
+    files smaller than `settings.target_bytes`, and vacuum the files that compactions and rewrites
+    replaced more than `settings.retain_hours` ago.
+
+    Compaction rewrites only those small files (daily appends, the tail of a load) into files of
+    about `target_bytes`, row order kept; the large files of a full load stay as they are. It changes no row (a data-neutral commit), so readers see the same table before and
+    after, and one that listed the old files keeps reading them until the vacuum, hours later.
+    Returns (version before, version after) when it committed and nothing else did in between: the
+    two versions hold the same rows. None: nothing done, or another writer got in first (the next
+    run tries again).
+    """
+    if not delta.exists(path):
+        return None
+    table = delta.open_table(path)
+    before = table.version()
+    sizes = pa.table(table.get_add_actions(flatten=True)).column("size_bytes").to_pylist()
+    if sum(size < settings.target_bytes for size in sizes) > settings.max_files:
+        try:
+            metrics = table.optimize.compact(
+                target_size=settings.target_bytes,
+                max_concurrent_tasks=1,
+                writer_properties=delta.writer_properties(row_group_rows),
+                commit_properties=CommitProperties(
+                    custom_metadata={"cdp_batch_id": batch_id, "cdp_operation": "compact"}
+                ),
+            )
+        except CommitFailedError as error:  # a concurrent writer (another source's ingest) won
+            log.warning("compaction of %s skipped: %s", path, error)
+            return None
+        log.info("compacted %s: %d files -> %d", path, metrics["numFilesRemoved"], metrics["numFilesAdded"])
+    retention = {"retention_hours": math.ceil(settings.retain_hours), "enforce_retention_duration": False}
+    # A vacuum commits even when its files are gone already: only run it for files still on disk.
+    if any(Path(path, name).exists() for name in table.vacuum(dry_run=True, **retention)):
+        table.vacuum(dry_run=False, **retention)
+    after = delta.open_table(path)
+    since = after.version() - before
+    if since == 0 or any(c["operation"] not in DATA_NEUTRAL for c in after.history(since)):
+        return None
+    return before, after.version()
 
 
 def latest_loads(manifest_path: Path, source: str, entity: str) -> pl.DataFrame:

@@ -14,7 +14,7 @@ from typing import Literal
 import polars as pl
 import pyarrow as pa
 import pyarrow.dataset as pads
-from deltalake import CommitProperties, DeltaTable, write_deltalake
+from deltalake import CommitProperties, DeltaTable, WriterProperties, write_deltalake
 
 WriteMode = Literal["append", "overwrite"]
 
@@ -74,6 +74,11 @@ def _commit(batch_id: str | None, operation: str | None) -> CommitProperties | N
     return CommitProperties(custom_metadata=metadata) if metadata else None
 
 
+def writer_properties(row_group_rows: int | None) -> WriterProperties | None:
+    """Parquet writer settings: rows per row group (readers decode a row group whole; None: 1M)."""
+    return WriterProperties(max_row_group_size=row_group_rows) if row_group_rows else None
+
+
 def write(
     data: pl.DataFrame | pa.Table,
     path: str | Path,
@@ -83,11 +88,12 @@ def write(
     predicate: str | None = None,
     batch_id: str | None = None,
     operation: str | None = None,
+    row_group_rows: int | None = None,
 ) -> None:
     """Append or overwrite; with `predicate` an overwrite replaces only the matching rows.
 
     New columns are merged into the table schema so that schema drift upstream does not need a
-    migration here.
+    migration here. `row_group_rows` bounds the Parquet row groups (what a reader decodes at once).
     """
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     write_deltalake(
@@ -98,6 +104,7 @@ def write(
         schema_mode="merge" if mode == "append" else ("merge" if predicate else "overwrite"),
         predicate=predicate,
         commit_properties=_commit(batch_id, operation),
+        writer_properties=writer_properties(row_group_rows),
     )
 
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 
 import polars as pl
 import pytest
 
 from warehouse import delta
+from warehouse.config import CdpConfig
 from warehouse.paths import LakePaths
 
 
@@ -46,3 +48,10 @@ class Lake:
 
     def version(self, path: Path) -> int | None:
         return delta.open_table(path).version() if delta.exists(path) else None
+
+
+def tuned(config: CdpConfig, section: str, **values: object) -> CdpConfig:
+    """The same configuration with some keys of one section changed."""
+    raw = copy.deepcopy(config.raw)
+    raw.setdefault(section, {}).update(values)
+    return CdpConfig(path=config.path, raw=raw, data_root=config.data_root)

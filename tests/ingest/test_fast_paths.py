@@ -8,7 +8,6 @@ date formats tried on the unparsed values only, and phones recognised without ph
 
 from __future__ import annotations
 
-import copy
 import hashlib
 from datetime import date, datetime
 from pathlib import Path
@@ -27,16 +26,9 @@ from ingest.standardize import standardize
 from ingest.stream import LandingStream
 from ingest.validate import row_hash
 from tests.ingest import landing as exports
-from tests.ingest.conftest import Lake
-from warehouse.config import REPO_ROOT, CdpConfig, load_config
+from tests.ingest.conftest import Lake, tuned
+from warehouse.config import REPO_ROOT, load_config
 from warehouse.paths import LakePaths
-
-
-def tuned(config: CdpConfig, section: str, **values: object) -> CdpConfig:
-    """The same configuration with some keys of one section changed."""
-    raw = copy.deepcopy(config.raw)
-    raw.setdefault(section, {}).update(values)
-    return CdpConfig(path=config.path, raw=raw, data_root=config.data_root)
 
 
 # --- one pass over a file ------------------------------------------------------------------------

@@ -1,12 +1,14 @@
 """The resolution engine: identity records in, customers with evidence out. No I/O here.
 
 Both `cdp resolve` (any identity table) and the pipeline stage (silver customer records) call
-`resolve`. The saved graph of the previous run (features, compared pairs, model, customer ids) makes
-a run incremental: only pairs touching new or changed records are blocked and compared (saved
-pairs whose blocks grew over `max_block_size` go, as a full run skips such blocks, and blocks
-that records left may come back under it), while the model is retrained and the decisions, the
-clustering and the ids are recomputed over the whole graph from the saved comparison vectors
-(cheap, vectorised). The model is thus a function of the
+`resolve`. The saved graph of the previous run (features, compared pairs, u sample, model,
+customer ids) makes a run incremental: comparison features are built only for new and changed
+records (the others' are saved), the random pairs behind u are drawn by consistent hashing so that
+only the few slots a day's records moved are compared again, and only pairs touching new or
+changed records are blocked and compared (saved pairs whose blocks grew over `max_block_size` go,
+as a full run skips such blocks, and blocks that records left may come back under it), while the
+model is retrained and the decisions, the clustering and the ids are recomputed over the whole
+graph from the saved comparison vectors (cheap, vectorised). The model is thus a function of the
 records, not of the history: an incremental run and a full rebuild (even in an empty lake) give
 the same customers on the same data. A change of the model settings makes the saved graph stale
 and forces a full rebuild.
@@ -19,9 +21,10 @@ that link or conflict are kept; the saved graph numbers records by row, not by i
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
-from dataclasses import dataclass, field
-from datetime import datetime
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime
 from typing import Any
 
 import numpy as np
@@ -40,28 +43,35 @@ from identity_resolution import (
 )
 from identity_resolution.customer_ids import HISTORY_SCHEMA, assign_customer_ids
 from identity_resolution.features import build_features
+from identity_resolution.name_variants import name_variants
 from identity_resolution.overrides import manual_pairs
+from identity_resolution.records import CANONICAL_COLUMNS
 from identity_resolution.settings import FEATURE_COLUMNS, IdentitySettings
 
 log = logging.getLogger(__name__)
 
 PAIR_KEYS = ("l_record_id", "r_record_id")
+# Columns of the saved features that are not comparison features (see SavedGraph.features).
+SAVED_ONLY_COLUMNS = ("idx", "feature_hash", "profile_hash")
 
 
 @dataclass
 class SavedGraph:
     """What a run keeps for the next one.
 
-    `pairs` and `golden` may be lazy (scans of the lake's tables, see `store`): the next run
-    reads the pairs once, to take over those still valid, and the golden table only in a daily
-    run, at its end; neither is held through the run.
+    `pairs`, `golden` and `u_sample` may be lazy (scans of the lake's tables, see `store`): the
+    next run reads the pairs and the u sample once, to take over those still valid, and the
+    golden table only in a daily run, at its end; none is held through the run.
     """
 
-    features: pl.DataFrame  # idx, record_id, feature_hash, profile_hash (idx: the record's row)
+    # idx, record_id, feature_hash, profile_hash (idx: the record's row), and the comparison
+    # features before hygiene with the hash of the input they were built from (input_hash)
+    features: pl.DataFrame
     pairs: pl.DataFrame | pl.LazyFrame  # l_idx, r_idx (rows of `features`), gamma_* (blocked pairs only)
     model: model.FellegiSunterModel | None
     assignments: pl.DataFrame  # record_id, customer_id
     golden: pl.DataFrame | pl.LazyFrame | None = None  # golden_customer of that run
+    u_sample: pl.DataFrame | pl.LazyFrame | None = None  # slot, l_record_id, r_record_id, gamma_*
 
 
 @dataclass
@@ -82,6 +92,60 @@ def _feature_hash(features: pl.DataFrame) -> pl.Expr:
         .reinterpret(signed=True)
         .alias("feature_hash")
     )
+
+
+def _input_hash(records: pl.DataFrame, settings: IdentitySettings, default_region: str) -> pl.Expr:
+    """A hash of what a record's features are built from (its identity columns) and of every
+    setting that shapes them: an unchanged hash lets a daily run take the saved features."""
+    shaping = json.dumps(
+        [
+            settings.fingerprint(),
+            default_region,
+            name_variants(settings.name_variants_file, settings.name_variants),
+        ],
+        sort_keys=True,
+    )
+    seed = int(hashlib.sha256(shaping.encode()).hexdigest()[:8], 16)
+    columns = [c for c in CANONICAL_COLUMNS if c in records.columns]
+    return pl.struct(columns).hash(seed=seed).reinterpret(signed=True).alias("input_hash")
+
+
+def _features(
+    records: pl.DataFrame,
+    settings: IdentitySettings,
+    default_region: str,
+    today: date,
+    previous: SavedGraph | None,
+) -> tuple[pl.DataFrame, int]:
+    """Comparison features of `records` (sorted by record_id) with their `input_hash`, before
+    hygiene, and how many were built now: with a saved graph only new and changed records are
+    built, the others' features are the saved ones. A saved record without a date of birth whose
+    input has one is built again (a date in the future is missing until its day comes)."""
+    keyed = records.select(pl.col("record_id"), _input_hash(records, settings, default_region))
+    saved = previous.features if previous is not None else None
+    if saved is None or "input_hash" not in saved.columns:
+        return pl.concat(
+            [build_features(records, default_region, settings, today), keyed.drop("record_id")],
+            how="horizontal",
+        ), len(records)
+    columns = [c for c in saved.columns if c not in SAVED_ONLY_COLUMNS]
+    cached = keyed.join(
+        saved.select(columns).with_columns(pl.lit(True).alias("_cached")),
+        on=["record_id", "input_hash"],
+        how="left",
+        maintain_order="left",
+    )
+    raw_dob = (
+        records["date_of_birth"].is_not_null()
+        if "date_of_birth" in records.columns
+        else pl.Series([False] * len(records))
+    )
+    stale = (cached["_cached"].is_null() | (cached["dob"].is_null() & raw_dob)).fill_null(True)
+    fresh = build_features(records.filter(stale), default_region, settings, today)
+    fresh = pl.concat([fresh, keyed.filter(stale).drop("record_id")], how="horizontal")
+    kept = cached.filter(~stale).select(fresh.columns).cast(fresh.schema)  # type: ignore[arg-type]
+    log.info("comparison features: %d built now, %d saved taken over", len(fresh), len(kept))
+    return pl.concat([kept, fresh]).sort("record_id"), len(fresh)
 
 
 def _can_continue(previous: SavedGraph | None, settings: IdentitySettings, full: bool) -> bool:
@@ -139,10 +203,10 @@ def _compared(features: pl.DataFrame, pairs: pl.DataFrame, settings: IdentitySet
 
 def _blocked_pairs(
     features: pl.DataFrame, settings: IdentitySettings, previous: SavedGraph | None
-) -> tuple[pl.DataFrame, int, bool]:
+) -> tuple[pl.DataFrame, np.ndarray, bool]:
     """All blocked pairs with their comparison vectors (sorted by l_idx, r_idx), reusing the saved
-    ones that are still valid; how many records changed, and whether the records are exactly the
-    saved graph's (see `_reusable_pairs`)."""
+    ones that are still valid; which records (rows) changed, and whether the records are exactly
+    the saved graph's (see `_reusable_pairs`)."""
     index = features.select("record_id", pl.int_range(pl.len(), dtype=pl.Int32).alias("idx"), "feature_hash")
     changed = np.ones(len(features), dtype=bool)
     kept, same_records, left_out = pl.DataFrame(), False, 0
@@ -180,7 +244,34 @@ def _blocked_pairs(
         # One sort of the two parts; the saved pairs' frame is already gone (see _reusable_pairs).
         fresh = pl.concat([kept.select(fresh.columns).cast(fresh.schema), fresh], rechunk=False)  # type: ignore[arg-type]
         del kept
-    return fresh.sort("l_idx", "r_idx"), int(changed.sum()), same_records
+    return fresh.sort("l_idx", "r_idx"), changed, same_records
+
+
+def _u_gammas(
+    features: pl.DataFrame, settings: IdentitySettings, previous: SavedGraph | None, changed: np.ndarray
+) -> tuple[pl.DataFrame, int]:
+    """Comparison vectors of the u sample (`model.u_sample`): slot, l_record_id, r_record_id,
+    gamma_*, and how many were compared now. Slots that still pair the same two unchanged records
+    keep their saved vectors; only the others (about twice the changed records' share) are
+    compared now."""
+    ids = features.get_column("record_id")
+    sample = model.u_sample(ids, settings.model)
+    keyed = sample.with_columns(
+        ids.gather(sample["l_idx"]).alias("l_record_id"), ids.gather(sample["r_idx"]).alias("r_record_id")
+    )
+    kept = pl.DataFrame()
+    if previous is not None and previous.u_sample is not None:
+        unchanged = pl.Series(~changed[sample["l_idx"].to_numpy()] & ~changed[sample["r_idx"].to_numpy()])
+        kept = keyed.filter(unchanged).join(
+            previous.u_sample.lazy().collect(), on=["slot", "l_record_id", "r_record_id"], how="inner"
+        )
+        keyed = keyed.join(kept.select("slot"), on="slot", how="anti")
+    fresh = _compared(features, keyed, settings)
+    log.info("u sample: %d pairs compared now, %d reused", len(fresh), len(kept))
+    compared = len(fresh)
+    if len(kept):
+        fresh = pl.concat([kept.select(fresh.columns).cast(fresh.schema), fresh])  # type: ignore[arg-type]
+    return fresh.sort("slot").select("slot", "l_record_id", "r_record_id", pl.col("^gamma_.*$")), compared
 
 
 @dataclass
@@ -313,20 +404,24 @@ def resolve(
     defaults to `records`. `overrides`: manual force-link / cannot-link pairs.
     """
     records = records.sort("record_id")
-    features, audit = hygiene.apply_hygiene(
-        build_features(records, default_region, settings, resolved_at.date()),
-        settings,
-    )
-    features = features.with_columns(_feature_hash(features))
     incremental = _can_continue(previous, settings, full)
+    built, built_now = _features(
+        records, settings, default_region, resolved_at.date(), previous if incremental else None
+    )
+    if previous is not None:  # the saved features are taken over: only their keys are needed now
+        keys = [c for c in ("record_id", *SAVED_ONLY_COLUMNS) if c in previous.features.columns]
+        previous = replace(previous, features=previous.features.select(keys))
+    features, audit = hygiene.apply_hygiene(built.drop("input_hash"), settings)
+    features = features.with_columns(_feature_hash(features))
     blocked, changed, same_records = _blocked_pairs(features, settings, previous if incremental else None)
+    u_gammas, u_compared = _u_gammas(features, settings, previous if incremental else None, changed)
     # The model is a function of the data, trained on every run as a full rebuild trains it, so
     # a daily run and a full rebuild of the same records decide every pair alike; only when the
     # records are exactly the saved graph's is the saved model (trained on them) taken as it is.
     if incremental and previous is not None and previous.model is not None and same_records:
         fs_model = previous.model
     else:
-        fs_model = model.train(features, blocked, settings)
+        fs_model = model.train(features, blocked, settings, u_gammas.select(pl.col("^gamma_.*$")))
     manual = manual_pairs(overrides, records["record_id"])
     decisions = _decide(features, blocked, manual, fs_model, settings)
     decided = decisions.pairs
@@ -352,11 +447,15 @@ def resolve(
         links, decided, decisions.candidates, decisions.conflicting, refused, audit, run_id, resolved_at
     )
     # Frees the decided pairs and the features before the golden records (the peak at 1M).
-    saved_features = features.select(
-        pl.int_range(pl.len(), dtype=pl.Int32).alias("idx"), "record_id", "feature_hash"
+    saved_features = pl.concat(
+        [
+            features.select(pl.int_range(pl.len(), dtype=pl.Int32).alias("idx"), "feature_hash"),
+            built,
+        ],
+        how="horizontal",
     )
     links_count, refused_count = len(edges), len(result.refused)
-    del decided, decisions, edges, conflicts, best, result, features
+    del decided, decisions, edges, conflicts, best, result, features, built
     profile = profile if profile is not None else records
     hashes = _profile_hashes(profile, settings)
     golden_customers = _golden(profile, hashes, assignments, settings, previous if incremental else None)
@@ -366,12 +465,15 @@ def resolve(
         model=fs_model,
         assignments=assignments,
         golden=golden_customers,
+        u_sample=u_gammas,
     )
     stats = {
         "records": len(records),
         "customers": int(assignments["customer_id"].n_unique()),
         "mode": "incremental" if incremental else "full",
-        "changed_records": changed,
+        "changed_records": int(changed.sum()),
+        "features_built": built_now,
+        "u_pairs_compared": u_compared,
         "candidate_pairs": len(blocked),
         "links": links_count,
         "refused_links": refused_count,

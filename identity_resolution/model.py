@@ -25,6 +25,11 @@ from identity_resolution.settings import Comparison, IdentitySettings, ModelSett
 
 log = logging.getLogger(__name__)
 
+# Points per record on the ring that draws the u sample (see `u_sample`): with one, a record's
+# chance of being drawn varies with the gap before its point (as much as the chance itself);
+# with k points it varies by about 1/sqrt(k).
+RING_POINTS_PER_RECORD = 8
+
 MODEL_SCHEMA = {
     "comparison": pl.String,
     "level": pl.Int8,
@@ -81,22 +86,69 @@ def _level_shares(codes: np.ndarray, levels: int, floor: float) -> np.ndarray:
     return np.clip(shares, floor, 1.0)
 
 
-def estimate_u(
-    features: pl.DataFrame, comparisons: list[Comparison], settings: ModelSettings
+def u_sample(record_ids: pl.Series, settings: ModelSettings) -> pl.DataFrame:
+    """The random record pairs behind u: `slot`, `l_idx`, `r_idx` (rows of `record_ids`, distinct).
+
+    Consistent hashing keeps the sample stable from day to day: every record holds
+    RING_POINTS_PER_RECORD points on a ring of 64-bit hashes of its record_id, each slot two fixed
+    random points, and a slot pairs the records owning the ring points that follow them. A new or
+    departed record only moves the slots that land next to its points (about twice its share of
+    the sample), so a daily run compares only those again and still draws exactly the sample a
+    full rebuild of the same records draws (with no more possible pairs than the sample's size,
+    the sample is every pair). Which record a point picks does not depend on its
+    values, so the levels' frequencies stay those of random pairs (several points per record keep
+    the records' chances close to equal).
+    """
+    n = len(record_ids)
+    if n * (n - 1) // 2 <= settings.u_sample_pairs:  # few records: every pair, once
+        left, right = np.triu_indices(n, 1)
+        return pl.DataFrame(
+            {"slot": np.arange(len(left)), "l_idx": left, "r_idx": right},
+            schema={"slot": pl.Int32, "l_idx": pl.Int32, "r_idx": pl.Int32},
+        )
+    size = settings.u_sample_pairs
+    ring = np.concatenate(
+        [record_ids.hash(seed=settings.seed + k).to_numpy() for k in range(RING_POINTS_PER_RECORD)]
+    )
+    owner = np.tile(np.arange(n, dtype=np.int32), RING_POINTS_PER_RECORD)
+    order = np.argsort(ring, kind="stable")
+    ring, owner = ring[order], owner[order]
+    points = np.random.default_rng(settings.seed).integers(
+        0, np.iinfo(np.uint64).max, size=(size, 2), dtype=np.uint64, endpoint=True
+    )
+    flat = points.ravel()
+    by_point = np.argsort(flat)  # sorted needles: searchsorted walks the ring once, not at random
+    found = np.empty(len(flat), dtype=np.int64)
+    found[by_point] = np.searchsorted(ring, flat[by_point])
+    rows = owner[found % len(ring)].reshape(-1, 2)
+    distinct = rows[:, 0] != rows[:, 1]
+    return pl.DataFrame(
+        {
+            "slot": np.flatnonzero(distinct).astype(np.int32),
+            "l_idx": rows[distinct, 0],
+            "r_idx": rows[distinct, 1],
+        }
+    )
+
+
+def u_from_gammas(
+    gammas: pl.DataFrame, comparisons: list[Comparison], settings: ModelSettings
 ) -> dict[str, np.ndarray]:
-    """Level frequencies among random pairs of distinct records."""
-    n = len(features)
-    rng = np.random.default_rng(settings.seed)
-    sample = min(settings.u_sample_pairs, max(n * (n - 1) // 2, 1))
-    left = rng.integers(0, n, size=sample, dtype=np.int64)
-    right = rng.integers(0, n, size=sample, dtype=np.int64)
-    distinct = left != right
-    gammas = comparison_vectors(features, left[distinct], right[distinct], comparisons)
+    """Level frequencies (u) among the compared random pairs `gammas` (see `u_sample`)."""
     floor = settings.min_probability
     return {
         c.name: _level_shares(gammas[gamma_column(c)].to_numpy(), len(c.level_labels()), floor)
         for c in comparisons
     }
+
+
+def estimate_u(
+    features: pl.DataFrame, comparisons: list[Comparison], settings: ModelSettings
+) -> dict[str, np.ndarray]:
+    """Level frequencies among random pairs of distinct records (`u_sample`), all compared now."""
+    sample = u_sample(features.get_column("record_id"), settings)
+    gammas = comparison_vectors(features, sample["l_idx"].to_numpy(), sample["r_idx"].to_numpy(), comparisons)
+    return u_from_gammas(gammas, comparisons, settings)
 
 
 def _gamma_matrix(gammas: pl.DataFrame, comparisons: list[Comparison]) -> np.ndarray:
@@ -227,8 +279,19 @@ def estimate_m(
     return {c.name: m for c, m in zip(comparisons, m_table, strict=True)}, prior
 
 
-def train(features: pl.DataFrame, gammas: pl.DataFrame, settings: IdentitySettings) -> FellegiSunterModel:
-    u = estimate_u(features, settings.comparisons, settings.model)
+def train(
+    features: pl.DataFrame,
+    gammas: pl.DataFrame,
+    settings: IdentitySettings,
+    u_gammas: pl.DataFrame | None = None,
+) -> FellegiSunterModel:
+    """m, u and the prior from the candidate pairs' `gammas`; `u_gammas`: the comparison vectors
+    of `u_sample` when already at hand (a daily run keeps most of them), else compared here."""
+    u = (
+        u_from_gammas(u_gammas, settings.comparisons, settings.model)
+        if u_gammas is not None
+        else estimate_u(features, settings.comparisons, settings.model)
+    )
     m, blocked_share = estimate_m(features, gammas, settings.comparisons, u, settings.model)
     # EM measures the match share among candidate pairs; scoring uses the share among all pairs
     # (expected matches over every possible pair), as Splink does, so that being blocked together

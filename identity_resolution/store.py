@@ -3,9 +3,11 @@
 Public tables (docs/data_model.md section 5), read by dbt: `identity_links`, `golden_customer`
 (replaced each run), `customer_id_history`, `graph_health`, `cardinality_audit` (appended, one
 batch per run). Internal tables, the saved graph an incremental run continues from:
-`record_features` (row number, record id and feature hash), `compared_pairs` (comparison vectors
-of every blocked pair, by row number), `match_model` (m, u and prior) and `manual_overrides` (the steward's table, read
-only). The saved graph is written last, so a run that dies half way is simply redone in full.
+`record_features` (row number, record id, feature hash and each record's comparison features with
+the hash of the input they came from: derived personal data, erased with the record by its
+record_id), `compared_pairs` (comparison vectors of every blocked pair, by row number),
+`u_sample_pairs` (the comparison vectors of the random pairs behind u, by slot and record ids),
+`match_model` (m, u and prior) and `manual_overrides` (the steward's table, read only). The saved graph is written last, so a run that dies half way is simply redone in full.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ AUDIT = "cardinality_audit"
 FEATURES = "record_features"
 PAIRS = "compared_pairs"
 MODEL = "match_model"
+U_SAMPLE = "u_sample_pairs"
 OVERRIDES = "manual_overrides"
 
 
@@ -49,6 +52,7 @@ def load_saved_graph(base: Path) -> SavedGraph | None:
         assignments=delta.read(base / LINKS, ["record_id", "customer_id"]),
         # Read when used (pairs at the start of a daily run, golden at its end), never held.
         golden=delta.scan(base / GOLDEN) if delta.exists(base / GOLDEN) else None,
+        u_sample=delta.scan(base / U_SAMPLE) if delta.exists(base / U_SAMPLE) else None,
     )
 
 
@@ -70,5 +74,13 @@ def save_resolution(base: Path, resolution: Resolution, comparisons: list[Compar
     delta.write(
         graph.pairs.lazy().collect(), base / PAIRS, "overwrite", batch_id=batch_id, operation="resolve"
     )
+    if graph.u_sample is not None:
+        delta.write(
+            graph.u_sample.lazy().collect(),
+            base / U_SAMPLE,
+            "overwrite",
+            batch_id=batch_id,
+            operation="resolve",
+        )
     if graph.model is not None:
         delta.write(graph.model.to_frame(comparisons), base / MODEL, "overwrite", batch_id=batch_id)

@@ -16,6 +16,11 @@ into a dict that other threads iterate, so a multi-threaded `dbt build` fails at
 connection is opened (single-threaded), registered on each cursor from a dict that never changes
 afterwards, and wrapped in a view created once.
 
+The plugin also lists every table's data files in `lake_files.data_files` (file names relative to
+the table's folder: those of the current version, and those still on disk that it no longer
+references). The incremental facts record the files they were built from and, on the next build,
+rebuild only the keys found in files added or removed since (`dbt_project/macros/incremental.sql`).
+
 Profile: `plugins: [{module: warehouse.dbt_lake_source, alias: lake, config: {data_root: ...}}]`.
 """
 
@@ -37,6 +42,8 @@ LAYERS = {
     "quality": "the quality gate",
 }
 SCHEMA_PREFIX = "lake_"
+# Schema and view of the data-file listing (the lineage the incremental facts read).
+FILES_VIEW = '"lake_files"."data_files"'
 
 
 class MissingLakeTableError(CdpError):
@@ -49,6 +56,20 @@ def schema_name(layer: str) -> str:
 
 def _registered_name(layer: str, table: str) -> str:
     return f"__cdp_lake__{layer}__{table}"
+
+
+def _sql_string(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def data_files(root: Path, current: list[str]) -> list[tuple[str, bool]]:
+    """The table's Parquet files relative to its folder: (name, in the current version), for the
+    current version's files and the other Parquet files still on disk (replaced, not vacuumed)."""
+    names = {
+        Path(uri.removeprefix("file://")).resolve().relative_to(root.resolve()).as_posix() for uri in current
+    }
+    on_disk = {f.relative_to(root).as_posix() for f in root.rglob("*.parquet") if "_delta_log" not in f.parts}
+    return [(name, True) for name in sorted(names)] + [(name, False) for name in sorted(on_disk - names)]
 
 
 def discover_tables(paths: LakePaths) -> dict[tuple[str, str], Path]:
@@ -100,6 +121,26 @@ class Plugin(BasePlugin):
                 listed = ", ".join("'" + f.replace("'", "''") + "'" for f in files)
                 reader = f"read_parquet([{listed}], union_by_name = true)"
             conn.execute(f'create or replace view "{schema_name(layer)}"."{table}" as select * from {reader}')
+        self._list_data_files(conn)
+
+    def _list_data_files(self, conn: Any) -> None:
+        """`lake_files.data_files(layer, table_name, root, file, current)` for the plain-Parquet tables."""
+        rows = [
+            f"({_sql_string(layer)}, {_sql_string(table)}, {_sql_string(self.tables[(layer, table)].resolve().as_posix())}, "
+            f"{_sql_string(name)}, {str(current).lower()})"
+            for (layer, table), files in sorted(self.files.items())
+            if files is not None
+            for name, current in data_files(self.tables[(layer, table)], files)
+        ]
+        empty = "(select null, null, null, null, null where false)"
+        values = f"(values {', '.join(rows)})" if rows else empty
+        conn.execute('create schema if not exists "lake_files"')
+        conn.execute(
+            f"create or replace view {FILES_VIEW} as "
+            "select cast(layer as varchar) as layer, cast(table_name as varchar) as table_name, "
+            "cast(root as varchar) as root, cast(file as varchar) as file, cast(current as boolean) as current "
+            f"from {values} as files(layer, table_name, root, file, current)"
+        )
 
     def configure_cursor(self, cursor: Any) -> None:
         for name, dataset in self.datasets.items():

@@ -136,6 +136,9 @@ class CrossSellSettings(_Section):
     min_confidence: float = Field(0.2, ge=0, le=1)
     min_lift: float = Field(1.2, ge=0)
     min_orders: int = Field(2, ge=1)
+    # A daily run keeps the rules until the purchase lines grew by this share since their last
+    # build (0: rebuilt every run); a full refresh or a changed setting always rebuilds them.
+    rebuild_min_growth: float = Field(0.05, ge=0)
 
 
 # The completeness bar is one setting, `quality.completeness.threshold` (issue 6): the quality gate

@@ -1,15 +1,24 @@
 {#- Incremental facts for the daily run (DuckDB). `int_orders__deduplicated`, `fct_order_lines`,
     `fct_orders` and `fct_events` keep what the previous build wrote and rebuild only the keys that
     changed since: new or corrected silver rows, rows whose customer changed (identity merges and
-    splits), rows gone from silver. Silver order lines and events carry no lineage column, so
-    "changed" is decided by content: a hash of the columns a fact
-    keeps, compared with the same hash of the rows the table holds (a scan and a join, no rewrite).
+    splits), rows gone from silver.
+
+    "Changed" comes from the lake's lineage: silver is written in Delta commits that add new rows
+    in new data files and rewrite only the files that hold merged or deleted rows, so every key
+    whose rows changed is in a data file added or removed since the fact was built. A fact records
+    the data files of its silver tables when it is built (`lake_files.data_files`, listed by the
+    lake plugin), and the next build reads just the keys of the files that differ: a few files on a
+    daily run, not a hash of every row; rows a rewrite only copied (compaction, a merge's
+    neighbours in a rewritten file) are in an added and a removed file alike and cancel out.
+    Where the lineage is not at hand (a table not read as plain Parquet, replaced files already
+    vacuumed, a table built before) the keys are found by content: a hash of the columns a fact keeps, compared with the same hash of
+    the rows the table holds.
 
     A table is only continued when it was built by this very project and settings: its comment
-    holds the fingerprint of every model, macro and `marts:` setting (and when it was built), so
-    a changed rule (`purchase_statuses`) or model rebuilds it in full, as the first run and
-    `--full-refresh` do. The build database is deleted by an erasure, so the next run is full too.
-    Other engines (dbt-spark) build these models as plain tables. -#}
+    holds the fingerprint of every model, macro and `marts:` setting (and when it was built, and
+    from which files), so a changed rule (`purchase_statuses`) or model rebuilds it in full, as the
+    first run and `--full-refresh` do. The build database is deleted by an erasure, so the next
+    run is full too. Other engines (dbt-spark) build these models as plain tables. -#}
 
 {#- 'incremental' on DuckDB, 'table' elsewhere (read in config(), at parse time). -#}
 {% macro fact_materialization() -%}
@@ -24,16 +33,17 @@
 
 {#- The config of an incremental fact keyed on `unique_key`: its pre-hook keeps only the rows whose
     key is still in the model `upstream` (see start_incremental_fact), its post-hook records the
-    build. One declaration for the four facts. -#}
-{% macro fact_config(unique_key, upstream, unchanged_since_built=false) -%}
-    {%- set since = ', unchanged_since_built=true' if unchanged_since_built else '' -%}
+    build and the data files of `lake_tables` ('layer.table') it was built from. One declaration
+    for the four facts. -#}
+{% macro fact_config(unique_key, upstream, unchanged_since_built=false, lake_tables=[]) -%}
+    {%- set since = ', unchanged_since_built=true' if unchanged_since_built else ', lake_tables=' ~ tojson(lake_tables) -%}
     {{ return({
         'materialized': cdp.fact_materialization(),
         'unique_key': unique_key,
         'incremental_strategy': 'delete+insert',
         'on_schema_change': 'sync_all_columns',
         'pre_hook': "{{ cdp.start_incremental_fact('" ~ unique_key ~ "', ref('" ~ upstream ~ "')" ~ since ~ ") }}",
-        'post_hook': '{{ cdp.finish_incremental_fact() }}',
+        'post_hook': '{{ cdp.finish_incremental_fact(' ~ tojson(lake_tables) ~ ') }}',
     }) }}
 {%- endmacro %}
 
@@ -121,18 +131,101 @@
         or old_rows.{{ key }} is null
 {%- endmacro %}
 
+{#- The data files of lake table `layer`.`table` as the lake plugin lists them: {root, current
+    (the files of its current version, relative to root), replaced (files on disk it no longer
+    references)}, or none when it is not read as plain Parquet files. -#}
+{% macro lake_data_files(layer, table) -%}
+    {%- set query -%}
+        select root, file, current from lake_files.data_files
+        where layer = '{{ layer }}' and table_name = '{{ table }}'
+        order by file
+    {%- endset -%}
+    {%- set rows = run_query(query).rows -%}
+    {%- set found = {'root': none, 'current': [], 'replaced': []} -%}
+    {%- for row in rows -%}
+        {%- do found.update({'root': row[0]}) -%}
+        {%- do found['current' if row[2] else 'replaced'].append(row[1]) -%}
+    {%- endfor -%}
+    {{ return(found if found['current'] else none) }}
+{%- endmacro %}
+
+{#- The data files of lake table `layer`.`table` added and removed (full paths) since this table
+    was built: {added, removed}, or none when that lineage is not at hand (not recorded, not plain
+    Parquet, or a removed file already vacuumed, so its rows are unknown). -#}
+{% macro lake_lineage(layer, table) -%}
+    {%- set built = ((cdp.built_state(this) or {}).get('lake_files') or {}).get(layer ~ '.' ~ table) -%}
+    {%- set files = cdp.lake_data_files(layer, table) if built is not none else none -%}
+    {%- if files is none
+        or built | reject('in', files['current']) | reject('in', files['replaced']) | list | length > 0 -%}
+        {{ return(none) }}
+    {%- endif -%}
+    {%- set lineage = {'added': [], 'removed': []} -%}
+    {%- for file in files['current'] if file not in built -%}
+        {%- do lineage['added'].append(files['root'] ~ '/' ~ file) -%}
+    {%- endfor -%}
+    {%- for file in built if file not in files['current'] -%}
+        {%- do lineage['removed'].append(files['root'] ~ '/' ~ file) -%}
+    {%- endfor -%}
+    {{ return(lineage) }}
+{%- endmacro %}
+
+{#- The keys (`key`) of lake table `layer`.`table` whose rows (compared on `columns`) changed since
+    this table was built: the rows of its data files added since that the files removed since do
+    not hold, and the other way round (see the top of this file); rows a rewrite merely copied
+    (a merge's neighbours, a compaction) cancel out. `lake_columns`: lake columns compared too
+    (lineage the model orders by, e.g. `_batch_id`). Without that lineage, the keys whose rows
+    differ between `new` and `old` on `columns` (changed_keys). -#}
+{% macro lake_changed_keys(layer, table, key, new, old, columns, lake_columns=[]) -%}
+    {%- set lineage = cdp.lake_lineage(layer, table) -%}
+    {%- set added, removed = (lineage or {}).get('added', []), (lineage or {}).get('removed', []) -%}
+    {%- if lineage is none -%}
+    {{ cdp.changed_keys(new, old, key, columns) }}
+    {%- elif added or removed -%}
+    -- rows in the added files and not in the removed ones, or the other way round
+    select {{ key }}
+    from (
+        select
+            cast({{ key }} as varchar) as {{ key }},
+            {{ cdp.row_hash(columns + lake_columns) }} as row_hash,
+            sum(case when _lake_file in ('{{ (added or ['']) | join("', '") }}') then 1 else -1 end) as copies
+        from read_parquet(['{{ (added + removed) | join("', '") }}'], union_by_name = true, filename = '_lake_file')
+        group by all
+    )
+    where copies != 0
+    {%- else -%}
+    select cast(null as varchar) as {{ key }} where false
+    {%- endif -%}
+{%- endmacro %}
+
+{#- False when the lineage shows that no data file of `lake_tables` was removed since this table
+    was built (the lake was only appended to), true otherwise. -#}
+{% macro lake_files_removed(lake_tables) -%}
+    {%- for name in lake_tables -%}
+        {%- set parts = name.split('.') -%}
+        {%- set lineage = cdp.lake_lineage(parts[0], parts[1]) -%}
+        {%- if lineage is none or lineage['removed'] -%}
+            {{ return(true) }}
+        {%- endif -%}
+    {%- endfor -%}
+    {{ return(false) }}
+{%- endmacro %}
+
 {#- Pre-hook of an incremental fact: a table built by another fingerprint is emptied (the model
     then selects every row); a continued one keeps only the rows whose `key` is still in `upstream`
     (with `unchanged_since_built`: among its rows written before this table was last built), so
-    keys gone upstream disappear and rebuilt keys lose every old row, even when none replaces it. -#}
-{% macro start_incremental_fact(key, upstream, unchanged_since_built=false) -%}
-    {{ return(adapter.dispatch('start_incremental_fact', 'cdp')(key, upstream, unchanged_since_built)) }}
+    keys gone upstream disappear and rebuilt keys lose every old row, even when none replaces it.
+    When the lineage of its `lake_tables` shows they were only appended to since, no key can be
+    gone and every rebuilt key has rows again: that scan is skipped. -#}
+{% macro start_incremental_fact(key, upstream, unchanged_since_built=false, lake_tables=[]) -%}
+    {{ return(adapter.dispatch('start_incremental_fact', 'cdp')(key, upstream, unchanged_since_built, lake_tables)) }}
 {%- endmacro %}
-{% macro default__start_incremental_fact(key, upstream, unchanged_since_built) -%}
+{% macro default__start_incremental_fact(key, upstream, unchanged_since_built, lake_tables) -%}
 {%- endmacro %}
-{% macro duckdb__start_incremental_fact(key, upstream, unchanged_since_built) -%}
+{% macro duckdb__start_incremental_fact(key, upstream, unchanged_since_built, lake_tables) -%}
     {%- if execute and is_incremental() -%}
-        {%- if cdp.incremental_fact() -%}
+        {%- if cdp.incremental_fact() and lake_tables and not cdp.lake_files_removed(lake_tables) -%}
+            {#- only appended to since: no key can be gone, every rebuilt key has rows again -#}
+        {%- elif cdp.incremental_fact() -%}
             delete from {{ this }}
             where {{ key }} not in (
                 select {{ key }} from {{ upstream }}
@@ -146,16 +239,84 @@
 
 {#- Post-hook: record the fingerprint and start of the build that the table now reflects (in the
     same transaction as its rows). -#}
-{% macro finish_incremental_fact() -%}
-    {{ return(adapter.dispatch('finish_incremental_fact', 'cdp')()) }}
+{% macro finish_incremental_fact(lake_tables=[]) -%}
+    {{ return(adapter.dispatch('finish_incremental_fact', 'cdp')(lake_tables)) }}
 {%- endmacro %}
-{% macro default__finish_incremental_fact() -%}
+{% macro default__finish_incremental_fact(lake_tables) -%}
 {%- endmacro %}
-{% macro duckdb__finish_incremental_fact() -%}
+{% macro duckdb__finish_incremental_fact(lake_tables) -%}
     {%- if execute -%}
+        {%- set lake_files = {} -%}
+        {%- for name in lake_tables -%}
+            {%- set parts = name.split('.') -%}
+            {%- set files = cdp.lake_data_files(parts[0], parts[1]) -%}
+            {%- if files is not none -%}
+                {%- do lake_files.update({name: files['current']}) -%}
+            {%- endif -%}
+        {%- endfor -%}
         {%- set state = {
             'fingerprint': cdp.project_fingerprint(),
             'built_at': run_started_at.strftime('%Y-%m-%d %H:%M:%S.%f'),
+            'lake_files': lake_files,
+        } -%}
+        comment on table {{ this }} is '{{ tojson(state) }}'
+    {%- endif -%}
+{%- endmacro %}
+
+{#- Marts a daily run may keep as they are (DuckDB): a costly whole-history aggregate that a day's
+    new data barely moves (association rules) is rebuilt only when its input grew enough since its
+    last build. Its measure is the rows of the model `upstream` matching `where` (e.g. the purchase
+    lines); the mart is kept while |measure now - measure at its last build| < `min_growth` x the
+    latter (0: rebuilt every run), and its
+    last build had this project's fingerprint (so a changed rule, model or setting rebuilds it, as
+    the first run and --full-refresh do). Other engines build it as a plain table every run. -#}
+{% macro kept_mart_config(upstream, where, min_growth) -%}
+    {{ return({
+        'materialized': cdp.fact_materialization(),
+        'incremental_strategy': 'append',
+        'on_schema_change': 'sync_all_columns',
+        'pre_hook': "{{ cdp.start_kept_mart('" ~ upstream ~ "', " ~ tojson(where) ~ ", " ~ min_growth ~ ") }}",
+        'post_hook': "{{ cdp.finish_kept_mart('" ~ upstream ~ "', " ~ tojson(where) ~ ", " ~ min_growth ~ ") }}",
+    }) }}
+{%- endmacro %}
+
+{#- The measure's value now: rows of `upstream` matching `where`. -#}
+{% macro measured(upstream, where) -%}
+    {{ return(run_query('select count(*) from ' ~ ref(upstream) ~ ' where ' ~ where).rows[0][0]) }}
+{%- endmacro %}
+
+{#- True when this run keeps the mart as its last build left it (the model then selects no row). -#}
+{% macro keep_mart(upstream, where, min_growth) -%}
+    {%- if not cdp.incremental_fact() -%}
+        {{ return(false) }}
+    {%- endif -%}
+    {%- set then = cdp.built_state(this).get('measure') -%}
+    {%- if then is none -%}
+        {{ return(false) }}
+    {%- endif -%}
+    {%- set now = cdp.measured(upstream, where) -%}
+    {{ return((now - then) | abs < min_growth * then) }}
+{%- endmacro %}
+
+{#- Pre-hook: a mart rebuilt on a continued (incremental) run first loses its old rows. -#}
+{% macro start_kept_mart(upstream, where, min_growth) -%}
+    {%- if execute and is_incremental() and not cdp.keep_mart(upstream, where, min_growth) -%}
+        delete from {{ this }}
+    {%- endif -%}
+{%- endmacro %}
+
+{#- Post-hook: a rebuilt mart records its fingerprint and the measure it was built at. -#}
+{% macro finish_kept_mart(upstream, where, min_growth) -%}
+    {{ return(adapter.dispatch('finish_kept_mart', 'cdp')(upstream, where, min_growth)) }}
+{%- endmacro %}
+{% macro default__finish_kept_mart(upstream, where, min_growth) -%}
+{%- endmacro %}
+{% macro duckdb__finish_kept_mart(upstream, where, min_growth) -%}
+    {%- if execute and not cdp.keep_mart(upstream, where, min_growth) -%}
+        {%- set state = {
+            'fingerprint': cdp.project_fingerprint(),
+            'built_at': run_started_at.strftime('%Y-%m-%d %H:%M:%S.%f'),
+            'measure': cdp.measured(upstream, where),
         } -%}
         comment on table {{ this }} is '{{ tojson(state) }}'
     {%- endif -%}

@@ -10,7 +10,9 @@ stay so when a person is deleted from the lake (as an erasure does) with the bui
 
 from __future__ import annotations
 
+import copy
 import json
+from dataclasses import replace
 from datetime import date
 
 import duckdb
@@ -152,6 +154,34 @@ def test_the_daily_build_continues_the_facts(daily):
     assert new[0][0] > 0
 
 
+def _built_at(paths: LakePaths, relation: str) -> str:
+    schema, table = relation.split(".")
+    comment = _rows(
+        paths,
+        f"select comment from duckdb_tables() where schema_name = '{schema}' and table_name = '{table}'",
+    )[0][0]
+    return json.loads(comment)["built_at"]
+
+
+@pytest.mark.slow
+def test_the_daily_build_keeps_the_association_rules_until_enough_lines_arrived(daily):
+    """A day adds far fewer purchase lines than `rebuild_min_growth` (5%): the rules of the full
+    load stay; with the setting at 0 they are rebuilt, equal to a full refresh."""
+    config, paths = daily["config"], daily["paths"]
+    rules = "marts.association_rules"
+    first, daily_build = _built_at(paths, rules), _built_at(paths, "intermediate.int_orders__deduplicated")
+    assert first < daily_build
+
+    raw = copy.deepcopy(config.raw)
+    raw["marts"]["activation"]["cross_sell"]["rebuild_min_growth"] = 0
+    every_run = replace(config, raw=raw)
+    dbt.invoke(every_run, ["run"], "--select", "association_rules")
+    assert _built_at(paths, rules) > daily_build
+    rebuilt = _rows(paths, f"select * from {rules} order by rule_id")
+    dbt.invoke(every_run, ["run"], "--select", "association_rules", "--full-refresh")
+    assert rebuilt == _rows(paths, f"select * from {rules} order by rule_id")
+
+
 @pytest.mark.slow
 def test_the_corrected_order_and_the_merge_reach_the_facts(daily):
     paths, order_id = daily["paths"], daily["order_id"]
@@ -167,6 +197,27 @@ def test_the_corrected_order_and_the_merge_reach_the_facts(daily):
         f"select count(distinct customer_id) from marts.fct_orders where record_id in ('{a}', '{b}')",
     )
     assert owners == [(1,)]
+
+
+@pytest.mark.slow
+def test_a_silver_rewrite_is_rebuilt_only_where_rows_changed(daily):
+    """Silver rewritten in new data files: events copied as they were cancel out; orders
+    re-stamped with another `_batch_id` (the latest-delivery rule orders by it) are all rebuilt."""
+    config, paths = daily["config"], daily["paths"]
+    events = delta.read(paths.silver("events"))
+    delta.write(events, paths.silver("events"), "overwrite")
+    orders = delta.read(paths.silver("orders"))
+    delta.write(
+        orders.with_columns(pl.lit("b20261102T000000").alias("_batch_id")),
+        paths.silver("orders"),
+        "overwrite",
+    )
+    before = _rows(paths, "select max(_built_at) from intermediate.int_orders__deduplicated")[0][0]
+    assert dbt.invoke(config, ["run"], "--select", FACT_MODELS).success
+    rebuilt = _rows(
+        paths, f"select count(*) from intermediate.int_orders__deduplicated where _built_at > '{before}'"
+    )
+    assert rebuilt == [(orders["order_id"].n_unique(),)]
 
 
 @pytest.mark.slow

@@ -1,7 +1,7 @@
 {#- Incremental on DuckDB (macros/incremental.sql): a daily run rebuilds only the orders that are
-    new or corrected in silver, whose lines changed since `fct_order_lines` was built, or whose
+    new or corrected in silver, whose lines changed since this table was built, or whose
     record now belongs to another customer; `_built_at` tells the facts downstream which. -#}
-{{ config(cdp.fact_config('order_id', 'stg_silver__orders')) }}
+{{ config(cdp.fact_config('order_id', 'stg_silver__orders', lake_tables=['silver.orders', 'silver.order_lines'])) }}
 {%- set order_columns = [
     'record_id', 'source', 'source_order_id', 'store_id', 'status', 'status_path', 'status_path_valid',
     'channel', 'payment_method', 'currency', 'total_amount', 'item_count', 'ordered_at', 'order_date',
@@ -23,7 +23,7 @@ links as (
 {%- set lines_built = adapter.get_relation(lines_node.database, lines_node.schema, lines_node.alias) -%}
 changed as (
     -- new, corrected or re-delivered orders
-    {{ cdp.changed_keys('silver_orders', this, 'order_id', order_columns) }}
+    {{ cdp.lake_changed_keys('silver', 'orders', 'order_id', 'silver_orders', this, order_columns, ['_batch_id']) }}
     union
     -- orders whose record now belongs to another customer (or to none)
     select built.order_id
@@ -34,8 +34,8 @@ changed as (
         and built.customer_id is distinct from links.customer_id
     {%- if lines_built is not none %}
     union
-    -- orders whose lines are new, corrected or gone since fct_order_lines was built
-    {{ cdp.changed_keys(ref('stg_silver__order_lines'), lines_built, 'order_id', line_columns) }}
+    -- orders whose lines are new, corrected or gone since this table was built
+    {{ cdp.lake_changed_keys('silver', 'order_lines', 'order_id', ref('stg_silver__order_lines'), lines_built, line_columns) }}
     {%- else %}
     union
     select order_id from silver_orders

@@ -1,7 +1,10 @@
 {#- "Bought together" rules from purchase baskets at the `activation.cross_sell.level` (category or
     sku): support = P(A and B), confidence = P(B | A), lift = confidence / P(B). Only rules over
-    every minimum in `activation.cross_sell` are kept. -#}
+    every minimum in `activation.cross_sell` are kept.
+    A daily run on DuckDB keeps the rules of the last build until the purchase lines grew by
+    `activation.cross_sell.rebuild_min_growth` since (macros/incremental.sql, kept_mart_config). -#}
 {%- set cross_sell = setting('activation.cross_sell', {}) -%}
+{{ config(cdp.kept_mart_config('fct_order_lines', 'is_purchase', cross_sell.rebuild_min_growth or 0)) }}
 {%- set item = 'lines.' ~ (cross_sell.level or 'category') -%}
 
 with
@@ -75,3 +78,6 @@ where orders_with_both >= {{ cross_sell.min_orders or 1 }}
     and support >= {{ cross_sell.min_support or 0 }}
     and confidence >= {{ cross_sell.min_confidence or 0 }}
     and lift >= {{ cross_sell.min_lift or 0 }}
+{%- if cdp.keep_mart('fct_order_lines', 'is_purchase', cross_sell.rebuild_min_growth or 0) %}
+    and false  -- kept as the last build left it
+{%- endif %}

@@ -2,7 +2,7 @@
     for anonymous events through a device id that belongs to exactly one customer.
     Incremental on DuckDB (macros/incremental.sql): a daily run rebuilds the events that are new or
     corrected in silver and those whose customer changed (their record's or device's owner). -#}
-{{ config(cdp.fact_config('event_id', 'stg_silver__events')) }}
+{{ config(cdp.fact_config('event_id', 'stg_silver__events', lake_tables=['silver.events'])) }}
 {%- set event_columns = ['record_id', 'device_id', 'session_id', 'event_type', 'sku', 'channel', 'occurred_at'] -%}
 with
 
@@ -27,7 +27,7 @@ device_owners as (
 {% if cdp.incremental_fact() %}
 changed as (
     -- new or corrected events
-    {{ cdp.changed_keys('silver_events', this, 'event_id', event_columns) }}
+    {{ cdp.lake_changed_keys('silver', 'events', 'event_id', 'silver_events', this, event_columns) }}
     union
     -- events whose record or device now belongs to another customer (or to none)
     select built.event_id

@@ -144,6 +144,40 @@ def _gates(root: Path) -> list[Measurement]:
     return steps
 
 
+def seed_gate_state(root: Path, layers: list[str], run_id: str) -> dict[str, int]:
+    """Record in lake/quality/gate_state what a passing gate over `layers` would have read at `run_id`.
+
+    For measuring a daily gate on a lake kept from a run made before gates kept state: each lake
+    table's newest Delta version committed before that run's gate started (its `dq_results`
+    checked_at). The next gate then judges row by row only what later runs added.
+    """
+    from deltalake import DeltaTable
+
+    from quality.scope import GateScope, gate_key, save_scope
+    from warehouse import delta
+    from warehouse.paths import LakePaths
+
+    paths = LakePaths.at(root)
+    results = delta.read(paths.lake / "quality" / "dq_results", columns=["run_id", "layer", "checked_at"])
+    started = results.filter((results["run_id"] == run_id) & results["layer"].is_in(layers))[
+        "checked_at"
+    ].min()
+    if started is None:
+        raise click.ClickException(f"no dq_results of run {run_id} for {', '.join(layers)} in {root}")
+    cutoff_ms = started.replace(tzinfo=UTC).timestamp() * 1000
+    versions: dict[str, int] = {}
+    for schema in ("bronze", "silver", "identity"):
+        folder = paths.lake / schema
+        for table in sorted(p for p in folder.iterdir() if delta.exists(p)) if folder.is_dir() else []:
+            committed = [
+                h["version"] for h in DeltaTable(str(table)).history() if h["timestamp"] <= cutoff_ms
+            ]
+            if committed:
+                versions[f"{schema}.{table.name}"] = max(committed)
+    save_scope(paths, GateScope(gate=gate_key(layers), full=False, read=versions), run_id, started)
+    return versions
+
+
 def _gate_extra(summary: dict[str, Any]) -> dict[str, Any]:
     """Status and per-suite seconds: where a gate's time goes."""
     keys = ("status", "score", "expectations", "seconds", "timings", "suite_seconds", "error")

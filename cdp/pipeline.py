@@ -77,6 +77,8 @@ def quality_gate(config: CdpConfig, layer: str, batch_id: str) -> Summary:
     """Run the layer's expectation suites; a critical failure raises and stops the publish.
 
     `silver` (after resolve) also runs the bronze suites; `gold` judges dbt's build database.
+    A daily run's row-level rules judge only the rows added since the last passing gate
+    (`quality.incremental`; the summary's `scope` says which); table-level checks cover whole tables.
     """
     from quality.gate import gate_layers, run_gate
 

@@ -8,6 +8,9 @@
   `meta.quarantine` is the quarantine table;
 - `gold.*` are the marts in dbt's *build* database (attached read-only), so the gold gate judges
   what is about to be published, never what readers already see;
+- `changed.*` are the rows of a lake table (`changed.orders` for `silver.orders`) that the gate's
+  scope says to judge row by row: the data files added since the last passing gate, or the whole
+  table in a full-scope gate (`quality/scope.py`);
 - `derived.*` are small frames computed in Python from several sources (freshness against the
   registry's SLAs, volume statistics, the bronze structure profile), registered on first use.
 
@@ -25,6 +28,7 @@ import duckdb
 import polars as pl
 import pyarrow as pa
 
+from quality.scope import GateScope, changed_files
 from warehouse import delta
 from warehouse.dbt import MARTS_SCHEMA
 from warehouse.paths import LakePaths
@@ -32,6 +36,8 @@ from warehouse.paths import LakePaths
 DerivedBuilder = Callable[["Catalog"], "pl.DataFrame | None"]
 
 LAKE_SCHEMAS = ("bronze", "silver", "identity", "quality")
+CHANGED_SCHEMA = "changed"
+_SCOPED_SCHEMAS = ("silver", "bronze", "identity")  # where a `changed.<table>` name is looked up
 BUILD_ALIAS = "build"
 
 
@@ -43,18 +49,24 @@ class Catalog:
         paths: LakePaths,
         parameters: Mapping[str, Any],
         derived: Mapping[str, DerivedBuilder] | None = None,
+        scope: GateScope | None = None,
     ) -> None:
         self.paths = paths
+        self.scope = scope or GateScope(gate="")
+        self._files: dict[str, list[str] | None] = {}  # schema.table -> the Parquet files read
         self.parameters = dict(parameters)
         self._derived = dict(derived or {})
         self._known: dict[str, bool] = {}
         self._keep_alive: list[Any] = []  # registered Arrow objects must outlive their views
         self.con = duckdb.connect()
         self.con.execute("set enable_progress_bar = false")  # no bars in Airflow task logs
-        for schema in (*LAKE_SCHEMAS, "meta", "gold", "derived"):
+        for schema in (*LAKE_SCHEMAS, "meta", "gold", "derived", CHANGED_SCHEMA):
             self.con.execute(f"create schema {schema}")
         for name, value in self.parameters.items():
             self.con.execute(f"set variable {name} = ?", [value])
+        # suites that judge key uniqueness over the whole table pick their branch by it: every key
+        # when every row is judged, else only the changed rows' keys (DuckDB prunes the other)
+        self.con.execute("set variable full_scope = ?", [self.scope.full])
         self._build_attached = False
 
     def close(self) -> None:
@@ -111,6 +123,8 @@ class Catalog:
     def _register(self, schema: str, table: str) -> bool:
         if schema == "gold":
             return self._register_mart(table)
+        if schema == CHANGED_SCHEMA:
+            return self._register_changed(table)
         if schema == "derived":
             builder = self._derived.get(table)
             frame = builder(self) if builder else None
@@ -121,15 +135,36 @@ class Catalog:
         path = self.delta_path(schema, table)
         if not delta.exists(path):
             return False
+        # the version first, then its files: a commit in between makes the recorded version older
+        # than what was read, so the next gate judges a little more, never less
+        self.scope.read[f"{schema}.{table}"] = delta.open_table(path).version()
         files = delta.plain_parquet_files(path)
+        self._files[f"{schema}.{table}"] = files
         if files is None:
             self._register_arrow(schema, table, delta.dataset(path))
         else:
-            listed = ", ".join("'" + f.replace("'", "''") + "'" for f in files)
-            self.con.execute(
-                f'create or replace view {schema}."{table}" as '
-                f"select * from read_parquet([{listed}], union_by_name = true)"
-            )
+            self.con.execute(f'create or replace view {schema}."{table}" as {_read_parquet(files)}')
+        return True
+
+    def _register_changed(self, table: str) -> bool:
+        """`changed.<table>`: the rows of the lake table in files added since the judged version."""
+        schema = next((s for s in _SCOPED_SCHEMAS if (self.paths.lake / s / table).is_dir()), None)
+        if schema is None or not self.ensure(f"{schema}.{table}"):
+            return False
+        name = f"{schema}.{table}"
+        since, files = self.scope.since(name), self._files.get(name)
+        changed = (
+            changed_files(self.delta_path(schema, table), since, files)
+            if since is not None and files
+            else None
+        )
+        if changed is None:  # full scope, no judged version, or not plain Parquet: the whole table
+            body = f'select * from {schema}."{table}"'
+        elif not changed:
+            body = f'select * from {schema}."{table}" where false'
+        else:
+            body = _read_parquet(changed)
+        self.con.execute(f'create or replace view {CHANGED_SCHEMA}."{table}" as {body}')
         return True
 
     def _register_arrow(self, schema: str, table: str, data: Any) -> None:
@@ -153,3 +188,8 @@ class Catalog:
             f'create or replace view gold."{table}" as select * from {BUILD_ALIAS}.{MARTS_SCHEMA}."{table}"'
         )
         return True
+
+
+def _read_parquet(files: list[str]) -> str:
+    listed = ", ".join("'" + f.replace("'", "''") + "'" for f in files)
+    return f"select * from read_parquet([{listed}], union_by_name = true)"

@@ -22,10 +22,11 @@ import duckdb
 import polars as pl
 
 from quality import derived, metrics
-from quality.catalog import Catalog, DerivedBuilder
+from quality.catalog import CHANGED_SCHEMA, Catalog, DerivedBuilder
 from quality.frames import batch_label, partitions, to_pandas
 from quality.outcomes import Outcome, labelled_outcomes, outcome
 from quality.repair import completeness_by_source, repair_list
+from quality.scope import CHANGED, FULL, load_scope, save_scope
 from quality.settings import QualitySettings, load_settings, suites_dir
 from quality.store import results_frame, write_metrics, write_repair_list, write_results
 from quality.suite_spec import LAYERS, SuiteDefinitionError, SuiteSpec, load_suites
@@ -77,6 +78,7 @@ class SuiteRun:
     batches: int = 0
     seconds: float = 0.0
     skipped: str | None = None
+    scope: str = FULL  # `changed` when its row-level rules read only the changed rows
 
 
 @dataclass
@@ -84,6 +86,7 @@ class GateReport:
     run_id: str
     layers: list[str]
     checked_at: datetime
+    scope: str = FULL  # or `changed`: row-level rules judged the rows added since the last passing gate
     outcomes: list[Outcome] = field(default_factory=list)
     suites: list[SuiteRun] = field(default_factory=list)
     metrics: pl.DataFrame = field(default_factory=pl.DataFrame)
@@ -92,6 +95,10 @@ class GateReport:
     scorecard: dict[str, Any] | None = None  # the dbt rebuild of dq_scorecard after a gold gate
     seconds: float = 0.0
     timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def suite_scopes(self) -> dict[str, str]:
+        return {s.suite: s.scope for s in self.suites}
 
     @property
     def critical_failures(self) -> list[Outcome]:
@@ -126,6 +133,8 @@ class GateReport:
     def summary(self) -> dict[str, Any]:
         return {
             "layers": self.layers,
+            "scope": self.scope,
+            "changed_scope_suites": sorted(s.suite for s in self.suites if s.scope == CHANGED),
             "status": self.status,
             "score": self.score,
             "expectations": len(self.outcomes),
@@ -189,9 +198,18 @@ def _timed(report: GateReport, phase: str) -> Iterator[None]:
 
 
 def run_gate(
-    config: CdpConfig, layers: list[str], run_id: str, *, checked_at: datetime | None = None
+    config: CdpConfig,
+    layers: list[str],
+    run_id: str,
+    *,
+    checked_at: datetime | None = None,
+    full: bool = False,
 ) -> GateReport:
-    """Run the suites of `layers` on the lake (and, for gold, the build database); see module doc."""
+    """Run the suites of `layers` on the lake (and, for gold, the build database); see module doc.
+
+    Row-level rules judge what changed since the last passing gate over the same layers
+    (`quality.scope`, `quality.incremental`), or everything when `full` or on the first run.
+    """
     unknown = [layer for layer in layers if layer not in LAYERS]
     if unknown:
         raise CdpError(f"unknown quality layer(s) {', '.join(unknown)}; choose from {', '.join(LAYERS)}")
@@ -201,14 +219,15 @@ def run_gate(
     paths = LakePaths.at(config.data_root)
     checked_at = (checked_at or datetime.now(UTC)).astimezone(UTC).replace(tzinfo=None)
     parameters = gate_parameters(config, settings, run_id, checked_at)
-    report = GateReport(run_id=run_id, layers=list(layers), checked_at=checked_at)
+    scope = load_scope(paths, list(layers), run_id, incremental=settings.incremental and not full)
+    report = GateReport(run_id=run_id, layers=list(layers), checked_at=checked_at, scope=scope.name)
     with _timed(report, "setup"):
         from quality.gx_session import GxSession  # GX is slow to import: only when a gate runs
 
         session = GxSession(
             paths.lake / "quality" / RESULTS_DIR_NAME, paths.docs / "quality", settings.sample_rows
         )
-    with Catalog(paths, parameters, _derived_builders(config, settings, run_id)) as catalog:
+    with Catalog(paths, parameters, _derived_builders(config, settings, run_id), scope) as catalog:
         with _timed(report, "suites"):
             report.suites = [_run_suite(suite, catalog, session, parameters, report) for suite in suites]
         with _timed(report, "metrics"):
@@ -217,11 +236,15 @@ def run_gate(
             repair = catalog.frame("select * from derived.repair_list") if wants_repair else None
         refresh = settings.refresh_scorecard and "gold" in layers and SCORECARD_MART in catalog.marts()
     with _timed(report, "write"):
-        write_results(paths, results_frame(report.outcomes, run_id, checked_at), run_id, layers)
+        write_results(
+            paths, results_frame(report.outcomes, run_id, checked_at, report.suite_scopes), run_id, layers
+        )
         write_metrics(paths, report.metrics, run_id, checked_at, layers)
         if repair is not None:
             write_repair_list(paths, repair, run_id)
             report.repair_records = repair.height
+        if not report.critical_failures:  # a failed gate judges the same rows again next run
+            save_scope(paths, scope, run_id, checked_at)
     if refresh:
         with _timed(report, "scorecard"):
             report.scorecard = refresh_scorecard(config)
@@ -267,6 +290,8 @@ def _run_suite(
 ) -> SuiteRun:
     """Fetch the suite's frame, validate each batch with GX, collect one outcome per rule and batch."""
     run = SuiteRun(suite=suite.name, layer=suite.layer)
+    if not catalog.scope.full and any(t.startswith(f"{CHANGED_SCHEMA}.") for t in suite.tables):
+        run.scope = CHANGED
     started = time.perf_counter()
     missing = catalog.missing(suite.tables)
     if missing:
@@ -289,7 +314,7 @@ def _run_suite(
     for labels, part in batches:
         frame = to_pandas(part)
         result = session.validate(
-            suite, batch_label(labels), frame, gx_parameters, report.run_id, report.checked_at
+            suite, batch_label(labels), frame, gx_parameters, report.run_id, report.checked_at, run.scope
         )
         for rule_result in result.results:
             rule = suite.expectations[session.rule_index(suite, rule_result.expectation_config.id)]

@@ -28,6 +28,7 @@ from typing import Any
 import pandas as pd
 
 from quality.frames import UNLABELLED
+from quality.scope import FULL
 from quality.suite_spec import SuiteSpec
 
 SITE_NAME = "quality"
@@ -194,17 +195,21 @@ class GxSession:
         parameters: dict[str, Any],
         run_name: str,
         run_time: datetime,
+        scope: str = FULL,
     ) -> Any:
         """Run the suite's checkpoint on one batch; returns GX's ExpectationSuiteValidationResult.
 
         A labelled suite asks for the complete list of unexpected rows (its frames are small) so
-        failures can be attributed to each row's source.
+        failures can be attributed to each row's source. A suite that judged only the rows added
+        since the last passing gate says so in its asset name (the data docs' index lists it).
         """
         from great_expectations.core.run_identifier import RunIdentifier
 
         gx = self._gx
         suite = self._suite(spec)
         name = spec.name if label == UNLABELLED else f"{spec.name}.{label}"
+        if scope != FULL:
+            name = f"{name} ({scope} rows)"
         result_format: dict[str, Any] = {"result_format": "COMPLETE" if spec.label_by else "SUMMARY"}
         result_format["partial_unexpected_count"] = self.sample_rows
         batch = self._datasource(spec).add_dataframe_asset(name).add_batch_definition_whole_dataframe("batch")

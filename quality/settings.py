@@ -86,6 +86,12 @@ class QualitySettings(_Section):
     freshness_defaults: FreshnessDefaults = Field(default_factory=FreshnessDefaults)
     volume: VolumeSettings = Field(default_factory=VolumeSettings)
     docs: DocsSettings = Field(default_factory=DocsSettings)
+    incremental: bool = Field(
+        True,
+        description="a gate's row-level rules judge only the rows added since the last passing gate "
+        "(`changed.*` in suites; table-level checks still cover whole tables); false, or "
+        "`cdp quality --full`, judges every row each run",
+    )
     refresh_scorecard: bool = Field(
         True,
         description="after a gold gate, rebuild the dq_scorecard mart (dbt) so the published "

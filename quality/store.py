@@ -37,6 +37,7 @@ RESULTS_SCHEMA: dict[str, pl.DataType] = {
     "success": pl.Boolean(),
     "score": pl.Float64(),
     "details": pl.String(),
+    "scope": pl.String(),  # optional extension: `full`, or `changed` (rows added since the last pass)
 }
 METRICS_TABLE_SCHEMA: dict[str, pl.DataType] = {
     "run_id": pl.String(),
@@ -57,8 +58,21 @@ def _in(values: Iterable[str]) -> str:
     return ", ".join(sql_string(v) for v in sorted(set(values)))
 
 
-def results_frame(outcomes: list[Outcome], run_id: str, checked_at: datetime) -> pl.DataFrame:
-    rows = [{"run_id": run_id, "checked_at": checked_at, "layer": o.layer, **o.as_row()} for o in outcomes]
+def results_frame(
+    outcomes: list[Outcome], run_id: str, checked_at: datetime, scopes: dict[str, str] | None = None
+) -> pl.DataFrame:
+    """One row per outcome; `scope` per suite (`full` unless `scopes` says `changed`)."""
+    scopes = scopes or {}
+    rows = [
+        {
+            "run_id": run_id,
+            "checked_at": checked_at,
+            "layer": o.layer,
+            **o.as_row(),
+            "scope": scopes.get(o.suite, "full"),
+        }
+        for o in outcomes
+    ]
     return pl.DataFrame(rows, schema=RESULTS_SCHEMA).select(list(RESULTS_SCHEMA))
 
 

@@ -59,8 +59,9 @@ _ROW_WISE = re.compile(
 NULL_RULES = ("expect_column_values_to_not_be_null", "expect_column_values_to_be_null")
 
 # Schemas a suite's query can read (quality.catalog registers them); `layer.table` in `data`
-# makes the table a requirement of the suite.
-SCHEMAS = ("bronze", "silver", "identity", "meta", "quality", "gold", "derived")
+# makes the table a requirement of the suite. `changed.<table>` is the part of a lake table the
+# gate judges row by row (quality.scope: the rows added since the last passing gate, or all).
+SCHEMAS = ("bronze", "silver", "identity", "meta", "quality", "gold", "derived", "changed")
 _TABLE_REFERENCE = re.compile(r"\b(" + "|".join(SCHEMAS) + r")\.([A-Za-z_][A-Za-z0-9_]*)\b")
 
 

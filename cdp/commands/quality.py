@@ -25,8 +25,14 @@ LAYER_CHOICES = ("bronze", "silver", "gold")
     default=None,
     help="Run id for lake/quality (default: a new id; the pipeline uses its batch id).",
 )
+@click.option(
+    "--full",
+    is_flag=True,
+    help="Judge every row (default: with quality.incremental, row-level rules judge only the rows "
+    "added since the last passing gate; table-level checks always cover whole tables).",
+)
 @pass_cli
-def quality(cli: CliContext, layers: tuple[str, ...], run_id: str | None) -> None:
+def quality(cli: CliContext, layers: tuple[str, ...], run_id: str | None, full: bool) -> None:
     """Validate the lake (bronze, silver, identity) and dbt's build database (gold) against the
     expectation suites in quality/suites.
 
@@ -36,14 +42,16 @@ def quality(cli: CliContext, layers: tuple[str, ...], run_id: str | None) -> Non
     """
     from quality.gate import run_gate
 
-    report = run_gate(cli.config, list(layers or LAYER_CHOICES), run_id or new_batch_id())
+    report = run_gate(cli.config, list(layers or LAYER_CHOICES), run_id or new_batch_id(), full=full)
     if not cli.quiet:
         _print(report.summary())
 
 
 def _print(summary: dict, console: Console | None = None) -> None:
     console = console or Console()
-    table = Table(title=f"Quality gate ({', '.join(summary['layers'])}): {summary['status']}")
+    scoped = ", changed rows" if summary.get("scope") == "changed" else ""
+    title = f"Quality gate ({', '.join(summary['layers'])}{scoped}): {summary['status']}"
+    table = Table(title=title)
     table.add_column("severity")
     table.add_column("failed expectation")
     for line in summary["critical"]:

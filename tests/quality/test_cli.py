@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import sys
 
+import polars as pl
 import pytest
 
 from cdp.cli import main
 from tests.quality.lake import clean_lake, write_build_database
+from warehouse import delta
 
 
 def test_cdp_quality_exits_non_zero_with_the_failing_rule_and_no_traceback(tmp_path, monkeypatch, capsys):
@@ -34,3 +36,18 @@ def test_cdp_quality_reports_warnings_and_succeeds(tmp_path, monkeypatch, capsys
     main()  # returns normally: exit status 0
     out = capsys.readouterr().out
     assert "Quality gate (gold): passed" in out and "quality_docs" in out
+
+
+def test_cdp_quality_full_judges_every_row_after_a_passing_gate(tmp_path, monkeypatch, capsys):
+    lake = clean_lake(tmp_path / "data")
+    base = ["cdp", "--data-root", str(lake.root), "quality", "--layer", "silver"]
+    for run_id, extra in (("r1", []), ("r2", []), ("r3", ["--full"])):
+        monkeypatch.setattr(sys, "argv", [*base, "--run-id", run_id, *extra])
+        main()
+    out = capsys.readouterr().out
+    assert out.count("Quality gate (silver, changed rows)") == 1  # r2: nothing new to judge
+    results = delta.read(lake.paths.lake / "quality" / "dq_results")
+    orders = results.filter((pl.col("suite") == "silver_orders") & (pl.col("column") == "negative_totals"))
+    # r2 found no new orders to judge row by row; r1 and r3 judged all of them (19 ecom, 9 pos)
+    assert dict(orders.group_by("run_id").agg(pl.col("checked").sum()).iter_rows()) == {"r1": 28, "r3": 28}
+    assert set(results.filter(pl.col("run_id") != "r2")["scope"]) == {"full"}

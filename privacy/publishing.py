@@ -33,6 +33,7 @@ from privacy.keys import encryption_key, hmac_key
 from privacy.layout import PrivacyPaths
 from privacy.settings import PrivacySettings, load_settings
 from warehouse.config import CdpConfig
+from warehouse.publish import PARQUET_OPTIONS
 
 log = logging.getLogger("cdp.privacy.publishing")
 
@@ -121,7 +122,7 @@ def pseudonymise_marts(
             partial = out_dir / f".{name}.parquet.partial"
             con.execute(
                 f"copy (select {', '.join(plan.select)} from {source}) to "
-                f"{pseudonymise.literal(str(partial))} (format parquet, compression zstd)"
+                f"{pseudonymise.literal(str(partial))} ({PARQUET_OPTIONS})"
             )
             os.replace(partial, target)
             if plan.unclassified:

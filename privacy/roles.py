@@ -26,7 +26,7 @@ from privacy.pseudonymise import literal, quote
 from privacy.settings import PrivacySettings, RoleSettings, load_settings
 from warehouse.config import CdpConfig
 from warehouse.paths import LakePaths
-from warehouse.publish import PUBLISH_LOG_TABLE, reuse_copy
+from warehouse.publish import PUBLISH_LOG_TABLE, delta_published, reuse_copy, sync_table
 
 log = logging.getLogger("cdp.privacy.roles")
 
@@ -131,16 +131,20 @@ def _build_role_db(
     partial.unlink(missing_ok=True)
     sources = {t: _source_signature(lake, t) for t in granted.tables if t != AUDIT_TABLE}
     kept: set[str] = set()
+    synced: set[str] = set()
     copied = _copy_published_db(lake, partial, granted)
     if copied is not None:
         kept = set(sources)
     elif reuse:
-        kept = _reuse_previous(lake, target, partial, granted, sources)
+        kept, synced = _reuse_previous(lake, target, partial, granted, sources)
     con = duckdb.connect(str(partial))
     try:
         for table in copied or []:
             con.execute(f"drop table {quote(table)}")
         for table, columns in granted.tables.items():
+            if table in synced:
+                sync_table(con, table, _select_published(lake, table, columns))
+                continue
             if table in kept:
                 continue
             if table == AUDIT_TABLE:
@@ -149,11 +153,7 @@ def _build_role_db(
                 con.execute(f"create table {AUDIT_TABLE} as select * from __audit")
                 con.unregister("__audit")
                 continue
-            select = ", ".join(quote(c) for c in columns)
-            con.execute(
-                f"create table {quote(table)} as select {select} from "
-                f"read_parquet({literal(_parquet_glob(lake.marts / (table + '.parquet')))})"
-            )
+            con.execute(f"create table {quote(table)} as {_select_published(lake, table, columns)}")
         access = [(t, c, False) for t, cols in granted.tables.items() for c in cols]
         access += [(t, None, True) for t in granted.restricted_tables]
         con.execute(
@@ -171,6 +171,12 @@ def _build_role_db(
     finally:
         con.close()
     os.replace(partial, target)
+
+
+def _select_published(lake: LakePaths, table: str, columns: list[str]) -> str:
+    """The query for a role's table: the granted columns of the published mart."""
+    select = ", ".join(quote(c) for c in columns)
+    return f"select {select} from read_parquet({literal(_parquet_glob(lake.marts / (table + '.parquet')))})"
 
 
 def _source_signature(lake: LakePaths, mart: str) -> str:
@@ -191,16 +197,19 @@ def _source_files(lake: LakePaths, mart: str) -> list[Path]:
 
 def _reuse_previous(
     lake: LakePaths, target: Path, partial: Path, granted: RoleGrant, sources: dict[str, str]
-) -> set[str]:
+) -> tuple[set[str], set[str]]:
     """Copy the role's current database to `partial`, keeping the tables whose source is unchanged.
 
-    Only when the role's grants (tables and columns) are exactly those the database was built
-    with: after a grant was narrowed, a dropped table's bytes could linger in the copy's free
-    blocks, so the database is built from nothing instead. Returns the tables kept (the rest of
-    the copy is dropped, bookkeeping tables included), or an empty set when nothing is reused.
+    Tables of marts that the publish updated row by row (`warehouse.publish.delta_published`:
+    the big incremental facts) are kept too, to be updated the same way (`sync_table`) instead of
+    written anew. Only when the role's grants (tables and columns) are exactly those the database
+    was built with: after a grant was narrowed, a dropped table's bytes could linger in the copy's
+    free blocks, so the database is built from nothing instead. Returns the tables kept (the rest
+    of the copy is dropped, bookkeeping tables included) and, among them, those to update; empty
+    sets when nothing is reused.
     """
     if not target.is_file():
-        return set()
+        return set(), set()
     try:
         with duckdb.connect(str(target), read_only=True) as con:
             previous = {
@@ -208,21 +217,27 @@ def _reuse_previous(
             }
             tables = [r[0] for r in con.execute("select table_name from duckdb_tables()").fetchall()]
     except duckdb.Error:  # built before sources were recorded
-        return set()
+        return set(), set()
     granted_marts = {t: c for t, c in granted.tables.items() if t != AUDIT_TABLE}
     if {t: c for t, (c, _) in previous.items()} != granted_marts:
-        return set()
+        return set(), set()
     unchanged = {t for t, (_, signature) in previous.items() if sources.get(t) == signature and t in tables}
+    deltas = (delta_published(lake) & set(tables)) - unchanged
     size = {t: sum(f.stat().st_size for f in _source_files(lake, t)) for t in granted_marts}
     kept = reuse_copy(
         target,
         partial,
-        {t: size[t] for t in unchanged},
-        {t: size[t] for t in granted_marts if t not in unchanged},
+        {t: size[t] for t in unchanged | deltas},
+        {t: size[t] for t in granted_marts if t not in unchanged | deltas},
     )
     if kept:
-        log.info("role database %s: kept %d unchanged tables", target.name, len(kept))
-    return kept
+        log.info(
+            "role database %s: kept %d unchanged tables, updating %d row by row",
+            target.name,
+            len(kept - deltas),
+            len(kept & deltas),
+        )
+    return kept, kept & deltas
 
 
 def _copy_published_db(lake: LakePaths, partial: Path, granted: RoleGrant) -> list[str] | None:

@@ -52,6 +52,21 @@ def test_keyed_hashes_are_stable_joinable_and_depend_on_the_key():
     assert other_key != hashed[0]
 
 
+@pytest.mark.parametrize("key_bytes", [32, 64, 100])  # a key longer than SHA-256's block is hashed first
+def test_keyed_hashes_computed_in_duckdb_equal_python_hmac(key_bytes):
+    key = Key(os.urandom(key_bytes), "test")
+    values = ["C01", "王芳", "a'b", "", "x" * 200, None]
+    con = duckdb.connect()
+    con.execute("create table t as select unnest(?::varchar[]) as v", [values])
+
+    pseudonymise.register_pseudonyms(con, "t", ["v"], key, SETTINGS)
+
+    found = dict(con.execute(f"select value, pseudonym from {pseudonymise.PSEUDONYM_TABLE}").fetchall())
+    assert found == {
+        v: pseudonymise.pseudonym(v, key, SETTINGS.pseudonyms.hex_chars) for v in values if v is not None
+    }
+
+
 def test_dates_generalise_to_the_year():
     from datetime import date
 

@@ -8,8 +8,8 @@ import polars as pl
 from identity_resolution.model import u_sample
 from identity_resolution.settings import ModelSettings
 
-from .conftest import fast_settings, partition, run
-from .test_incremental import febrl_days
+from .conftest import fast_settings, partition
+from .test_incremental import assert_same_model, daily_and_scratch, febrl_days
 
 
 def sample_pairs(ids: pl.Series, settings: ModelSettings) -> pl.DataFrame:
@@ -29,9 +29,7 @@ def test_a_daily_run_builds_features_only_for_new_and_changed_records():
         .alias("family_name")
     )
     settings = fast_settings()
-    first = run(yesterday, settings, region="AU", run_id="d1")
-    daily = run(today, settings, first.graph, region="AU", run_id="d2")
-    scratch = run(today, settings, region="AU", run_id="d2")
+    daily, scratch = daily_and_scratch(yesterday, today, settings)
     # new, corrected, and those whose date of birth did not parse (a future date parses one day)
     unparsed = today.join(scratch.graph.features, on="record_id").filter(
         pl.col("date_of_birth").is_not_null() & pl.col("dob").is_null()
@@ -48,16 +46,11 @@ def test_a_daily_run_builds_features_only_for_new_and_changed_records():
 def test_a_daily_run_compares_only_the_u_sample_pairs_that_moved_and_trains_the_same_model():
     yesterday, everything = febrl_days()
     settings = fast_settings()
-    first = run(yesterday, settings, region="AU", run_id="d1")
-    daily = run(everything, settings, first.graph, region="AU", run_id="d2")
-    scratch = run(everything, settings, region="AU", run_id="d2")
+    daily, scratch = daily_and_scratch(yesterday, everything, settings)
     assert scratch.stats["u_pairs_compared"] == len(scratch.graph.u_sample)
     assert 0 < daily.stats["u_pairs_compared"] < 0.6 * len(daily.graph.u_sample)  # a fifth are new
     assert daily.graph.u_sample.equals(scratch.graph.u_sample)
-    assert daily.graph.model is not None and scratch.graph.model is not None
-    assert daily.graph.model.to_frame(settings.comparisons).equals(
-        scratch.graph.model.to_frame(settings.comparisons)
-    )
+    assert_same_model(daily, scratch, settings)
 
 
 def test_the_u_sample_moves_only_where_records_came_or_went():

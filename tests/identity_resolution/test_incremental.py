@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import polars as pl
 
 from identity_resolution.evaluation import load_febrl
+from identity_resolution.settings import ModelSettings
 
 from .conftest import customer_of, fast_settings, partition, records, run
 
@@ -15,6 +18,22 @@ def febrl_days() -> tuple[pl.DataFrame, pl.DataFrame]:
     frame = frame.sort("record_id")
     today = frame.filter(pl.int_range(pl.len()) % 5 == 0)
     return frame.join(today, on="record_id", how="anti"), frame
+
+
+def daily_and_scratch(
+    yesterday: pl.DataFrame, today: pl.DataFrame, settings: ModelSettings
+) -> tuple[Any, Any]:
+    """Today's records resolved twice: as a daily run on yesterday's graph and from an empty lake."""
+    first = run(yesterday, settings, region="AU", run_id="d1")
+    daily = run(today, settings, first.graph, region="AU", run_id="d2")
+    return daily, run(today, settings, region="AU", run_id="d2")
+
+
+def assert_same_model(daily: Any, scratch: Any, settings: ModelSettings) -> None:
+    assert daily.graph.model is not None and scratch.graph.model is not None
+    assert daily.graph.model.to_frame(settings.comparisons).equals(
+        scratch.graph.model.to_frame(settings.comparisons)
+    )
 
 
 def test_an_incremental_day_gives_the_same_customers_as_a_full_rebuild():
@@ -38,13 +57,8 @@ def test_a_daily_run_retrains_the_model_and_equals_a_rebuild_from_nothing():
     outcome, so a daily run agrees with a rebuild in an empty lake (ids aside)."""
     yesterday, everything = febrl_days()
     settings = fast_settings()
-    first = run(yesterday, settings, region="AU", run_id="d1")
-    daily = run(everything, settings, first.graph, region="AU", run_id="d2")
-    scratch = run(everything, settings, region="AU", run_id="d2")
-    assert daily.graph.model is not None and scratch.graph.model is not None
-    assert daily.graph.model.to_frame(settings.comparisons).equals(
-        scratch.graph.model.to_frame(settings.comparisons)
-    )
+    daily, scratch = daily_and_scratch(yesterday, everything, settings)
+    assert_same_model(daily, scratch, settings)
     assert daily.graph.pairs.equals(scratch.graph.pairs)
     assert partition(daily) == partition(scratch)
 

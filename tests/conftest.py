@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.environment import environment
 from warehouse.config import REPO_ROOT, CdpConfig, load_config
 
 
@@ -34,12 +35,7 @@ def privacy_keys() -> Iterator[None]:
     import os
 
     names = ("CDP_HMAC_KEY", "CDP_ENCRYPTION_KEY")
-    saved = {name: os.environ.get(name) for name in names}
-    for name in names:
-        os.environ.setdefault(name, base64.b64encode(os.urandom(32)).decode("ascii"))
-    yield
-    for name, value in saved.items():
-        if value is None:
-            os.environ.pop(name, None)
-        else:
-            os.environ[name] = value
+    # a key the environment already holds is kept
+    values = {name: os.environ.get(name, base64.b64encode(os.urandom(32)).decode("ascii")) for name in names}
+    with environment(values):
+        yield

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.environment import environment
 from tests.privacy.lake import build_lake, privacy_config, publish
 from warehouse.config import CdpConfig
 
@@ -24,15 +25,9 @@ KEY_ENV = ("CDP_HMAC_KEY", "CDP_ENCRYPTION_KEY")
 @pytest.fixture(scope="package", autouse=True)
 def keys() -> Iterator[dict[str, str]]:
     """Random keys for the whole package, from the environment (as containers inject them)."""
-    saved = {name: os.environ.get(name) for name in KEY_ENV}
     values = {name: base64.b64encode(os.urandom(32)).decode() for name in KEY_ENV}
-    os.environ.update(values)
-    yield values
-    for name, value in saved.items():
-        if value is None:
-            os.environ.pop(name, None)
-        else:
-            os.environ[name] = value
+    with environment(values):
+        yield values
 
 
 @dataclass

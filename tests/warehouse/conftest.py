@@ -4,13 +4,13 @@ cdp.duckdb, role databases); tests that publish again work on a copy of its data
 from __future__ import annotations
 
 import base64
-import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.environment import environment
 from tests.fixtures.tiny_lake import BATCH, write_tiny_lake
 from tests.marts.conftest import tiny_config
 from warehouse.config import CdpConfig
@@ -25,14 +25,8 @@ KEYS = {
 @pytest.fixture(scope="package", autouse=True)
 def keys() -> Iterator[dict[str, str]]:
     """Fixed keys in the environment, as containers inject them (restored afterwards)."""
-    saved = {name: os.environ.get(name) for name in KEYS}
-    os.environ.update(KEYS)
-    yield KEYS
-    for name, value in saved.items():
-        if value is None:
-            os.environ.pop(name, None)
-        else:
-            os.environ[name] = value
+    with environment(KEYS):
+        yield KEYS
 
 
 @pytest.fixture(scope="package")

@@ -306,6 +306,14 @@ class IngestSettings(_Strict):
         description="rows per Parquet row group of bronze and silver (a reader decodes one whole: bounds memory)",
     )
     compaction: Compaction = Field(default_factory=lambda: Compaction())
+    trust_file_stat: bool = Field(
+        default=True,
+        description="a file with the size and modification time of its last load is unchanged (not re-hashed)",
+    )
+    appends: bool = Field(
+        default=True,
+        description="a CSV/JSON-lines file whose earlier bytes are unchanged is read from where the last load ended",
+    )
 
 
 class StandardizeSettings(_Strict):

@@ -46,7 +46,7 @@ from ingest.config import (
     standardize_settings,
 )
 from ingest.errors import FileFailed, IngestError, SourceFailed
-from ingest.landing import LandedItem, landed_file, matching_files
+from ingest.landing import LandedItem, appended, landed_file, matching_files
 from ingest.readers import READERS, RawBatch, ReadNotes, ReadRequest
 from ingest.readers.database import postgres_item
 from ingest.tables import (
@@ -56,7 +56,13 @@ from ingest.tables import (
     manifest_rows_of_batch,
     now,
 )
-from ingest.validate import READ_REJECT_SCHEMA, EntityCheck, check_group, check_required_columns
+from ingest.validate import (
+    READ_REJECT_SCHEMA,
+    EntityCheck,
+    check_group,
+    check_required_columns,
+    first_seen_keys,
+)
 from warehouse import delta
 from warehouse.config import CdpConfig
 from warehouse.delta import sql_string
@@ -172,6 +178,12 @@ class Group:
         return pl.concat(self.rejects, how="vertical_relaxed")
 
 
+def _shifted(batch: RawBatch, offset: int) -> RawBatch:
+    """The batch with its record numbers moved `offset` on (they restart at 1 in an append's tail)."""
+    rejects = None if batch.rejects is None else batch.rejects.with_columns(pl.col("row_number") + offset)
+    return replace(batch, row_numbers=batch.row_numbers + offset, rejects=rejects)
+
+
 def _polars(data: pl.DataFrame | pa.Table) -> pl.DataFrame:
     frame = pl.from_arrow(data) if isinstance(data, pa.Table) else data
     assert isinstance(frame, pl.DataFrame)
@@ -212,7 +224,8 @@ class EntityLoad:
             self.fail(item.name, str(exc))
         except (OSError, ValueError) as exc:  # pyarrow's ArrowInvalid is a ValueError
             self.fail(item.name, f"cannot be read as {self.entity.format}: {exc}")
-        result.messages = notes.messages
+        appended_note = [f"appended after record {item.rows_before:,}"] if item.tail_from else []
+        result.messages = [*appended_note, *notes.messages]
         result.sha256 = result.sha256 or notes.sha256 or item.hashed().sha256
         if item.name in self.group.files:
             self.group.files[item.name] = True  # done when its group is checked and handed over
@@ -225,6 +238,8 @@ class EntityLoad:
         first = True
         with contextlib.closing(READERS[self.entity.format](request)) as batches:
             for batch in batches:
+                if item.rows_before:  # an append: its records follow those loaded before
+                    batch = _shifted(batch, item.rows_before)
                 columns = batch.columns
                 if first:
                     check_required_columns(columns, self.check, item.name)
@@ -426,6 +441,7 @@ def load_entity(
             batch_id,
             "file",
             scope=scope,
+            row_column="row_number",
             row_group_rows=settings.row_group_rows,
         ),
         con=con,
@@ -433,8 +449,7 @@ def load_entity(
         row_filter=row_filter,
     )
     loaded_before = {
-        row["file"]: (row["sha256"], row["config_hash"])
-        for row in latest_loads(manifest_path, source, name).iter_rows(named=True)
+        row["file"]: row for row in latest_loads(manifest_path, source, name).iter_rows(named=True)
     }
     seen_in_batch = set(manifest_rows_of_batch(manifest_path, source, name, batch_id)["file"].to_list())
     fingerprint = entity.fingerprint()
@@ -443,14 +458,15 @@ def load_entity(
     for item in discover(paths.landing, entity):
         before = loaded_before.get(item.name)
         if before is not None:  # only a file loaded before needs its sha256 up front
-            item = item.hashed()
-            if before == (item.sha256, fingerprint):
+            item = _fingerprinted(item, before, entity, settings, fingerprint)
+            if (item.sha256, fingerprint) == (before["sha256"], before["config_hash"]):
                 if item.name not in seen_in_batch:
                     manifest.append(
                         _manifest_row(load, item.name, item, "skipped", FileResult(), fingerprint)
                     )
                 continue
-        to_load.append((item, before is not None))
+        to_load.append((item, before is not None and not item.tail_from))
+    _keep_earlier_rows(load, [item for item, _ in to_load if item.tail_from], paths.bronze(source, name))
     _read_all(load, [item for item, _ in to_load], pool)
     load.finish()
     problems: list[str] = []
@@ -481,6 +497,47 @@ def load_entity(
         if file not in load.failed:
             reasons.update(result.reasons)
     return _entity_summary(manifest, reasons, added, load), problems
+
+
+def _fingerprinted(
+    item: LandedItem, before: dict[str, Any], entity: EntityConfig, settings: IngestSettings, fingerprint: str
+) -> LandedItem:
+    """A file loaded before, with its sha256: taken from the manifest when its size and modification
+    time are those of its last load (`ingest.trust_file_stat`), else hashed; a file that only grew
+    since (same reading rules, earlier bytes unchanged) comes back marked as an append (`ingest.appends`)."""
+    if before["config_hash"] != fingerprint:
+        return item.hashed()
+    if settings.trust_file_stat and (item.size_bytes, item.mtime_ns) == (
+        before["size_bytes"],
+        before["mtime_ns"],
+    ):
+        return replace(item, sha256=before["sha256"])
+    appendable = entity.format in APPENDABLE_FORMATS and not _wide_encoding(entity.encoding_for(item.name))
+    if not (settings.appends and appendable and before["size_bytes"] and before["rows_total"] is not None):
+        return item.hashed()
+    return appended(
+        item, before["size_bytes"], before["sha256"], before["rows_total"], header=entity.format == "csv"
+    )
+
+
+# Line formats whose new lines can be read alone (a CSV's header is re-read in front of them).
+APPENDABLE_FORMATS = ("csv", "jsonl")
+
+
+def _wide_encoding(encoding: str) -> bool:
+    """UTF-16/32: a newline byte may sit inside a character, so byte offsets are not line boundaries."""
+    return any(width in encoding.lower().replace("-", "").replace("_", "") for width in ("utf16", "utf32"))
+
+
+def _keep_earlier_rows(load: EntityLoad, items: list[LandedItem], bronze: Path) -> None:
+    """Appends keep their earlier rows in bronze and quarantine; their keys still count as seen."""
+    for item in items:
+        load.bronze.keep_earlier(item.name, item.rows_before)
+        load.quarantine.keep_earlier(item.name, item.rows_before)
+    keys = load.entity.primary_key
+    if items and keys and delta.exists(bronze):  # one scan for all of the entity's appends
+        earlier = delta.scan(bronze).filter(pl.col("_file").is_in([item.name for item in items]))
+        load.check.kept.update(first_seen_keys(earlier, keys))
 
 
 # --- reading in worker processes -------------------------------------------------------------
@@ -647,6 +704,8 @@ def _manifest_row(
         "started_at": result.started_at,
         "finished_at": result.finished_at or now(),
         "config_hash": fingerprint,
+        "row_offset": item.rows_before,
+        "mtime_ns": item.mtime_ns,
     }
 
 

@@ -28,9 +28,20 @@ MARK_BYTES = UNDECODABLE_MARK.encode("utf-8")
 class LandingStream(io.RawIOBase):
     """A read-only binary stream of `path` converted to UTF-8, hashing the raw bytes as they pass."""
 
-    def __init__(self, path: Path, encoding: str, chunk_bytes: int = CHUNK_BYTES):
+    def __init__(
+        self, path: Path, encoding: str, chunk_bytes: int = CHUNK_BYTES, start: int = 0, head: int = 0
+    ):
+        """`start` > 0 reads an append: the first `head` bytes (a header line), then from `start` on.
+
+        The sha256 is then not the file's (`sha256()` gives None): the loader hashed it up front.
+        """
         super().__init__()
         self._handle = path.open("rb")
+        self._whole = start == 0
+        self._preamble = b""
+        if start:
+            self._preamble = self._handle.read(head)
+            self._handle.seek(start)
         self._chunk_bytes = chunk_bytes
         self._utf8 = is_utf8(encoding)
         self._decoder = None if self._utf8 else codecs.getincrementaldecoder(encoding)(ERROR_HANDLER)
@@ -46,7 +57,7 @@ class LandingStream(io.RawIOBase):
     # -- what the loader asks after reading ------------------------------------------------
     def sha256(self) -> str | None:
         """The file's sha256, known once the stream was read to its end (None before)."""
-        return self._digest.hexdigest() if self._eof else None
+        return self._digest.hexdigest() if self._eof and self._whole else None
 
     # -- io.RawIOBase ----------------------------------------------------------------------
     def readable(self) -> bool:
@@ -79,6 +90,8 @@ class LandingStream(io.RawIOBase):
     # -- conversion ------------------------------------------------------------------------
     def _fill(self) -> None:
         chunk = self._handle.read(self._chunk_bytes)
+        if self._preamble:
+            chunk, self._preamble = self._preamble + chunk, b""
         final = not chunk
         self._digest.update(chunk)
         start = self._raw_offset - len(self._pending)

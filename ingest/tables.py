@@ -60,6 +60,8 @@ MANIFEST_SCHEMA: dict[str, pl.DataType] = {
     "started_at": TIMESTAMP,
     "finished_at": TIMESTAMP,
     "config_hash": pl.String(),  # reading rules in force: a change re-reads the file
+    "row_offset": pl.Int64(),  # records of the file loaded before this load (an append; 0: whole file)
+    "mtime_ns": pl.Int64(),  # the file's modification time (with its size: unchanged without hashing)
 }
 
 SCHEMA_REGISTRY_SCHEMA: dict[str, pl.DataType] = {
@@ -96,6 +98,7 @@ class ReplacingWriter:
     batch_id: str
     file_column: str = "_file"
     scope: str | None = None
+    row_column: str = "_row_number"
     row_group_rows: int | None = None
     commits: int = 0
     _buffer: list[pl.DataFrame] = field(default_factory=list)
@@ -103,6 +106,12 @@ class ReplacingWriter:
     _buffered_files: set[str] = field(default_factory=set)
     _started: set[str] = field(default_factory=set)
     _emptied: list[str] = field(default_factory=list)
+    _kept: dict[str, int] = field(default_factory=dict)  # appended files -> rows kept from earlier loads
+
+    def keep_earlier(self, name: str, rows_before: int) -> None:
+        """An append: the file's earlier rows stay (its new rows are appended, never replace them)."""
+        self._kept[name] = rows_before
+        self._started.add(name)
 
     def add(self, frame: pl.DataFrame) -> None:
         if frame.is_empty():
@@ -127,7 +136,10 @@ class ReplacingWriter:
         if name in self._emptied:
             self._emptied.remove(name)
         if name in self._started:
-            delta.delete_where(self.path, self._scoped(f"{self.file_column} = {sql_string(name)}"))
+            predicate = f"{self.file_column} = {sql_string(name)}"
+            if name in self._kept:  # only the rows this run appended
+                predicate += f" AND {self.row_column} > {self._kept[name]}"
+            delta.delete_where(self.path, self._scoped(predicate))
             self._started.discard(name)
             self.commits += 1
 
@@ -291,17 +303,43 @@ def compact(
     return before, after.version()
 
 
+LATEST_LOAD_SCHEMA: dict[str, pl.DataType] = {
+    "file": pl.String(),
+    "sha256": pl.String(),
+    "config_hash": pl.String(),
+    "size_bytes": pl.Int64(),
+    "mtime_ns": pl.Int64(),
+    "rows_total": pl.Int64(),
+}
+
+
 def latest_loads(manifest_path: Path, source: str, entity: str) -> pl.DataFrame:
-    """Per file the last successful load (sha256 and reading rules) and every batch that saw it."""
+    """Per file its last successful load: sha256, reading rules, size, modification time and the
+    records the file held then (`rows_total`: an append's offset plus its rows)."""
     if not delta.exists(manifest_path):
-        return pl.DataFrame(schema={"file": pl.String, "sha256": pl.String, "config_hash": pl.String})
+        return pl.DataFrame(schema=LATEST_LOAD_SCHEMA)
+    scan = delta.scan(manifest_path)
+    names = scan.collect_schema().names()
+    optional = [pl.lit(None, pl.Int64).alias(c) for c in ("row_offset", "mtime_ns") if c not in names]
+    landed = pl.col("status").is_in(LANDED_STATUSES)
     rows = (
-        delta.scan(manifest_path)
-        .filter((pl.col("source") == source) & (pl.col("entity") == entity))
-        .filter(pl.col("status").is_in(LANDED_STATUSES))
+        scan.filter((pl.col("source") == source) & (pl.col("entity") == entity))
+        .filter(landed | (pl.col("status") == "skipped"))
+        .with_columns(optional)
         .sort("finished_at")
         .group_by("file")
-        .agg(pl.col("sha256").last(), pl.col("config_hash").last())
+        .agg(
+            pl.col("sha256").filter(landed).last(),
+            pl.col("config_hash").filter(landed).last(),
+            # A skip confirmed the landed bytes: its size and time are the file's latest known ones.
+            pl.col("size_bytes").last(),
+            pl.col("mtime_ns").last(),
+            (pl.col("row_offset").fill_null(0) + pl.col("rows_read"))
+            .filter(landed)
+            .last()
+            .alias("rows_total"),
+        )
+        .filter(pl.col("sha256").is_not_null())
     )
     return rows.collect()
 

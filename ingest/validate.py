@@ -60,6 +60,9 @@ class EntityCheck:
     lead_format: dict[str, str] = field(default_factory=dict)
     # First row of every key seen so far in files whose rows continue in a later group.
     carried: dict[str, pl.DataFrame] = field(default_factory=dict)
+    # Files appended to: the first row of every key their earlier loads landed (`first_seen_keys`),
+    # so an appended row repeating an old key is judged as in a whole-file load.
+    kept: dict[str, pl.DataFrame] = field(default_factory=dict)
 
     @property
     def raw_is_json(self) -> bool:
@@ -355,17 +358,36 @@ def _parsed(column: pl.Expr, column_type: str, formats: list[str], check: Entity
     )
 
 
+def _key_columns(keys: list[str]) -> dict[str, pl.Expr]:
+    """A row's key (file and cleaned primary key, hashed) and its values' hash, as the rule compares them."""
+    return {
+        "_key": pl.struct(pl.col("_file"), *[clean_text(pl.col(k)) for k in keys]).hash(),
+        "_hash64": pl.col("_row_hash").hash(),
+    }
+
+
+def first_seen_keys(landed: pl.LazyFrame, keys: list[str]) -> dict[str, pl.DataFrame]:
+    """Per file, the first row of every key among rows landed earlier (bronze rows): `kept` state."""
+    firsts = (
+        landed.select("_file", "_row_number", "_row_hash", *keys)
+        .with_columns(**_key_columns(keys))
+        .sort("_file", "_row_number")
+        .unique("_key", keep="first", maintain_order=True)
+        .select("_file", "_key", _first_hash="_hash64", _first_row="_row_number")
+        .collect()
+    )
+    return {file: part.drop("_file") for (file,), part in firsts.partition_by("_file", as_dict=True).items()}
+
+
 def _duplicate_keys(frame: pl.DataFrame, check: EntityCheck, continuing: set[str]) -> pl.DataFrame:
     """Quarantine a row whose key an earlier, *different* row of the same file already used."""
     keys = check.entity.primary_key
     if not keys or frame.is_empty():
         return frame
-    frame = frame.with_columns(
-        _key=pl.struct(pl.col("_file"), *[clean_text(pl.col(k)) for k in keys]).hash(),
-        _hash64=pl.col("_row_hash").hash(),
-    )
+    frame = frame.with_columns(**_key_columns(keys))
     files = frame["_file"].unique().to_list()
     carried = [check.carried[f] for f in files if f in check.carried]
+    carried += [check.kept[f] for f in files if f in check.kept]
     prior = pl.concat(carried) if carried else pl.DataFrame(schema=FIRST_SEEN_SCHEMA)
     # Most keys are new: only rows whose key repeats (in this group or earlier) need the join.
     suspect = frame["_key"].is_in(prior["_key"].implode()) | frame["_key"].is_duplicated()

@@ -31,7 +31,10 @@ def open_stream(request: ReadRequest) -> LandingStream:
     """The item as a one-pass UTF-8 stream in its declared encoding (`encoding_overrides` applied)."""
     assert request.item.path is not None
     encoding = request.entity.encoding_for(request.item.name)
-    return LandingStream(request.item.path, encoding, chunk_bytes=request.block_bytes)
+    item = request.item
+    return LandingStream(
+        item.path, encoding, chunk_bytes=request.block_bytes, start=item.tail_from, head=item.head_bytes
+    )
 
 
 def close_stream(request: ReadRequest, stream: LandingStream) -> None:

@@ -2,7 +2,7 @@
 
 Given the generator's small data set loaded and standardized, and then one more day of exports
 (`datagen.generate_increment`: day files beside the monthly ones, new customer records appended to
-the full-export files, so those files are re-delivered and replace their bronze rows), the daily
+the full-export files, whose appended records alone are read: `test_appends.py`), the daily
 standardize rebuilds only the keys whose bronze rows changed and carries the rest over. A second
 data root that loads both days at once and builds silver from scratch must hold the same silver.
 A hand-written case pins a corrected re-delivery: its removed and changed rows leave silver.

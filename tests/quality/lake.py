@@ -26,6 +26,8 @@ RUN_ID = "b20260701T020000"
 CHECKED_AT = datetime(2026, 7, 1, 2, 0, tzinfo=UTC)
 LANDED_AT = CHECKED_AT - timedelta(hours=2)
 SOURCES = ("pos", "ecom")
+DAY_RUN = "b20260701T030000"  # the next day's run, after RUN_ID
+NEW_ORDER, NEGATIVE_ORDER = "ecom:DAY-1", "ecom:DAY-2"  # the day's orders (append_day_orders)
 
 
 @dataclass(frozen=True)
@@ -224,6 +226,27 @@ def bronze_rows_without_key(lake: Lake) -> None:
     )
 
 
+# --- a daily increment --------------------------------------------------------------------------
+def append_day_orders(lake: Lake, *, negative: bool = False, reuse_old_id: bool = False) -> str | None:
+    """Append the day's ecom orders as a new commit (new data files), as standardize does.
+
+    Returns the old order id reused by the day (a duplicate key across old and new rows) if asked.
+    """
+    orders = lake.silver("orders")
+    template = orders.filter(pl.col("source") == "ecom").sort("order_id").head(1)
+    old_id = template.item(0, "order_id")
+    ids = [NEW_ORDER, NEGATIVE_ORDER] + ([old_id] if reuse_old_id else [])
+    day = pl.concat([template] * len(ids)).with_columns(
+        order_id=pl.Series(ids),
+        total_amount=pl.Series([10, -5 if negative else 5, 7][: len(ids)]).cast(
+            orders.schema["total_amount"]
+        ),
+        _batch_id=pl.lit(DAY_RUN),
+    )
+    delta.write(day, lake.paths.silver("orders"), "append")
+    return old_id if reuse_old_id else None
+
+
 # --- what readers see -------------------------------------------------------------------------
 def publish_previous(lake: Lake) -> dict[str, str]:
     """A previous run's published marts (marts/*.parquet and cdp.duckdb); returns their checksums."""
@@ -242,8 +265,17 @@ def published_checksums(root: Path) -> dict[str, str]:
 
 
 # --- gold -------------------------------------------------------------------------------------
-def write_build_database(lake: Lake, *, duplicate_customer: bool = False, negative_clv: bool = False) -> None:
-    """The marts the gold suites read, in dbt's build database (schema `marts`), from the lake."""
+def write_build_database(
+    lake: Lake,
+    *,
+    duplicate_customer: bool = False,
+    negative_clv: bool = False,
+    unknown_customer_order: str | None = None,
+) -> None:
+    """The marts the gold suites read, in dbt's build database (schema `marts`), from the lake.
+
+    `unknown_customer_order`: that order of fct_orders points to a customer dim_customer lacks.
+    """
     paths = lake.paths
     paths.build.mkdir(parents=True, exist_ok=True)
     paths.build_duckdb.unlink(missing_ok=True)
@@ -259,6 +291,11 @@ def write_build_database(lake: Lake, *, duplicate_customer: bool = False, negati
             from orders o left join links l on l.record_id = o.record_id
             """
         )
+        if unknown_customer_order:
+            con.execute(
+                "update marts.fct_orders set customer_id = 'GHOST' where order_id = ?",
+                [unknown_customer_order],
+            )
         con.execute(
             """
             create table marts.dim_customer as

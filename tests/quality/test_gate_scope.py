@@ -15,33 +15,20 @@ import pytest
 
 from quality.gate import GateReport, QualityGateError, run_gate
 from quality.scope import CHANGED, FULL, state_path
-from tests.quality.lake import CHECKED_AT, RUN_ID, Lake, clean_lake
+from tests.quality.lake import (
+    CHECKED_AT,
+    DAY_RUN,
+    NEGATIVE_ORDER,
+    RUN_ID,
+    Lake,
+    append_day_orders,
+    clean_lake,
+)
 from warehouse import delta
 
 SILVER_GATE = ["bronze", "silver"]
 DAY = CHECKED_AT + timedelta(hours=1)  # the next run (still within every freshness SLA)
-DAY_RUN, RETRY_RUN, FULL_RUN = "b20260701T030000", "b20260701T040000", "b20260701T050000"
-NEW_ORDER, NEGATIVE_ORDER = "ecom:DAY-1", "ecom:DAY-2"
-
-
-def append_day_orders(lake: Lake, *, negative: bool, reuse_old_id: bool) -> str | None:
-    """Append the day's ecom orders as a new commit (new data files), as standardize does.
-
-    Returns the old order id reused by the day (a duplicate key across old and new rows) if asked.
-    """
-    orders = lake.silver("orders")
-    template = orders.filter(pl.col("source") == "ecom").sort("order_id").head(1)
-    old_id = template.item(0, "order_id")
-    ids = [NEW_ORDER, NEGATIVE_ORDER] + ([old_id] if reuse_old_id else [])
-    day = pl.concat([template] * len(ids)).with_columns(
-        order_id=pl.Series(ids),
-        total_amount=pl.Series([10, -5 if negative else 5, 7][: len(ids)]).cast(
-            orders.schema["total_amount"]
-        ),
-        _batch_id=pl.lit(DAY_RUN),
-    )
-    delta.write(day, lake.paths.silver("orders"), "append")
-    return old_id if reuse_old_id else None
+RETRY_RUN, FULL_RUN = "b20260701T040000", "b20260701T050000"
 
 
 def gate_once(lake: Lake, run_id: str, **kwargs) -> tuple[GateReport | None, QualityGateError | None]:

@@ -2,13 +2,26 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import duckdb
 import polars as pl
 import pytest
 
 from cdp import pipeline
 from quality.gate import QualityGateError, run_gate
-from tests.quality.lake import CHECKED_AT, RUN_ID, clean_lake, published_checksums, write_build_database
+from quality.scope import CHANGED, FULL
+from tests.quality.lake import (
+    CHECKED_AT,
+    DAY_RUN,
+    NEGATIVE_ORDER,
+    NEW_ORDER,
+    RUN_ID,
+    append_day_orders,
+    clean_lake,
+    published_checksums,
+    write_build_database,
+)
 
 
 @pytest.fixture(scope="module")
@@ -68,3 +81,45 @@ def test_quality_tables_from_before_the_layer_column_are_extended_not_rewritten(
     metrics = lake.quality("dq_metrics")
     assert metrics.filter(pl.col("run_id") == "r1").height == 2  # the earlier run's rows survive
     assert set(metrics.filter(pl.col("run_id") == RUN_ID)["layer"]) == {"gold"}
+
+
+def fct_orders_results(lake, run_id: str) -> pl.DataFrame:
+    return lake.quality("dq_results").filter(
+        (pl.col("run_id") == run_id) & (pl.col("suite") == "gold_fct_orders")
+    )
+
+
+def test_a_daily_gold_gate_judges_the_days_orders_and_stops_on_each_of_their_defects(tmp_path):
+    """fct_orders is incremental: a day judges the orders dbt rebuilt, each defect still critical.
+
+    The day adds two ecom orders (one negative) and re-delivers an old order id (a duplicate key
+    across an old and a new row); the built mart points the new order to an unknown customer.
+    """
+    lake = clean_lake(tmp_path / "data")
+    write_build_database(lake)
+    first = run_gate(lake.config, ["gold"], RUN_ID, checked_at=CHECKED_AT)
+    assert first.scope == FULL and first.status == "passed"
+    reused = append_day_orders(lake, negative=True, reuse_old_id=True)
+    write_build_database(lake, unknown_customer_order=NEW_ORDER)
+    day = CHECKED_AT + timedelta(hours=1)
+    with pytest.raises(QualityGateError) as raised:
+        pipeline.quality_gate(lake.config, "gold", DAY_RUN)
+    report = raised.value.report
+    assert report is not None and report.suite_scopes["gold_fct_orders"] == CHANGED
+    assert {(o.suite, o.column) for o in report.critical_failures} == {
+        ("gold_fct_orders", "duplicated_orders"),
+        ("gold_fct_orders", "negative_totals"),
+        ("gold_fct_orders", "orders_of_unknown_customers"),
+    }
+    message = str(raised.value)
+    assert NEGATIVE_ORDER in message and reused in message and f"{NEW_ORDER} -> GHOST" in message
+    # judged: the day's three orders and the old row sharing the re-delivered key, all ecom
+    daily = fct_orders_results(lake, DAY_RUN)
+    assert set(daily.select("source", "checked", "scope").rows()) == {("ecom", 4, CHANGED)}
+    assert sorted(daily["passed"]) == [3, 3, 3]
+    # a full gate judges every order and fails the same way
+    with pytest.raises(QualityGateError) as full:
+        run_gate(lake.config, ["gold"], "b20261101T050000", checked_at=day, full=True)
+    assert len(full.value.report.critical_failures) == 3
+    whole = fct_orders_results(lake, "b20261101T050000")
+    assert set(whole["scope"]) == {FULL} and whole["checked"].sum() > daily["checked"].sum()

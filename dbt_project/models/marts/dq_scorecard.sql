@@ -1,5 +1,8 @@
-{#- Quality per run, layer, source and dimension from the quality gate's results, with the run's
-    metrics for that source alongside. Empty (but built) until the quality gate has run. -#}
+{#- Quality per run, layer, source, dimension and scope from the quality gate's results, with the
+    run's metrics for that source alongside. Empty (but built) until the quality gate has run.
+    A daily gate judges the event-scale tables' rows added since the last passing gate (`changed`)
+    and the rest whole (`full`): the two are scored apart, so the day's increment is never read
+    as the score of the whole layer. -#}
 with
 
 results as (
@@ -16,20 +19,26 @@ latest_run as (
     limit 1
 ),
 
+scoped as (
+    -- results written before `scope` existed judged whole tables
+    select *, coalesce(scope, 'full') as judged_scope from results
+),
+
 scored as (
     select
         run_id,
         layer,
         source,
         dimension,
+        judged_scope as scope,
         max(checked_at) as checked_at,
         count(*) as expectations,
         sum(case when success then 0 else 1 end) as failed_expectations,
         sum(case when not success and severity = 'critical' then 1 else 0 end) as critical_failures,
         sum(checked_rows) as checked_rows,
         sum(passed_rows) as passed_rows
-    from results
-    group by run_id, layer, source, dimension
+    from scoped
+    group by run_id, layer, source, dimension, judged_scope
 ),
 
 source_metrics as (
@@ -50,6 +59,7 @@ final as (
         scored.layer,
         scored.source,
         scored.dimension,
+        scored.scope,
         scored.checked_at,
         scored.expectations,
         scored.failed_expectations,

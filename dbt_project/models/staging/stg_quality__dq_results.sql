@@ -3,13 +3,18 @@
     'run_id': 'varchar', 'checked_at': 'timestamp', 'layer': 'varchar', 'suite': 'varchar',
     'source': 'varchar', 'entity': 'varchar', 'dimension': 'varchar', 'expectation': 'varchar',
     'column': 'varchar', 'severity': 'varchar', 'checked': 'bigint', 'passed': 'bigint',
-    'success': 'boolean', 'score': 'double', 'details': 'varchar',
+    'success': 'boolean', 'score': 'double', 'details': 'varchar', 'scope': 'varchar',
 } -%}
+{#- `scope` is optional: results written before it existed have no such column (they judged whole
+    tables; the scorecard reads a missing scope as `full`). -#}
+{%- set results = lake_source('quality', 'dq_results', empty_if_missing=documented_shape) -%}
+{%- set has_scope = not execute or results is string
+    or 'scope' in adapter.get_columns_in_relation(results) | map(attribute='name') | map('lower') | list -%}
 
 with
 
 source as (
-    select * from {{ lake_source('quality', 'dq_results', empty_if_missing=documented_shape) }} as results
+    select * from {{ results }} as results
 ),
 
 renamed as (
@@ -24,6 +29,7 @@ renamed as (
         cast(expectation as {{ dbt.type_string() }}) as expectation,
         cast({{ adapter.quote('column') }} as {{ dbt.type_string() }}) as column_name,
         cast(severity as {{ dbt.type_string() }}) as severity,
+        cast({{ 'scope' if has_scope else 'null' }} as {{ dbt.type_string() }}) as scope,
         -- outcome
         cast(checked as bigint) as checked_rows,
         cast(passed as bigint) as passed_rows,

@@ -35,6 +35,20 @@ class PredictSettings(BaseModel):
     days_per_month: float = Field(365.25 / 12, gt=0.0)
 
 
+class RefitSettings(BaseModel):
+    """When the marts' daily build fits the models again instead of reusing the last fit.
+
+    The parameters describe the whole customer base and move little from one day's purchases, so
+    refitting every day costs time for nothing; predictions are still computed every run, for
+    every customer, as of that run's date.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    max_purchase_change: float = Field(0.05, ge=0.0)
+    max_age_days: int = Field(7, ge=0)
+
+
 class ClvSettings(BaseModel):
     """Validated `clv:` section; every key optional (see cdp.yaml for what each one means)."""
 
@@ -43,6 +57,7 @@ class ClvSettings(BaseModel):
     time_unit: TimeUnit = "week"
     fit: FitSettings = Field(default_factory=FitSettings)
     predict: PredictSettings = Field(default_factory=PredictSettings)
+    refit: RefitSettings = Field(default_factory=RefitSettings)
 
 
 def load_settings(config: CdpConfig) -> ClvSettings:

@@ -9,7 +9,8 @@ orders as (
 ),
 
 final as (
-    select
+    {#- distinct: one row however many orders (a configured date is the same on every one) -#}
+    select {{ 'distinct' if configured }}
         {% if configured -%}
         cast('{{ configured }}' as date) as as_of_date,
         {%- else -%}

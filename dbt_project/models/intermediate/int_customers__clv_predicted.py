@@ -1,20 +1,20 @@
-"""BG/NBD + Gamma-Gamma predictions per customer, fitted on today's purchases (analytics.clv).
+"""BG/NBD + Gamma-Gamma predictions per customer as of today, from the current fit (analytics.clv).
 
-The statistics live in `analytics.clv` (the same code as `cdp clv fit`); this model only feeds it
-the purchases up to the as-of date and stores its output, so `dbt build` stays the unit of work.
-Settings come from cdp.yaml `clv:` (passed as the `clv_settings` var). When the data cannot
-identify the models (for example nobody has bought twice yet) the rows are still written, with
-null predictions and the reason in `clv_model_status`, so the rest of the marts build.
+The statistics live in `analytics.clv` (the same code as `cdp clv predict`); this model only feeds
+it each customer's summary (`int_customers__clv_summary`) and stores its output, so `dbt build`
+stays the unit of work. The parameters come from the latest row of `int_customers__clv_fit`
+(fitted there, or reused from an earlier day); the predictions are computed for every customer
+every run, since recency and tenure move with the as-of date. Settings come from cdp.yaml `clv:` (passed as the
+`clv_settings` var). When the data cannot identify the models (for example nobody has bought
+twice yet) the rows are still written, with null predictions and the reason in
+`clv_model_status`, so the rest of the marts build.
 """
 
-# Calls are written as attribute calls (clv.fit_clv) because Cosmos' project parser, which renders
-# the Airflow task graph, only understands those in Python models.
+# Calls are written as attribute calls (clv.predict_clv) because Cosmos' project parser, which
+# renders the Airflow task graph, only understands those in Python models.
 import json
-import logging
 
 import polars as pl
-
-log = logging.getLogger("cdp.marts.clv")
 
 
 def model(dbt, session):
@@ -22,30 +22,17 @@ def model(dbt, session):
     import analytics.clv as clv
 
     settings = clv.ClvSettings.model_validate(json.loads(dbt.config.get("clv_settings_json") or "{}"))
-    as_of = dbt.ref("int_calendar__as_of").limit(1).fetchall()[0][0]
-    purchases = dbt.ref("int_orders__purchases").select("customer_id, order_date, amount").pl()
-    summary = clv.summarize_transactions(
-        purchases,
-        observation_end=as_of,
-        time_unit=settings.time_unit,
-        columns=clv.TransactionColumns("customer_id", "order_date", "amount"),
-        source="int_orders__purchases",
+    fit = clv.FitRecord.from_row(
+        dbt.ref("int_customers__clv_fit").order("_fitted_at desc").limit(1).pl().row(0, named=True)
     )
-    try:
-        params = clv.fit_clv(summary, settings.time_unit, settings.fit)
-    except clv.ClvError as exc:
-        log.warning("customer_clv: models not fitted: %s", exc)
-        return summary.with_columns(
-            pl.lit(None, dtype=pl.Float64).alias("probability_alive"),
-            pl.lit(None, dtype=pl.Float64).alias("predicted_purchases"),
-            pl.lit(None, dtype=pl.Float64).alias("expected_order_value"),
-            pl.lit(None, dtype=pl.Float64).alias("predicted_clv"),
-            pl.lit(f"not fitted: {exc}").alias("clv_model_status"),
-            pl.lit(settings.time_unit).alias("time_unit"),
+    summary = dbt.ref("int_customers__clv_summary").order("customer_id").pl()
+    if fit.params is None:
+        predicted = summary.with_columns(
+            pl.lit(None, dtype=pl.Float64).alias(name) for name in clv.PREDICTION_COLUMNS
         )
-    log.info("customer_clv: fitted %s", json.dumps(params.to_dict()))
-    predicted = clv.predict_clv(summary, params, settings.predict)
+    else:
+        predicted = clv.predict_clv(summary, fit.params, settings.predict)
     return predicted.with_columns(
-        pl.lit("fitted " + json.dumps(params.to_dict(), sort_keys=True)).alias("clv_model_status"),
+        pl.lit(fit.status).alias("clv_model_status"),
         pl.lit(settings.time_unit).alias("time_unit"),
     )

@@ -3,7 +3,9 @@
 A rule is a list of feature columns that must be equal (and present). Blocks larger than
 `max_block_size` are skipped (and logged): such a value says little about who is who and would
 explode the pair count. The SQL is plain joins and group-bys so that it ports to Spark unchanged.
-With `changed`, only pairs touching a new or changed record are generated (incremental runs).
+With `changed`, only pairs touching a new or changed record are generated (incremental runs), and
+only the blocks such a record joined or left are grouped at all: a daily run's blocking follows
+the day's change, not the size of the graph.
 """
 
 from __future__ import annotations
@@ -27,9 +29,19 @@ def _rule_sql(rule: list[str], max_block_size: int, incremental: bool, left_out:
     shrunk = f"count(*) > {max_block_size - left_out}" if left_out else "false"
     touching = f"and (l.changed or r.changed or l.n > {max_block_size - left_out})" if incremental else ""
     touched = f"and (bool_or(changed) or {shrunk})" if incremental else ""
+    # Incremental: only the blocks a changed record is in or a departed one was in (`departed`)
+    # can hold a pair not compared yet; every other block is as it was, so it is not grouped.
+    scope = (
+        f"""join (
+                select distinct {keys} from features where changed and {present}
+                union select distinct {keys} from departed where {present}
+            ) as touched_blocks using ({keys})"""
+        if incremental
+        else ""
+    )
     return f"""
         with keyed as (
-            select idx, changed, {keys} from features where {present}
+            select idx, changed, {keys} from features {scope} where {present}
         ),
         small_blocks as (
             select {keys}, count(*) as n from keyed group by {keys}
@@ -54,6 +66,11 @@ def _oversized_sql(rule: list[str], max_block_size: int) -> str:
     """
 
 
+def blocking_columns(rules: list[list[str]]) -> list[str]:
+    """Every feature column some blocking rule reads."""
+    return sorted({c for rule in rules for c in rule})
+
+
 def candidate_pairs(
     features: pl.DataFrame,
     rules: list[list[str]],
@@ -61,31 +78,38 @@ def candidate_pairs(
     changed: np.ndarray | None = None,
     memory_limit: str | None = None,
     left_out: int = 0,
+    departed: pl.DataFrame | None = None,
 ) -> pl.DataFrame:
     """Distinct (l_idx, r_idx) pairs with l_idx < r_idx, where idx is the row of `features`.
 
     `changed` (bool per row) restricts the output to pairs with at least one changed row, plus
     the pairs of blocks that may have fallen back under `max_block_size` because `left_out`
     records of the saved graph are gone or changed (blocks within `left_out` of the limit; some
-    of those pairs may be known already); `memory_limit` caps DuckDB's memory (it spills to a
-    temporary folder beyond it).
+    of those pairs may be known already). Only blocks holding a changed row or a row of
+    `departed` (the blocking columns of the saved records that are gone or changed, as they
+    were; a superset does no harm) are considered, so the other blocks are not even grouped.
+    `memory_limit` caps DuckDB's memory (it spills to a temporary folder beyond it).
     """
-    columns = sorted({c for rule in rules for c in rule})
+    columns = blocking_columns(rules)
     table = features.select(columns).with_columns(
         pl.int_range(pl.len(), dtype=pl.Int32).alias("idx"),
         pl.Series("changed", changed if changed is not None else np.ones(len(features), dtype=bool)),
     )
     if not rules or table.is_empty():
         return pl.DataFrame(schema={"l_idx": pl.Int32, "r_idx": pl.Int32})
+    incremental = changed is not None
+    if departed is None or not set(columns) <= set(departed.columns):
+        departed = table.clear().select(columns) if left_out == 0 else table.select(columns)
     union = "\nunion\n".join(
-        f"select * from ({_rule_sql(rule, max_block_size, changed is not None, left_out)})" for rule in rules
+        f"select * from ({_rule_sql(rule, max_block_size, incremental, left_out)})" for rule in rules
     )
     with tempfile.TemporaryDirectory(prefix="cdp-blocking-") as spill, duckdb.connect() as con:
         if memory_limit:
             con.execute(f"set memory_limit = '{memory_limit}'")
             con.execute(f"set temp_directory = '{spill}'")
         con.register("features", table.to_arrow())
-        for rule in rules:
+        con.register("departed", departed.select(columns).cast(table.select(columns).schema).to_arrow())
+        for rule in rules if not incremental else []:  # a full run reports the skipped blocks
             blocks, records = con.sql(_oversized_sql(rule, max_block_size)).fetchall()[0]
             if blocks:
                 log.info(
@@ -124,18 +148,20 @@ def no_longer_blocked(
     suspect = np.zeros(len(left), dtype=bool)
     if not changed.any() or not len(left):
         return suspect
-    columns = sorted({c for rule in rules for c in rule})
-    frame = features.select(columns).with_columns(
+    frame = features.select(blocking_columns(rules)).with_columns(
         pl.int_range(pl.len(), dtype=pl.Int64).alias("_row"), pl.Series("_changed", changed)
     )
+    changed_rows = frame.filter(pl.col("_changed"))
 
     def same_block(blocks: np.ndarray, rows: np.ndarray | slice) -> np.ndarray:
         l_block, r_block = blocks[left[rows]], blocks[right[rows]]
         return (l_block == r_block) & (l_block >= 0)
 
     for rule in rules:
+        # A block that crossed the limit holds a changed row: only those blocks are grouped.
+        touched = changed_rows.filter(_present(rule)).select(rule).unique()
         crossed = (
-            frame.filter(_present(rule))
+            frame.join(touched, on=rule, how="semi")
             .group_by(rule)
             .agg(pl.len().alias("_n"), pl.col("_changed").sum().alias("_c"), pl.col("_row").min().alias("_b"))
             .filter((pl.col("_n") > max_block_size) & (pl.col("_n") - pl.col("_c") <= max_block_size))

@@ -14,7 +14,7 @@ from rapidfuzz import process
 from rapidfuzz.distance import OSA, Indel, JaroWinkler, Levenshtein
 from rapidfuzz.fuzz import token_sort_ratio
 
-from identity_resolution.settings import Comparison
+from identity_resolution.settings import GIVEN_NAME_AGREES, Comparison
 
 NULL_LEVEL = -1
 CHUNK_PAIRS = 1_000_000
@@ -138,11 +138,13 @@ def _one_token_inside(single: pl.Series, several: pl.Series) -> np.ndarray:
 
 
 def _similarity_codes(comparison: Comparison) -> list[int]:
-    """The level code of each similarity band (the typo level, if any, sits after the first)."""
-    codes = list(range(1, len(comparison.similarity_levels) + 1))
-    if comparison.typo_edits:
-        codes = [c if c == 1 else c + 1 for c in codes]
-    return codes
+    """The level code of each similarity band (the typo and given-name levels sit in between)."""
+    labels = comparison.level_labels()
+    return [labels.index(f"{comparison.scorer}>={s:g}") for s in comparison.similarity_levels]
+
+
+def _typo_code(comparison: Comparison) -> int:
+    return comparison.level_labels().index(f"edits<={comparison.typo_edits}")
 
 
 def _string_levels(comparison: Comparison, left: pl.Series, right: pl.Series) -> np.ndarray:
@@ -159,7 +161,7 @@ def _string_levels(comparison: Comparison, left: pl.Series, right: pl.Series) ->
     for code, threshold in reversed(list(zip(codes, comparison.similarity_levels, strict=True))):
         levels[similarity >= np.float32(threshold) - np.float32(1e-6)] = code
     if comparison.typo_edits:
-        typo_code = 2 if comparison.similarity_levels else 1
+        typo_code = _typo_code(comparison)
         close = _bulk_edits(left, right, comparison.typo_edits) <= comparison.typo_edits
         levels[close & (levels > typo_code)] = typo_code
     # One name inside the other ("Ms Wang" for "Wang Fang") is its own, weak level: neither a
@@ -293,7 +295,7 @@ def comparison_vectors(
             rescued = _given_names_agree(
                 features, left_rows.gather(pl.Series(rows)), right_rows.gather(pl.Series(rows)), weakest
             )
-            levels[rows[rescued]] = _similarity_codes(comparison)[-1]
+            levels[rows[rescued]] = comparison.level_labels().index(GIVEN_NAME_AGREES)
             disagree = levels == else_level
         if comparison.given_name_decides and disagree.any():
             # One side written as one word ("liguiying", "zhanghui"): the same letters as the

@@ -58,8 +58,8 @@ def assign_customer_ids(
 
     `previous` holds (record_id, customer_id) of the last run, or None on a first run.
     """
-    first = clusters.group_by("cluster").agg(pl.col("record_id").min().alias("first_record_id"))
     if previous is None or previous.is_empty():
+        first = clusters.group_by("cluster").agg(pl.col("record_id").min().alias("first_record_id"))
         assigned = clusters.join(with_new_ids(first).rename({"new_id": "customer_id"}), on="cluster")
         history = (
             assigned.group_by("customer_id")
@@ -74,6 +74,45 @@ def assign_customer_ids(
         return assigned.select("record_id", "customer_id"), history.sort("customer_id")
 
     prev = previous.select("record_id", pl.col("customer_id").alias("previous_id"))
+    # Most customers are exactly as they were (a daily run changes a few): they keep their id and
+    # make no event, so only the others go through the rules below.
+    unchanged = _unchanged_customers(clusters, prev)
+    moving, history = _follow_previous(
+        clusters.join(unchanged, on="cluster", how="anti"),
+        prev.join(unchanged.select(pl.col("customer_id").alias("previous_id")), on="previous_id", how="anti"),
+        prev["previous_id"].unique(),
+    )
+    assigned = pl.concat([clusters.join(unchanged, on="cluster").select("record_id", "customer_id"), moving])
+    return assigned, history
+
+
+def _unchanged_customers(clusters: pl.DataFrame, prev: pl.DataFrame) -> pl.DataFrame:
+    """cluster, customer_id of the clusters that hold exactly the records of one previous id."""
+    per_cluster = (
+        clusters.join(prev, on="record_id", how="left")
+        .group_by("cluster")
+        .agg(
+            pl.len().alias("records"),
+            pl.col("previous_id").count().alias("with_id"),
+            pl.col("previous_id").min().alias("lowest"),
+            pl.col("previous_id").max().alias("highest"),
+        )
+        .filter((pl.col("with_id") == pl.col("records")) & (pl.col("lowest") == pl.col("highest")))
+    )
+    per_id = prev.group_by("previous_id").agg(pl.len().alias("id_records"))
+    return (
+        per_cluster.join(per_id, left_on="lowest", right_on="previous_id")
+        .filter(pl.col("id_records") == pl.col("records"))
+        .select("cluster", pl.col("lowest").alias("customer_id"))
+    )
+
+
+def _follow_previous(
+    clusters: pl.DataFrame, prev: pl.DataFrame, taken: pl.Series
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The rules of the module docstring for `clusters` whose records' previous ids (`prev`:
+    record_id, previous_id) went nowhere else; `taken`: every previous id (never minted again)."""
+    first = clusters.group_by("cluster").agg(pl.col("record_id").min().alias("first_record_id"))
     overlap = (
         clusters.join(prev, on="record_id")
         .group_by("previous_id", "cluster")
@@ -89,7 +128,7 @@ def assign_customer_ids(
         "cluster", keep="first", maintain_order=True
     )
     ids = (
-        with_new_ids(first, prev["previous_id"].unique())
+        with_new_ids(first, taken)
         .join(kept.select("cluster", pl.col("previous_id").alias("kept_id")), on="cluster", how="left")
         .with_columns(pl.coalesce(pl.col("kept_id"), pl.col("new_id")).alias("customer_id"))
     )
@@ -149,4 +188,5 @@ def assign_customer_ids(
             ),
         ]
     ).cast(HISTORY_SCHEMA)  # type: ignore[arg-type]
-    return assigned.select("record_id", "customer_id"), history.sort("customer_id", "event")
+    # A total order (an id can merge several others), so the table does not depend on the run.
+    return assigned.select("record_id", "customer_id"), history.sort(pl.all(), nulls_last=True)

@@ -5,8 +5,9 @@ Both `cdp resolve` (any identity table) and the pipeline stage (silver customer 
 customer ids) makes a run incremental: comparison features are built only for new and changed
 records (the others' are saved), the random pairs behind u are drawn by consistent hashing so that
 only the few slots a day's records moved are compared again, and only pairs touching new or
-changed records are blocked and compared (saved pairs whose blocks grew over `max_block_size` go,
-as a full run skips such blocks, and blocks that records left may come back under it), while the
+changed records are blocked and compared, grouping only the blocks such records joined or left
+(saved pairs whose blocks grew over `max_block_size` go, as a full run skips such blocks, and
+blocks that records left may come back under it), while the
 model is retrained and the decisions, the clustering and the ids are recomputed over the whole
 graph from the saved comparison vectors (cheap, vectorised). The model is thus a function of the
 records, not of the history: an incremental run and a full rebuild (even in an empty lake) give
@@ -201,18 +202,44 @@ def _compared(features: pl.DataFrame, pairs: pl.DataFrame, settings: IdentitySet
     return pl.concat(parts)
 
 
+def _departed(saved: pl.DataFrame, built: pl.DataFrame, settings: IdentitySettings) -> pl.DataFrame | None:
+    """The blocking columns, as saved, of the saved records that are gone or whose input changed:
+    with the changed records, the blocks that may have shrunk (None: not known, every block may)."""
+    columns = blocking.blocking_columns(settings.blocking_rules)
+    if "input_hash" not in saved.columns or not set(columns) <= set(saved.columns):
+        return None
+    return saved.join(
+        built.select("record_id", "input_hash"), on=["record_id", "input_hash"], how="anti"
+    ).select(columns)
+
+
 def _blocked_pairs(
-    features: pl.DataFrame, settings: IdentitySettings, previous: SavedGraph | None
+    features: pl.DataFrame,
+    settings: IdentitySettings,
+    previous: SavedGraph | None,
+    departed: pl.DataFrame | None = None,
+    built: pl.DataFrame | None = None,
 ) -> tuple[pl.DataFrame, np.ndarray, bool]:
     """All blocked pairs with their comparison vectors (sorted by l_idx, r_idx), reusing the saved
     ones that are still valid; which records (rows) changed, and whether the records are exactly
-    the saved graph's (see `_reusable_pairs`)."""
+    the saved graph's (see `_reusable_pairs`).
+
+    `departed` (see `_departed`) and the changed records' features before hygiene (`built`, in
+    `features` order: a value a guard cuts today left its block) name the blocks a departed record
+    was in, so that blocking groups only the blocks the day touched."""
     index = features.select("record_id", pl.int_range(pl.len(), dtype=pl.Int32).alias("idx"), "feature_hash")
     changed = np.ones(len(features), dtype=bool)
     kept, same_records, left_out = pl.DataFrame(), False, 0
     if previous is not None:
         kept, changed, same_records = _reusable_pairs(previous, index)
         left_out = len(previous.features) - int((~changed).sum())  # saved records gone or changed
+        if departed is not None and built is not None:
+            columns = departed.columns
+            departed = pl.concat(
+                [departed, built.filter(pl.Series(changed)).select(columns).cast(departed.schema)]  # type: ignore[arg-type]
+            )
+        else:
+            departed = None
         gone = blocking.no_longer_blocked(
             features,
             settings.blocking_rules,
@@ -230,6 +257,7 @@ def _blocked_pairs(
         changed if previous is not None else None,
         settings.blocking_memory_limit,
         left_out,
+        departed,
     )
     if left_out and len(kept):  # blocks back under the limit: only their pairs not yet compared
         new = new.join(kept.select("l_idx", "r_idx"), on=["l_idx", "r_idx"], how="anti")
@@ -366,7 +394,7 @@ def pair_conflicts(
 ) -> clustering.PairConflicts:
     """Conflicts of arbitrary record pairs (the clustering checks members that were never blocked)."""
 
-    guarded = [c for c in settings.comparisons if c.identity_scores is not None]
+    guarded = settings.guard_comparisons()
     needs_weights = settings.guards.conflict_override_weight is not None
 
     def conflicts(left: np.ndarray, right: np.ndarray) -> np.ndarray:
@@ -408,12 +436,16 @@ def resolve(
     built, built_now = _features(
         records, settings, default_region, resolved_at.date(), previous if incremental else None
     )
+    departed = None
     if previous is not None:  # the saved features are taken over: only their keys are needed now
+        departed = _departed(previous.features, built, settings) if incremental else None
         keys = [c for c in ("record_id", *SAVED_ONLY_COLUMNS) if c in previous.features.columns]
         previous = replace(previous, features=previous.features.select(keys))
     features, audit = hygiene.apply_hygiene(built.drop("input_hash"), settings)
     features = features.with_columns(_feature_hash(features))
-    blocked, changed, same_records = _blocked_pairs(features, settings, previous if incremental else None)
+    blocked, changed, same_records = _blocked_pairs(
+        features, settings, previous if incremental else None, departed, built
+    )
     u_gammas, u_compared = _u_gammas(features, settings, previous if incremental else None, changed)
     # The model is a function of the data, trained on every run as a full rebuild trains it, so
     # a daily run and a full rebuild of the same records decide every pair alike; only when the

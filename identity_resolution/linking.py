@@ -25,7 +25,8 @@ PRIORITY_MANUAL, PRIORITY_DETERMINISTIC, PRIORITY_PROBABILISTIC = 0, 1, 2
 
 def identity_score_expr(settings: IdentitySettings) -> pl.Expr:
     """The pair's who-you-are score: the declared identity score of each guarded comparison's
-    level, added up (missing values score 0)."""
+    level, added up (missing values score 0), plus the score of every identity vouch whose
+    comparisons all sit at their named level or a better one (`guards.identity_vouches`)."""
     scores = [
         pl.col(gamma_column(c)).replace_strict(
             dict(enumerate(c.identity_scores)), default=0.0, return_dtype=pl.Float64
@@ -33,6 +34,12 @@ def identity_score_expr(settings: IdentitySettings) -> pl.Expr:
         for c in settings.comparisons
         if c.identity_scores is not None
     ]
+    by_name = {c.name: c for c in settings.comparisons}
+    for levels, score in settings.vouch_levels():
+        agree = pl.all_horizontal(
+            pl.col(gamma_column(by_name[name])).is_between(0, weakest) for name, weakest in levels.items()
+        )
+        scores.append(pl.when(agree).then(score).otherwise(0.0))
     return pl.sum_horizontal(scores) if scores else pl.lit(0.0)
 
 

@@ -48,6 +48,7 @@ FEATURE_COLUMNS = (
     "national_id_ends",
 )
 ONE_INSIDE_OTHER = "one_inside_other"
+GIVEN_NAME_AGREES = "given_name_agrees"
 ONE_EXTENDS_OTHER = "one_extends_other"
 IDENTIFIER_COLUMNS = ("email", "phone", "member_id", "device_id", "social_handle", "national_id")
 
@@ -98,7 +99,9 @@ class Comparison(_Strict):
     differing_tokens_only: bool = False
     # Names only: when both records carry a separate given name and the given names agree (also
     # when given and family name were swapped), a dissimilar family name alone is no contradiction
-    # (a married name, a typo); the pair scores the weakest similarity band instead of "else".
+    # (a married name, a typo); the pair scores its own level, `given_name_agrees`, instead of
+    # "else" (right after the first band and the typo level: the same given name is closer
+    # evidence than two given names that are merely alike, "xia" and "xinyan", in one family).
     given_name_decides: bool = False
     # Names only: a record from a `display_name_sources` source carries a display name (a
     # nickname such as "night_owl" or 小雪), so disagreeing with it says nothing: such a pair
@@ -143,6 +146,8 @@ class Comparison(_Strict):
             middle = [f"{self.scorer}>={s:g}" for s in self.similarity_levels]
             if self.typo_edits:
                 middle.insert(min(1, len(middle)), f"edits<={self.typo_edits}")
+            if self.given_name_decides and self.similarity_levels:
+                middle.insert(min(2 if self.typo_edits else 1, len(middle)), GIVEN_NAME_AGREES)
             if self.differing_tokens_only:
                 middle.append(ONE_INSIDE_OTHER)
         elif self.kind == "date":
@@ -194,6 +199,23 @@ class CardinalityLimit(_Strict):
     max: int = Field(ge=1)
 
 
+class IdentityVouch(_Strict):
+    """Evidence that only counts in combination: when every named comparison sits at the given
+    level or a better one, the pair's identity score gains `score`.
+
+    Evidence can hold in combination where each part alone does not: the same name alone
+    (namesakes) or the same address alone (a household) is often two people, the same name at
+    the same address less often. Where that is rare (FEBRL, whose duplicates can have their
+    birthday and national id replaced by junk), a vouch keeps those contradictions from splitting
+    them while a mother and her son (another given name) gain nothing from their shared address.
+    Where sons are named after their fathers, it merges them: hence no vouch by default.
+    """
+
+    # comparison name -> the weakest level label that still counts (levels are ordered best first)
+    when: dict[str, str] = Field(min_length=1)
+    score: float
+
+
 class Guards(_Strict):
     max_cluster_size: int = Field(default=50, ge=2)
     # A pair with a contradicting level (a negative identity score) and a total identity score
@@ -216,6 +238,12 @@ class Guards(_Strict):
     # Components up to this size get every member pair checked for conflicts (not only the
     # candidate pairs), so a chain A-B-C cannot join A and C that contradict each other.
     full_conflict_check_max_size: int = Field(default=400, ge=2)
+    # Combinations of agreeing levels that add to the identity score (see IdentityVouch). None by
+    # default: on the generated data a same-named relative at the same address (a son named after
+    # his father, twins) is as common as FEBRL's duplicate with a replaced birthday and id, so
+    # {name: given_name_agrees, street: token_sort_compact>=0.9, score 2} raises FEBRL3/4 F1 by
+    # 0.0011/0.0007 but costs 0.0014 precision on the generated ~177k records (bench/RESULTS.md).
+    identity_vouches: list[IdentityVouch] = Field(default_factory=list)
 
 
 class ModelSettings(_Strict):
@@ -251,7 +279,7 @@ def default_comparisons() -> list[Comparison]:
             given_name_decides=True,
             display_names_neutral=True,
             term_frequency=True,
-            identity_scores=[1, 1, 0, 0, 0, -1],
+            identity_scores=[1, 1, 0, 0, 0, 0, -1],
         ),
         Comparison(name="date_of_birth", column="dob", kind="date", identity_scores=[2, 1, 0, -2]),
         Comparison(name="gender", column="gender", identity_scores=[0, -1]),
@@ -438,7 +466,35 @@ class IdentitySettings(_Strict):
         for limit in self.cardinality_limits:
             if limit.identifier not in IDENTIFIER_COLUMNS:
                 raise ValueError(f"cardinality limit on {limit.identifier!r}: not an identifier column")
+        by_name = {c.name: c for c in self.comparisons}
+        for vouch in self.guards.identity_vouches:
+            for name, label in vouch.when.items():
+                if name not in by_name:
+                    raise ValueError(
+                        f"guards.identity_vouches names unknown comparison {name!r} ({', '.join(names)})"
+                    )
+                if label not in by_name[name].level_labels():
+                    raise ValueError(
+                        f"guards.identity_vouches: comparison {name!r} has no level {label!r} "
+                        f"({', '.join(by_name[name].level_labels())})"
+                    )
         return self
+
+    def vouch_levels(self) -> list[tuple[dict[str, int], float]]:
+        """Each identity vouch as {comparison name: weakest gamma code that counts} and its score."""
+        by_name = {c.name: c for c in self.comparisons}
+        return [
+            (
+                {name: by_name[name].level_labels().index(label) for name, label in vouch.when.items()},
+                vouch.score,
+            )
+            for vouch in self.guards.identity_vouches
+        ]
+
+    def guard_comparisons(self) -> list[Comparison]:
+        """The comparisons the family/namesake guard reads: scored per level or named in a vouch."""
+        vouched = {name for vouch in self.guards.identity_vouches for name in vouch.when}
+        return [c for c in self.comparisons if c.identity_scores is not None or c.name in vouched]
 
     def fingerprint(self) -> str:
         """Hash of everything that changes links: a saved graph built under another model is stale."""

@@ -103,9 +103,11 @@ def publish(config: CdpConfig, batch_id: str) -> Summary:
     from privacy.roles import publish_roles
     from warehouse.publish import publish as publish_marts
 
-    def pseudonymised(build_db: Path, out_dir: Path, marts: list[str]) -> dict[str, Any]:
+    def pseudonymised(
+        build_db: Path, out_dir: Path, marts: list[str], parts: dict[str, Any]
+    ) -> dict[str, Any]:
         """Analyst-facing marts carry no direct identifiers; full contacts only in restricted/."""
-        return pseudonymise_marts(config, build_db, out_dir, marts=marts, batch_id=batch_id)
+        return pseudonymise_marts(config, build_db, out_dir, marts=marts, batch_id=batch_id, parts=parts)
 
     result = publish_marts(
         config,

@@ -94,6 +94,14 @@ class FileStep:
     table: str | None = None  # for DuckDB databases: schema.table
 
 
+def _rows_by_name(steps: list[FileStep]) -> dict[str, int]:
+    """Rows per mart (a folder mart has a step per file that holds the person)."""
+    rows: dict[str, int] = {}
+    for step in steps:
+        rows[step.name] = rows.get(step.name, 0) + step.rows
+    return rows
+
+
 @dataclass
 class ErasurePlan:
     request: Request
@@ -126,7 +134,7 @@ class ErasurePlan:
             "tables": {t.name: t.rows for t in self.tables if t.rows},
             "redacted": {f"{t.name}.{c}": n for t in self.tables for c, n in t.redact.items()},
             "landing_files": [str(p) for p in self.landing],
-            "marts": {s.name: s.rows for s in self.marts},
+            "marts": _rows_by_name(self.marts),
             "restricted": {s.name: s.rows for s in self.restricted},
             "databases": {f"{s.path.name}:{s.table}": s.rows for s in self.databases},
             "build_database": str(self.build_db) if self.build_db else None,
@@ -352,15 +360,26 @@ def _plan_marts(
         return
     con = duckdb.connect()
     try:
-        for item in sorted(paths.marts.glob("*.parquet")):
-            source = f"read_parquet({literal(str(item))})"
-            columns = [r[0] for r in con.execute(f"describe select * from {source}").fetchall()]
-            name = item.name.removesuffix(".parquet")
-            predicate = sql_predicate(name, columns, subject, settings, key)
-            if predicate and (rows := _count(con, source, predicate)):
-                plan.marts.append(FileStep(name, item, rows, predicate))
+        for name, files in _published_files(paths).items():
+            for item in files:
+                source = f"read_parquet({literal(str(item))})"
+                columns = [r[0] for r in con.execute(f"describe select * from {source}").fetchall()]
+                predicate = sql_predicate(name, columns, subject, settings, key)
+                if predicate and (rows := _count(con, source, predicate)):
+                    plan.marts.append(FileStep(name, item, rows, predicate))
     finally:
         con.close()
+
+
+def _published_files(paths: LakePaths) -> dict[str, list[Path]]:
+    """Mart -> its published Parquet files: `<mart>.parquet`, or every file of the folder `<mart>/`."""
+    found: dict[str, list[Path]] = {}
+    for item in sorted(paths.marts.iterdir()):
+        if item.is_dir() and not item.name.startswith("."):
+            found[item.name] = sorted(item.glob("*.parquet"))
+        elif item.suffix == ".parquet":
+            found[item.name.removesuffix(".parquet")] = [item]
+    return found
 
 
 def _plan_restricted(

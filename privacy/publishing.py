@@ -16,7 +16,6 @@ import hashlib
 import io
 import json
 import logging
-import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,7 +32,7 @@ from privacy.keys import encryption_key, hmac_key
 from privacy.layout import PrivacyPaths
 from privacy.settings import PrivacySettings, load_settings
 from warehouse.config import CdpConfig
-from warehouse.publish import PARQUET_OPTIONS
+from warehouse.publish import PartPlan, write_mart
 
 log = logging.getLogger("cdp.privacy.publishing")
 
@@ -91,9 +90,13 @@ def pseudonymise_marts(
     marts: list[str] | None = None,
     restricted_dir: Path | None = None,
     batch_id: str | None = None,
+    parts: dict[str, PartPlan] | None = None,
 ) -> dict[str, Any]:
     """Write `out_dir/<mart>.parquet` (pseudonymised) for every mart in `build_db`, and the restricted copies.
 
+    A mart in `parts` is written as a folder of monthly files instead, only the months its plan
+    names (`warehouse.publish.write_mart`: the same writer as the plain copy). The month is read
+    from the built column, before any treatment.
     `marts` limits the marts (default: every table of the build's `marts` schema); restricted copies
     go to `restricted_dir` (default `restricted/` under the data root; a publish step may stage them
     and swap them in with the rest). Returns what was treated per mart; unclassified columns are
@@ -118,13 +121,7 @@ def pseudonymise_marts(
         for name, plan in plans.items():
             source = _build_table(name)
             pseudonymise.register_pseudonyms(con, source, plan.hashed, key, settings)
-            target = out_dir / f"{name}.parquet"
-            partial = out_dir / f".{name}.parquet.partial"
-            con.execute(
-                f"copy (select {', '.join(plan.select)} from {source}) to "
-                f"{pseudonymise.literal(str(partial))} ({PARQUET_OPTIONS})"
-            )
-            os.replace(partial, target)
+            write_mart(con, ", ".join(plan.select), source, out_dir, name, (parts or {}).get(name))
             if plan.unclassified:
                 log.warning("marts/%s: unclassified columns withheld: %s", name, ", ".join(plan.unclassified))
                 summary["withheld_unclassified"] += [f"{name}.{c}" for c in plan.unclassified]

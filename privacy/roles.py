@@ -26,7 +26,17 @@ from privacy.pseudonymise import literal, quote
 from privacy.settings import PrivacySettings, RoleSettings, load_settings
 from warehouse.config import CdpConfig
 from warehouse.paths import LakePaths
-from warehouse.publish import PUBLISH_LOG_TABLE, delta_published, reuse_copy, sync_table
+from warehouse.publish import (
+    DELTA_MAX_SHARE,
+    PUBLISH_LOG_TABLE,
+    delta_published,
+    files_source,
+    part_of,
+    partition_columns,
+    replace_parts,
+    reuse_copy,
+    sync_table,
+)
 
 log = logging.getLogger("cdp.privacy.roles")
 
@@ -132,18 +142,20 @@ def _build_role_db(
     sources = {t: _source_signature(lake, t) for t in granted.tables if t != AUDIT_TABLE}
     kept: set[str] = set()
     synced: set[str] = set()
+    before: dict[str, str] = {}
     copied = _copy_published_db(lake, partial, granted)
     if copied is not None:
         kept = set(sources)
     elif reuse:
-        kept, synced = _reuse_previous(lake, target, partial, granted, sources)
+        kept, synced, before = _reuse_previous(lake, target, partial, granted, sources)
+    partitioned = partition_columns(config)
     con = duckdb.connect(str(partial))
     try:
         for table in copied or []:
             con.execute(f"drop table {quote(table)}")
         for table, columns in granted.tables.items():
             if table in synced:
-                sync_table(con, table, _select_published(lake, table, columns))
+                _update_table(con, lake, table, columns, partitioned.get(table), before.get(table))
                 continue
             if table in kept:
                 continue
@@ -173,6 +185,36 @@ def _build_role_db(
     os.replace(partial, target)
 
 
+def _update_table(
+    con: duckdb.DuckDBPyConnection,
+    lake: LakePaths,
+    table: str,
+    columns: list[str],
+    column: str | None,
+    before: str | None,
+) -> None:
+    """Bring a kept table up to date with its published mart, rewriting as little as possible.
+
+    A folder mart whose month column the role may read: while few months' files changed since the
+    database was built (file size and modification time, `_source_signature`), only those months
+    are replaced (`replace_parts`); otherwise the rows that differ are synced (`sync_table`).
+    """
+    folder = lake.marts / table
+    if column is None or column not in columns or before is None or not folder.is_dir():
+        sync_table(con, table, _select_published(lake, table, columns))
+        return
+    files = _source_files(lake, table)
+    previous = set(before.split(";"))
+    now = {f: _file_signature(f) for f in files}
+    changed = {part_of(f) for f, signature in now.items() if signature not in previous}
+    if len(changed) > DELTA_MAX_SHARE * max(len({part_of(f) for f in files}), 1):  # most months: rows
+        sync_table(con, table, _select_published(lake, table, columns))
+        return
+    written = [f for f in files if part_of(f) in changed]
+    select = ", ".join(quote(c) for c in columns)
+    replace_parts(con, table, column, changed, {part_of(f) for f in files}, files_source(written, select))
+
+
 def _select_published(lake: LakePaths, table: str, columns: list[str]) -> str:
     """The query for a role's table: the granted columns of the published mart."""
     select = ", ".join(quote(c) for c in columns)
@@ -186,8 +228,12 @@ def _source_signature(lake: LakePaths, mart: str) -> str:
     erasure's filtering: a table whose file has the same signature holds the same rows. (A copy of
     the data root that keeps modification times, like `cp -a`, keeps the signatures too.)
     """
-    stats = [(f.name, f.stat()) for f in _source_files(lake, mart)]
-    return ";".join(f"{name}:{st.st_size}:{st.st_mtime_ns}" for name, st in stats)
+    return ";".join(_file_signature(f) for f in _source_files(lake, mart))
+
+
+def _file_signature(file: Path) -> str:
+    stat = file.stat()
+    return f"{file.name}:{stat.st_size}:{stat.st_mtime_ns}"
 
 
 def _source_files(lake: LakePaths, mart: str) -> list[Path]:
@@ -197,7 +243,7 @@ def _source_files(lake: LakePaths, mart: str) -> list[Path]:
 
 def _reuse_previous(
     lake: LakePaths, target: Path, partial: Path, granted: RoleGrant, sources: dict[str, str]
-) -> tuple[set[str], set[str]]:
+) -> tuple[set[str], set[str], dict[str, str]]:
     """Copy the role's current database to `partial`, keeping the tables whose source is unchanged.
 
     Tables of marts that the publish updated row by row (`warehouse.publish.delta_published`:
@@ -205,11 +251,11 @@ def _reuse_previous(
     written anew. Only when the role's grants (tables and columns) are exactly those the database
     was built with: after a grant was narrowed, a dropped table's bytes could linger in the copy's
     free blocks, so the database is built from nothing instead. Returns the tables kept (the rest
-    of the copy is dropped, bookkeeping tables included) and, among them, those to update; empty
-    sets when nothing is reused.
+    of the copy is dropped, bookkeeping tables included), among them those to update, and the
+    source signatures the database was built from; empty when nothing is reused.
     """
     if not target.is_file():
-        return set(), set()
+        return set(), set(), {}
     try:
         with duckdb.connect(str(target), read_only=True) as con:
             previous = {
@@ -217,10 +263,10 @@ def _reuse_previous(
             }
             tables = [r[0] for r in con.execute("select table_name from duckdb_tables()").fetchall()]
     except duckdb.Error:  # built before sources were recorded
-        return set(), set()
+        return set(), set(), {}
     granted_marts = {t: c for t, c in granted.tables.items() if t != AUDIT_TABLE}
     if {t: c for t, (c, _) in previous.items()} != granted_marts:
-        return set(), set()
+        return set(), set(), {}
     unchanged = {t for t, (_, signature) in previous.items() if sources.get(t) == signature and t in tables}
     deltas = (delta_published(lake) & set(tables)) - unchanged
     size = {t: sum(f.stat().st_size for f in _source_files(lake, t)) for t in granted_marts}
@@ -237,7 +283,7 @@ def _reuse_previous(
             len(kept - deltas),
             len(kept & deltas),
         )
-    return kept, kept & deltas
+    return kept, kept & deltas, {t: signature for t, (_, signature) in previous.items()}
 
 
 def _copy_published_db(lake: LakePaths, partial: Path, granted: RoleGrant) -> list[str] | None:

@@ -57,7 +57,9 @@ class LakePaths:
         return self.root / "marts"
 
     def mart(self, name: str) -> Path:
-        return self.marts / f"{name}.parquet"
+        """`marts/<name>.parquet`, or the folder `marts/<name>/` of monthly files when published so."""
+        folder = self.marts / name
+        return folder if folder.is_dir() else self.marts / f"{name}.parquet"
 
     @property
     def duckdb(self) -> Path:

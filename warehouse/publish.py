@@ -17,6 +17,12 @@ before publish) leaves the last good marts in place. Publishing then
    (`os.replace`, atomic on one file system): a reader sees the old mart or the new one, never half
    of one; `cdp.duckdb` is replaced in one rename (open readers keep the old file until they close).
 
+A mart named in `publish.partition_by` (`cdp.yaml`; none by default) is published as a folder of
+Parquet files, one per month of a date column (`marts/<mart>/<YYYY-MM>.parquet`): each month has its own
+fingerprint, so a daily publish writes only the months whose rows changed, hard-links the others
+into the staged folder and swaps the whole folder in with one atomic exchange (`renameat2`), and
+`cdp.duckdb` replaces only those months' rows (`replace_parts`).
+
 Which models are marts comes from dbt's manifest (models under `models/marts/`), so a model
 dropped from the project is not published from a stale table.
 """
@@ -58,12 +64,98 @@ DELTA_MAX_SHARE = 0.2
 # DuckDB's default level 3 for ~40% less CPU (measured on the 100k marts, bench/RESULTS.md).
 PARQUET_OPTIONS = "format parquet, compression zstd, compression_level 1"
 
-# (build database, staging folder, mart names) -> details; writes <staging>/<mart>.parquet per mart.
-StageMarts = Callable[[Path, Path, list[str]], dict[str, Any]]
+# Marts published as a folder of monthly Parquet files (mart -> date column), `publish.partition_by` in
+# `cdp.yaml`; none by default: on the generated data identity resolution re-keys a few old facts in
+# every month each day, so every month's file changed daily and the folders cost more than one file
+# (bench/RESULTS.md, "Round 6: publish"). Worth it where old months stay as they were.
+DEFAULT_PARTITION_BY: dict[str, str] = {}
+PART_NONE = "none"  # the part of rows without a date
+PART_COLUMN = "cdp_part"  # transient column naming a row's part while a folder is written
+
+# (build database, staging folder, mart names, parts) -> details; writes <staging>/<mart>.parquet per
+# mart, or the folder <staging>/<mart>/ of the parts to write for a mart in `parts` (`write_mart`).
+StageMarts = Callable[[Path, Path, list[str], "dict[str, PartPlan]"], dict[str, Any]]
 
 
 class PublishError(CdpError):
     """Nothing was published: the message says why (no successful build, a mart missing, ...)."""
+
+
+@dataclass(frozen=True)
+class PartPlan:
+    """A mart published as a folder of monthly files: its date column and the months to write now."""
+
+    column: str
+    parts: tuple[str, ...] | None = None  # None: every month (the folder is written whole)
+
+
+def partition_columns(config: CdpConfig) -> dict[str, str]:
+    """Mart -> date column whose month splits its published folder (`publish.partition_by`)."""
+    section = config.raw.get("publish") or {}
+    configured = section.get("partition_by", DEFAULT_PARTITION_BY)
+    return {str(m): str(c) for m, c in (configured or {}).items()}
+
+
+def part_sql(column: str) -> str:
+    """The part (month, `YYYY-MM`) of a row as SQL: the same expression on built and published rows."""
+    return f"coalesce(strftime(\"{column}\", '%Y-%m'), '{PART_NONE}')"
+
+
+def part_of(file: Path) -> str:
+    """The month a published part file holds (`2026-10.parquet`, `2026-10_1.parquet`)."""
+    return file.name.removesuffix(".parquet").split("_")[0]
+
+
+def published_mart(paths: LakePaths, mart: str) -> Path:
+    """Where a mart is published: its folder of monthly files if there is one, else `<mart>.parquet`."""
+    folder = paths.marts / mart
+    return folder if folder.is_dir() else paths.marts / f"{mart}.parquet"
+
+
+def parquet_source(path: Path) -> str:
+    """`read_parquet` of a published mart, a file or a folder of Parquet files."""
+    target = str(path / "*.parquet") if path.is_dir() else str(path)
+    return f"read_parquet({_literal(target)})"
+
+
+def write_mart(con: Any, items: str, source: str, out_dir: Path, mart: str, plan: PartPlan | None) -> None:
+    """Write `select <items> from <source>` as `out_dir/<mart>.parquet`, or as the parts of `plan`.
+
+    The one writer of published Parquet (plain copy or pseudonymised alike): a folder mart is one
+    `COPY ... PARTITION_BY` over the months to write, whose files are renamed `<YYYY-MM>.parquet`
+    into `out_dir/<mart>/` (the month column itself is not written). A folder with no rows gets one
+    empty file, so its columns stay readable.
+    """
+    if plan is None:
+        partial = out_dir / f".{mart}.parquet.partial"
+        con.execute(f"copy (select {items} from {source}) to {_literal(str(partial))} ({PARQUET_OPTIONS})")
+        os.replace(partial, out_dir / f"{mart}.parquet")
+        return
+    folder = out_dir / mart
+    scratch = out_dir / f".{mart}.parts"
+    shutil.rmtree(scratch, ignore_errors=True)
+    folder.mkdir(parents=True, exist_ok=True)
+    where = ""
+    if plan.parts is not None:
+        if not plan.parts:
+            return
+        where = f" where {part_sql(plan.column)} in ({', '.join(_literal(p) for p in plan.parts)})"
+    con.execute(
+        f"copy (select {items}, {part_sql(plan.column)} as {PART_COLUMN} from {source}{where}) "
+        f"to {_literal(str(scratch))} ({PARQUET_OPTIONS}, partition_by ({PART_COLUMN}))"
+    )
+    written = 0
+    for part_dir in sorted(scratch.glob(f"{PART_COLUMN}=*")):
+        part = part_dir.name.split("=", 1)[1]
+        for i, file in enumerate(sorted(part_dir.glob("*.parquet"))):
+            os.replace(file, folder / (f"{part}.parquet" if i == 0 else f"{part}_{i}.parquet"))
+            written += 1
+    shutil.rmtree(scratch, ignore_errors=True)
+    if not written and plan.parts is None:
+        empty = folder / f"{PART_NONE}.parquet"
+        con.execute(
+            f"copy (select {items} from {source} limit 0) to {_literal(str(empty))} ({PARQUET_OPTIONS})"
+        )
 
 
 @dataclass(frozen=True)
@@ -197,19 +289,35 @@ def publish(
         raise PublishError(f"dbt manifest not found at {manifest}; run the marts build first")
     marts = mart_names(manifest)
 
-    built = _built_marts(duckdb, paths.build_duckdb, marts, treatment)
-    previous = published_fingerprints(paths)
+    columns_of = _built_columns(duckdb, paths.build_duckdb, marts)
+    partitioned = {m: c for m, c in partition_columns(config).items() if c in columns_of.get(m, ())}
+    built = _built_marts(duckdb, paths.build_duckdb, marts, treatment, partitioned)
+    previous, previous_parts = published_fingerprints(paths), published_parts(paths)
     unchanged = [
         m
         for m in marts
-        if previous.get(m) == built[m].fingerprint and paths.mart(m).exists() and m not in rewrite
+        if previous.get(m) == built[m].fingerprint
+        and published_mart(paths, m) == _layout(paths, m, partitioned)
+        and published_mart(paths, m).exists()
+        and m not in rewrite
     ]
     changed = [m for m in marts if m not in unchanged]
+    plans = _part_plans(paths, built, changed, partitioned, previous_parts)
     staged_db = staging / "cdp.duckdb"
     if changed:
-        (stage_marts or copy_marts)(paths.build_duckdb, staging / "marts", changed)
+        (stage_marts or copy_marts)(paths.build_duckdb, staging / "marts", changed, plans)
+    for mart, plan in plans.items():
+        _link_kept_parts(paths.marts / mart, staging / "marts" / mart, built[mart], plan)
     _stage_database(
-        duckdb, paths, staged_db, staging / "marts", built, unchanged, batch_id, incremental_marts(manifest)
+        duckdb,
+        paths,
+        staged_db,
+        staging / "marts",
+        built,
+        unchanged,
+        batch_id,
+        incremental_marts(manifest),
+        plans,
     )
     _swap(paths, staging, changed, staged_db, docs_index)
     shutil.rmtree(staging, ignore_errors=True)
@@ -232,33 +340,84 @@ def publish(
     )
 
 
-def copy_marts(build_db: Path, out_dir: Path, marts: list[str]) -> dict[str, Any]:
-    """The default staging: each mart from the build database to `out_dir/<mart>.parquet` as it is."""
+def copy_marts(
+    build_db: Path, out_dir: Path, marts: list[str], parts: dict[str, PartPlan] | None = None
+) -> dict[str, Any]:
+    """The default staging: each mart from the build database to `out_dir` as it is (`write_mart`)."""
     import duckdb
 
     with duckdb.connect() as con:
         con.execute(f"attach '{_sql_path(build_db)}' as build (read_only)")
         for mart in marts:
-            target = out_dir / f"{mart}.parquet"
-            con.execute(
-                f'copy (select * from build.{dbt.MARTS_SCHEMA}."{mart}") '
-                f"to '{_sql_path(target)}' ({PARQUET_OPTIONS})"
-            )
+            source = f'build.{dbt.MARTS_SCHEMA}."{mart}"'
+            write_mart(con, "*", source, out_dir, mart, (parts or {}).get(mart))
     return {"treatment": "as built"}
+
+
+def _layout(paths: LakePaths, mart: str, partitioned: dict[str, str]) -> Path:
+    """Where `mart` belongs under the current settings: a folder or one file."""
+    return paths.marts / mart if mart in partitioned else paths.marts / f"{mart}.parquet"
+
+
+def _part_plans(
+    paths: LakePaths,
+    built: dict[str, BuiltMart],
+    changed: list[str],
+    partitioned: dict[str, str],
+    previous_parts: dict[str, dict[str, str]],
+) -> dict[str, PartPlan]:
+    """For each changed folder mart, the months to write: all of them unless its folder is published
+    and its months' fingerprints are known, then only the months whose fingerprint differs or whose
+    file is missing."""
+    plans: dict[str, PartPlan] = {}
+    for mart in changed:
+        if mart not in partitioned:
+            continue
+        folder = paths.marts / mart
+        known = previous_parts.get(mart)
+        if not known or not folder.is_dir():
+            plans[mart] = PartPlan(partitioned[mart])
+            continue
+        on_disk = {part_of(f) for f in folder.glob("*.parquet")}
+        write = tuple(
+            sorted(p for p, fp in built[mart].parts.items() if known.get(p) != fp or p not in on_disk)
+        )
+        plans[mart] = PartPlan(partitioned[mart], write)
+    return plans
+
+
+def _link_kept_parts(published: Path, staged: Path, built: BuiltMart, plan: PartPlan) -> None:
+    """Hard-link the published files of the months not written again into the staged folder.
+
+    Months the build no longer has are left out; a link costs no bytes and no time, and the file
+    keeps its size and modification time (role databases see it as unchanged).
+    """
+    staged.mkdir(parents=True, exist_ok=True)
+    if plan.parts is None or not published.is_dir():
+        return
+    write = set(plan.parts)
+    for file in sorted(published.glob("*.parquet")):
+        part = part_of(file)
+        if part in built.parts and part not in write:
+            os.link(file, staged / file.name)
 
 
 @dataclass(frozen=True)
 class BuiltMart:
     rows: int
     fingerprint: str
+    parts: dict[str, str] = field(default_factory=dict)  # month -> fingerprint, for a folder mart
 
 
-def mart_fingerprints(con: Any, schema: str, marts: list[str], treatment: str = "") -> dict[str, BuiltMart]:
+def mart_fingerprints(
+    con: Any, schema: str, marts: list[str], treatment: str = "", partitioned: dict[str, str] | None = None
+) -> dict[str, BuiltMart]:
     """Row count and fingerprint of each mart in `schema` of `con`: equal fingerprints, equal tables.
 
     The fingerprint hashes the columns (names and types), the row count, the sum of DuckDB's hash of
     every row (order does not matter, a changed, added or removed row does), `treatment` and the
-    publish format: one scan of each table inside DuckDB, far cheaper than writing it again.
+    publish format: one scan of each table inside DuckDB, far cheaper than writing it again. A mart
+    in `partitioned` (mart -> date column) gets a fingerprint per month from the same scan.
     """
     import duckdb
 
@@ -269,11 +428,24 @@ def mart_fingerprints(con: Any, schema: str, marts: list[str], treatment: str = 
             "from information_schema.columns where table_schema = ? and table_name = ?",
             [schema, mart],
         ).fetchall()[0][0]
-        rows, total = con.execute(
-            f'select count(*), coalesce(sum(hash(t)::hugeint), 0) from {schema}."{mart}" as t'
-        ).fetchall()[0]
-        text = f"{PUBLISH_FORMAT}|{duckdb.__version__}|{treatment}|{columns}|{rows}|{total}"
-        found[mart] = BuiltMart(int(rows), hashlib.sha256(text.encode()).hexdigest())
+        stem = f"{PUBLISH_FORMAT}|{duckdb.__version__}|{treatment}|{columns}"
+        column = (partitioned or {}).get(mart)
+        parts: dict[str, str] = {}
+        if column is None:
+            rows, total = con.execute(
+                f'select count(*), coalesce(sum(hash(t)::hugeint), 0) from {schema}."{mart}" as t'
+            ).fetchall()[0]
+        else:
+            counted = con.execute(
+                f"select {part_sql(column)} as part, count(*), sum(hash(t)::hugeint) "
+                f'from {schema}."{mart}" as t group by part'
+            ).fetchall()
+            rows, total = sum(int(r[1]) for r in counted), sum(int(r[2]) for r in counted)
+            parts = {
+                part: hashlib.sha256(f"{stem}|{part}|{n}|{h}".encode()).hexdigest() for part, n, h in counted
+            }
+        text = f"{stem}|{rows}|{total}"
+        found[mart] = BuiltMart(int(rows), hashlib.sha256(text.encode()).hexdigest(), parts)
     return found
 
 
@@ -301,6 +473,22 @@ def published_fingerprints(paths: LakePaths) -> dict[str, str]:
         return {}
 
 
+def published_parts(paths: LakePaths) -> dict[str, dict[str, str]]:
+    """Folder mart -> month -> fingerprint of what is published, from `cdp.duckdb`'s publish log."""
+    import duckdb
+
+    if not paths.duckdb.is_file() or paths.duckdb.with_name(paths.duckdb.name + ".wal").exists():
+        return {}
+    try:
+        with duckdb.connect(str(paths.duckdb), read_only=True) as con:
+            rows = con.execute(
+                f"select mart, parts from {PUBLISH_LOG_TABLE} where parts is not null"
+            ).fetchall()
+    except duckdb.Error:  # a log that predates folder marts
+        return {}
+    return {mart: json.loads(parts) for mart, parts in rows}
+
+
 def delta_published(paths: LakePaths) -> set[str]:
     """Marts that the last publish brought up to date row by row in `cdp.duckdb` (`sync_table`).
 
@@ -321,7 +509,23 @@ def delta_published(paths: LakePaths) -> set[str]:
     return {r[0] for r in rows}
 
 
-def _built_marts(duckdb: Any, build_db: Path, marts: list[str], treatment: str) -> dict[str, BuiltMart]:
+def _built_columns(duckdb: Any, build_db: Path, marts: list[str]) -> dict[str, list[str]]:
+    """Columns of each built mart (none when the build database is missing: `_built_marts` says so)."""
+    if not build_db.exists():
+        return {}
+    _release_dbt()
+    with duckdb.connect(str(build_db), read_only=True) as build:
+        rows = build.execute(
+            "select table_name, list(column_name) from information_schema.columns "
+            "where table_schema = ? group by table_name",
+            [dbt.MARTS_SCHEMA],
+        ).fetchall()
+    return {t: list(c) for t, c in rows if t in marts}
+
+
+def _built_marts(
+    duckdb: Any, build_db: Path, marts: list[str], treatment: str, partitioned: dict[str, str] | None = None
+) -> dict[str, BuiltMart]:
     """Every mart must be in the build database; their row counts and fingerprints."""
     if not build_db.exists():
         raise PublishError(f"build database not found: {build_db}")
@@ -338,7 +542,7 @@ def _built_marts(duckdb: Any, build_db: Path, marts: list[str], treatment: str) 
             raise PublishError(
                 f"marts missing from {build_db}: {', '.join(missing)}; the build is incomplete"
             )
-        return mart_fingerprints(build, dbt.MARTS_SCHEMA, marts, treatment)
+        return mart_fingerprints(build, dbt.MARTS_SCHEMA, marts, treatment, partitioned)
 
 
 def _release_dbt() -> None:
@@ -379,16 +583,22 @@ def _stage_database(
     unchanged: list[str],
     batch_id: str,
     incremental: Collection[str] = (),
+    plans: dict[str, PartPlan] | None = None,
 ) -> None:
     """The next `cdp.duckdb`: changed marts from their staged Parquet, unchanged ones as published.
 
-    When the marts kept as published and the incremental ones (brought up to date row by row,
-    `sync_table`) hold most rows, the published file is copied and only the other changed tables
-    are replaced in it (`reuse_copy`); otherwise every table is loaded into a fresh file, the
-    unchanged ones from their published Parquet. Every table holds the build's row count, checked
-    mart by mart. The publish log records, per mart, the rows a row-level update changed (`delta_rows`).
+    When the marts kept as published and the ones updated in place hold most rows, the published
+    file is copied and only the other changed tables are replaced in it (`reuse_copy`); otherwise
+    every table is loaded into a fresh file, the unchanged ones from their published Parquet.
+    Updated in place: a folder mart of which only some months were written gets those months'
+    rows replaced (`replace_parts`); an incremental mart otherwise is synced row by row
+    (`sync_table`). Every table holds the build's row count, checked mart by mart. The publish log
+    records, per mart, the rows an update in place changed (`delta_rows`) and, for a folder mart,
+    its months' fingerprints (`parts`).
     """
-    deltas = [m for m in built if m not in unchanged and m in incremental]
+    plans = plans or {}
+    partial = {m: p for m, p in plans.items() if p.parts is not None}
+    deltas = [m for m in built if m not in unchanged and (m in incremental or m in partial)]
     kept = reuse_copy(
         paths.duckdb,
         staged_db,
@@ -398,15 +608,27 @@ def _stage_database(
     now = datetime.now(UTC).replace(tzinfo=None)
     delta_rows: dict[str, int | None] = {}
     with duckdb.connect(str(staged_db)) as con:
-        present = {r[0] for r in con.execute("select table_name from duckdb_tables()").fetchall()}
+        columns = dict(
+            con.execute(
+                "select table_name, list(column_name) from duckdb_columns() "
+                "where database_name = current_database() and schema_name = 'main' group by table_name"
+            ).fetchall()
+        )
         for mart, expected in built.items():
             if mart in kept and mart in unchanged:
                 continue
-            source = paths.mart(mart) if mart in unchanged else parquet_dir / f"{mart}.parquet"
+            source = published_mart(paths, mart) if mart in unchanged else _staged(parquet_dir, mart)
             if not source.exists():
                 raise PublishError(f"staging wrote no {source}")
-            select = f"select * from read_parquet('{_sql_path(source)}')"
-            if mart in kept and mart in present:  # a new mart is not in the published file yet
+            select = f"select * from {parquet_source(source)}"
+            plan = partial.get(mart)
+            few = plan is not None and len(plan.parts or ()) <= DELTA_MAX_SHARE * max(len(expected.parts), 1)
+            if mart in kept and plan is not None and few and plan.column in columns.get(mart, ()):
+                written = [f for f in sorted(source.glob("*.parquet")) if part_of(f) in plan.parts]
+                delta_rows[mart] = replace_parts(
+                    con, mart, plan.column, plan.parts, set(expected.parts), files_source(written)
+                )
+            elif mart in kept and mart in columns:  # a new mart is not in the published file yet
                 delta_rows[mart] = sync_table(con, mart, select)
             else:
                 con.execute(f'create table main."{mart}" as {select}')
@@ -415,16 +637,64 @@ def _stage_database(
                 raise PublishError(f"{source}: {rows} rows staged, the build has {expected.rows}")
         con.execute(
             f"create table {PUBLISH_LOG_TABLE} (batch_id varchar, published_at timestamp, mart varchar, "
-            "row_count bigint, fingerprint varchar, rewritten boolean, delta_rows bigint)"
+            "row_count bigint, fingerprint varchar, rewritten boolean, delta_rows bigint, parts varchar)"
         )
         con.executemany(
-            f"insert into {PUBLISH_LOG_TABLE} values (?, ?, ?, ?, ?, ?, ?)",
+            f"insert into {PUBLISH_LOG_TABLE} values (?, ?, ?, ?, ?, ?, ?, ?)",
             [
-                [batch_id, now, mart, b.rows, b.fingerprint, mart not in unchanged, delta_rows.get(mart)]
+                [
+                    batch_id,
+                    now,
+                    mart,
+                    b.rows,
+                    b.fingerprint,
+                    mart not in unchanged,
+                    delta_rows.get(mart),
+                    json.dumps(b.parts, sort_keys=True) if b.parts or mart in plans else None,
+                ]
                 for mart, b in built.items()
             ],
         )
         con.execute("checkpoint")
+
+
+def _staged(parquet_dir: Path, mart: str) -> Path:
+    folder = parquet_dir / mart
+    return folder if folder.is_dir() else parquet_dir / f"{mart}.parquet"
+
+
+def replace_parts(
+    con: Any, table: str, column: str, parts: Collection[str], keep: Collection[str], source: str | None
+) -> int:
+    """Replace the rows of the months `parts` in `main.<table>` by the rows of the query `source`
+    (those months' files); drop the months not in `keep`.
+
+    The update in place of a folder mart: only the months whose files were written again are
+    deleted and inserted (by column name), so a day that touched two months costs two months' rows,
+    not a hash of the whole table. Returns the rows deleted plus inserted.
+    """
+    name = f'main."{table}"'
+    replaced = [*parts, *[p for p in _table_parts(con, name, column) if p not in keep]]
+    deleted = 0
+    if replaced:
+        deleted = int(
+            con.execute(
+                f"delete from {name} where {part_sql(column)} in ({', '.join(_literal(p) for p in replaced)})"
+            ).fetchall()[0][0]
+        )
+    inserted = int(con.execute(f"insert into {name} by name {source}").fetchall()[0][0]) if source else 0
+    return deleted + inserted
+
+
+def files_source(files: list[Path], items: str = "*") -> str | None:
+    """`select <items>` from the Parquet `files` (None without files)."""
+    if not files:
+        return None
+    return f"select {items} from read_parquet([{', '.join(_literal(str(f)) for f in files)}])"
+
+
+def _table_parts(con: Any, name: str, column: str) -> list[str]:
+    return [r[0] for r in con.execute(f"select distinct {part_sql(column)} from {name}").fetchall()]
 
 
 def sync_table(con: Any, table: str, source: str, max_share: float = DELTA_MAX_SHARE) -> int | None:
@@ -478,10 +748,17 @@ def sync_table(con: Any, table: str, source: str, max_share: float = DELTA_MAX_S
 def _swap(
     paths: LakePaths, staging: Path, marts: list[str], staged_db: Path, docs_index: Path | None
 ) -> None:
-    """Rename staged files over the published ones (same file system, each rename atomic)."""
+    """Rename staged files and folders over the published ones (same file system, each swap atomic)."""
     paths.marts.mkdir(parents=True, exist_ok=True)
     for mart in marts:
-        os.replace(staging / "marts" / f"{mart}.parquet", paths.mart(mart))
+        staged = _staged(staging / "marts", mart)
+        if staged.is_dir():
+            swap_folder(staged, paths.marts / mart)
+            (paths.marts / f"{mart}.parquet").unlink(missing_ok=True)  # the layout before folders
+        else:
+            os.replace(staged, paths.marts / f"{mart}.parquet")
+            if (paths.marts / mart).is_dir():  # no longer a folder mart
+                shutil.rmtree(paths.marts / mart)
     stale_wal = paths.duckdb.with_name(paths.duckdb.name + ".wal")
     if stale_wal.exists():
         log.warning("removing a stale write-ahead log %s (cdp.duckdb is only written by publish)", stale_wal)
@@ -498,5 +775,49 @@ def _swap(
         shutil.rmtree(previous, ignore_errors=True)
 
 
+RENAME_EXCHANGE = 2  # renameat2 flag (Linux >= 3.15): swap two paths atomically
+AT_FDCWD = -100
+
+
+def swap_folder(staged: Path, published: Path) -> None:
+    """Put the folder `staged` where `published` is, in one atomic step; the old folder is deleted.
+
+    With `renameat2(RENAME_EXCHANGE)` a reader globbing the folder sees every old file or every new
+    one, never a mix; where the call is missing (not Linux) the old folder is renamed away first,
+    leaving a moment without the mart. The old folder is then removed: its files may share inodes
+    with the new folder's (hard links), so an erasure that rewrites a published file leaves no copy.
+    """
+    if not published.exists():
+        os.replace(staged, published)
+        return
+    if not _exchange(staged, published):
+        aside = staged.with_name(staged.name + ".old")
+        os.replace(published, aside)
+        os.replace(staged, published)
+        staged = aside
+    shutil.rmtree(staged)
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    import ctypes
+
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        renameat2 = libc.renameat2
+    except (OSError, AttributeError):
+        return False
+    result = renameat2(AT_FDCWD, os.fsencode(a), AT_FDCWD, os.fsencode(b), RENAME_EXCHANGE)
+    if result != 0:
+        error = ctypes.get_errno()
+        if error in (22, 38, 95):  # EINVAL, ENOSYS, EOPNOTSUPP: the file system cannot exchange
+            return False
+        raise OSError(error, os.strerror(error), str(b))
+    return True
+
+
 def _sql_path(path: Path) -> str:
     return str(path).replace("'", "''")
+
+
+def _literal(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"

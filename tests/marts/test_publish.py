@@ -22,7 +22,7 @@ def published_copy(built, tmp_path: Path):
 
 
 def _snapshot(root: Path) -> dict[str, bytes]:
-    files = [*sorted((root / "marts").glob("*.parquet")), root / "cdp.duckdb"]
+    files = [*sorted((root / "marts").rglob("*.parquet")), root / "cdp.duckdb"]
     return {str(path.relative_to(root)): path.read_bytes() for path in files}
 
 

@@ -25,6 +25,7 @@ from tests.ingest import landing as exports
 from warehouse import delta
 from warehouse.config import REPO_ROOT, CdpConfig, load_config
 from warehouse.paths import LakePaths
+from warehouse.publish import PartPlan
 
 BATCH = "b20260301T000000"
 
@@ -240,7 +241,8 @@ def publish(config: CdpConfig, build_db: Path | None = None) -> dict[str, Any]:
     Without `build_db`, the marts are first built from the lake by `build_marts`.
     """
     paths = LakePaths.at(config.data_root)
-    summary = pseudonymise_marts(config, build_db or build_marts(config), paths.marts)
+    folders = {"fct_orders": PartPlan("order_date")}  # a folder of monthly files, as publish can write it
+    summary = pseudonymise_marts(config, build_db or build_marts(config), paths.marts, parts=folders)
     with duckdb.connect(str(paths.duckdb)) as con:
         for mart in summary["marts"]:
             con.execute(

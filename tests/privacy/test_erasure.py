@@ -10,6 +10,7 @@ import json
 import shutil
 from dataclasses import dataclass
 
+import duckdb
 import polars as pl
 import pytest
 
@@ -188,3 +189,24 @@ def test_her_records_are_found_from_any_identifier_and_through_shared_contacts(p
     customer = next(iter(by_phone.of("customer_id")))
     by_id = plan_erasure(published_lake.config, Request("customer_id", customer)).subject
     assert by_id.of("record_id") == mine and by_id.of("email") >= {XIAOYU.email}
+
+
+def test_she_is_filtered_out_of_every_monthly_file_of_a_folder_mart(erased, published_lake):
+    """fct_orders is published as a folder of monthly files: erasure plans every file of it, filters
+    those that held her rows and leaves the other months' files as they were."""
+    folder = LakePaths.at(erased.lake.root).mart("fct_orders")
+    before = LakePaths.at(published_lake.root).mart("fct_orders")
+    steps = [s for s in erased.outcome.plan.marts if s.name == "fct_orders"]
+    assert folder.is_dir() and len(list(folder.glob("*.parquet"))) >= 2 and steps
+    assert {s.path.parent for s in steps} == {folder}
+    assert erased.outcome.plan.summary()["marts"]["fct_orders"] == sum(s.rows for s in steps)
+    for file in sorted(folder.glob("*.parquet")):
+        for step in steps:
+            left = duckdb.sql(f"select count(*) from read_parquet('{file}') where {step.predicate}")
+            assert left.fetchall()[0][0] == 0, file.name
+        if file not in {s.path for s in steps}:
+            assert file.read_bytes() == (before / file.name).read_bytes(), file.name
+    count = "select count(*) from read_parquet('{}/*.parquet')"
+    assert duckdb.sql(count.format(folder)).fetchall()[0][0] == duckdb.sql(count.format(before)).fetchall()[
+        0
+    ][0] - sum(s.rows for s in steps)

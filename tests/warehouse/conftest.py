@@ -22,6 +22,13 @@ KEYS = {
 }
 
 
+def folder_config(root: Path) -> CdpConfig:
+    """The tiny lake's configuration with `fct_orders` published as a folder of monthly files."""
+    config = tiny_config(root)
+    raw = {**config.raw, "publish": {"partition_by": {"fct_orders": "order_date"}}}
+    return CdpConfig(path=config.path, raw=raw, data_root=config.data_root)
+
+
 @pytest.fixture(scope="package", autouse=True)
 def keys() -> Iterator[dict[str, str]]:
     """Fixed keys in the environment, as containers inject them (restored afterwards)."""
@@ -36,7 +43,7 @@ def published_root(tmp_path_factory, keys) -> Path:
 
     root = tmp_path_factory.mktemp("publish") / "data"
     write_tiny_lake(root)
-    config = tiny_config(root)
+    config = folder_config(root)
     build_marts(config, BATCH)
     publish(config, BATCH)
     return root
@@ -47,4 +54,4 @@ def published(published_root: Path, tmp_path: Path) -> CdpConfig:
     """A private copy of the published data root that a test may build and publish again."""
     root = tmp_path / "data"
     shutil.copytree(published_root, root, symlinks=True)
-    return tiny_config(root)
+    return folder_config(root)

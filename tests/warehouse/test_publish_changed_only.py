@@ -7,6 +7,7 @@ changed one is rewritten in all of them; a failed publish leaves the last good m
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 
@@ -18,7 +19,7 @@ from privacy.layout import PrivacyPaths
 from privacy.roles import publish_roles
 from warehouse.config import CdpConfig
 from warehouse.paths import LakePaths
-from warehouse.publish import PUBLISH_LOG_TABLE, finish_build, sync_table
+from warehouse.publish import PUBLISH_LOG_TABLE, finish_build, swap_folder, sync_table
 from warehouse.publish import publish as publish_marts
 
 NEXT = "b20260701T000000"
@@ -32,11 +33,18 @@ def _rebuild(config: CdpConfig, batch: str, *statements: str) -> None:
     finish_build(config, batch)
 
 
-def _files(root: Path) -> dict[str, tuple[int, int]]:
-    """Each published mart file's identity: a rewritten file is a new inode with a new mtime."""
-    return {
-        p.stem: (p.stat().st_ino, p.stat().st_mtime_ns) for p in sorted((root / "marts").glob("*.parquet"))
-    }
+def _files(root: Path) -> dict[str, tuple]:
+    """Each published mart's identity: a rewritten file is a new inode with a new mtime (a folder
+    mart: those of each of its monthly files)."""
+
+    def identity(p: Path) -> tuple:
+        return (p.stat().st_ino, p.stat().st_mtime_ns)
+
+    marts = root / "marts"
+    files: dict[str, tuple] = {p.stem: identity(p) for p in sorted(marts.glob("*.parquet"))}
+    for folder in sorted(p for p in marts.iterdir() if p.is_dir()):
+        files[folder.name] = tuple((f.name, *identity(f)) for f in sorted(folder.glob("*.parquet")))
+    return files
 
 
 def _count(database: Path, table: str) -> int:
@@ -83,7 +91,7 @@ def test_only_the_changed_mart_is_rewritten_in_parquet_cdp_duckdb_and_every_role
     after = _files(root)
     assert {m for m in before if after[m] != before[m]} == {"fct_orders"}
     assert (
-        duckdb.sql(f"select count(*) from '{root / 'marts' / 'fct_orders.parquet'}'").fetchall()[0][0]
+        duckdb.sql(f"select count(*) from {_source(LakePaths.at(root).mart('fct_orders'))}").fetchall()[0][0]
         == orders - 1
     )
     assert _published_orders(published) == orders - 1
@@ -96,7 +104,9 @@ def test_only_the_changed_mart_is_rewritten_in_parquet_cdp_duckdb_and_every_role
 
 def test_a_failed_publish_leaves_the_last_good_marts_and_the_next_one_publishes_the_change(published):
     root = published.data_root
-    snapshot = {p: p.read_bytes() for p in [*sorted((root / "marts").glob("*.parquet")), root / "cdp.duckdb"]}
+    snapshot = {
+        p: p.read_bytes() for p in [*sorted((root / "marts").rglob("*.parquet")), root / "cdp.duckdb"]
+    }
     orders = _published_orders(published)
     _rebuild(
         published,
@@ -104,7 +114,7 @@ def test_a_failed_publish_leaves_the_last_good_marts_and_the_next_one_publishes_
         "delete from marts.fct_orders where order_id = (select min(order_id) from marts.fct_orders)",
     )
 
-    def broken(build_db: Path, out_dir: Path, marts: list[str]) -> dict:
+    def broken(build_db: Path, out_dir: Path, marts: list[str], parts: dict) -> dict:
         raise RuntimeError("disk full while staging")
 
     with pytest.raises(RuntimeError, match="disk full"):
@@ -132,9 +142,9 @@ def test_a_changed_treatment_rewrites_every_mart(published):
 def test_role_databases_follow_a_mart_file_filtered_after_publishing(published):
     """Erasure filters the published Parquet in place; role tables built from it are built again."""
     root = published.data_root
-    mart = root / "marts" / "fct_orders.parquet"
+    mart = sorted(LakePaths.at(root).mart("fct_orders").glob("*.parquet"))[0]  # one monthly file
     orders = _published_orders(published)
-    filtered = mart.with_name(".fct_orders.parquet.partial")
+    filtered = mart.with_name(f".{mart.name}.partial")
     duckdb.sql(
         f"copy (select * from '{mart}' where order_id <> (select min(order_id) from '{mart}')) to '{filtered}' (format parquet)"
     )
@@ -176,12 +186,17 @@ def test_a_narrowed_grant_builds_the_role_database_from_nothing(published, caplo
     assert "market_analyst.duckdb: kept" not in caplog.text
 
 
+def _source(path: Path) -> str:
+    """A published mart in SQL: one file, or every file of its folder."""
+    return f"read_parquet('{path}/*.parquet')" if path.is_dir() else f"'{path}'"
+
+
 def _differences(database: Path, table: str, parquet: Path) -> int:
     """Rows in one and not the other (both ways): 0 when the table holds exactly the Parquet's rows."""
     with duckdb.connect(str(database), read_only=True) as con:
         return con.execute(
-            f"select count(*) from ((select * from \"{table}\" except all select * from '{parquet}') "
-            f"union all (select * from '{parquet}' except all select * from \"{table}\"))"
+            f'select count(*) from ((select * from "{table}" except all select * from {_source(parquet)}) '
+            f'union all (select * from {_source(parquet)} except all select * from "{table}"))'
         ).fetchall()[0][0]
 
 
@@ -201,9 +216,9 @@ def test_a_fact_that_changed_a_little_is_updated_row_by_row_everywhere(published
 
     with duckdb.connect(str(root / "cdp.duckdb"), read_only=True) as con:
         delta = dict(con.execute(f"select mart, delta_rows from {PUBLISH_LOG_TABLE}").fetchall())
-    assert delta["fct_orders"] == 3  # one order gone, one replaced by its new version
+    assert delta["fct_orders"] is not None  # the months of the two orders replaced, no reload
     assert delta["dim_customer"] is None  # not an incremental mart: kept or loaded whole
-    parquet = root / "marts" / "fct_orders.parquet"
+    parquet = LakePaths.at(root).mart("fct_orders")
     assert _differences(root / "cdp.duckdb", "fct_orders", parquet) == 0
     assert _published_orders(published) == orders - 1
     roles = PrivacyPaths.of(published).roles
@@ -211,6 +226,73 @@ def test_a_fact_that_changed_a_little_is_updated_row_by_row_everywhere(published
         assert _count(roles / f"{role}.duckdb", "fct_orders") == orders - 1, role
     assert _differences(roles / "market_analyst.duckdb", "fct_orders", parquet) == 0
     assert "sales_rep.duckdb: kept 3 unchanged tables, updating 1 row by row" in caplog.text
+
+
+def test_a_folder_mart_rewrites_only_the_months_whose_rows_changed(published, caplog):
+    """fct_orders is a folder of monthly files (`publish.partition_by`): a changed order rewrites its
+    month's file only, and cdp.duckdb and the role databases update only that month's rows."""
+    root = published.data_root
+    folder = LakePaths.at(root).mart("fct_orders")
+    assert folder.is_dir() and not (root / "marts" / "fct_orders.parquet").exists()
+    before = {f.name: f.stat().st_ino for f in folder.glob("*.parquet")}
+    assert len(before) >= 2
+    with duckdb.connect(str(LakePaths.at(root).build_duckdb), read_only=True) as con:
+        month = con.execute("select strftime(max(order_date), '%Y-%m') from marts.fct_orders").fetchall()[0][
+            0
+        ]
+        in_month = con.execute(
+            f"select count(*) from marts.fct_orders where strftime(order_date, '%Y-%m') = '{month}'"
+        ).fetchall()[0][0]
+    _rebuild(
+        published,
+        NEXT,
+        "update marts.fct_orders set status = 'returned' where order_id = "
+        "(select max(order_id) from marts.fct_orders where order_date = (select max(order_date) from marts.fct_orders))",
+    )
+
+    with caplog.at_level(logging.INFO, logger="cdp.privacy.roles"):
+        publish(published, NEXT)
+
+    after = {f.name: f.stat().st_ino for f in folder.glob("*.parquet")}
+    assert after.keys() == before.keys()
+    assert {name for name in after if after[name] != before[name]} == {f"{month}.parquet"}
+    with duckdb.connect(str(root / "cdp.duckdb"), read_only=True) as con:
+        delta, parts = con.execute(
+            f"select delta_rows, parts from {PUBLISH_LOG_TABLE} where mart = 'fct_orders'"
+        ).fetchall()[0]
+    assert 0 < delta <= 2 * in_month  # at most that month's rows deleted and inserted, no reload
+    assert sorted(json.loads(parts)) == sorted(n.removesuffix(".parquet") for n in after)
+    assert _differences(root / "cdp.duckdb", "fct_orders", folder) == 0
+    roles = PrivacyPaths.of(published).roles
+    # sales_rep reads order_date among some columns (months replaced); customer_service_rep does not (synced)
+    for role in ("market_analyst", "sales_rep", "customer_service_rep"):
+        with duckdb.connect(str(roles / f"{role}.duckdb"), read_only=True) as con:
+            columns = [r[0] for r in con.execute("describe fct_orders").fetchall()]
+        select = ", ".join(columns)
+        with duckdb.connect(str(roles / f"{role}.duckdb"), read_only=True) as con:
+            differ = con.execute(
+                f"select count(*) from ((select {select} from fct_orders except all "
+                f"select {select} from read_parquet('{folder}/*.parquet')) union all "
+                f"(select {select} from read_parquet('{folder}/*.parquet') except all "
+                f"select {select} from fct_orders))"
+            ).fetchall()[0][0]
+        assert differ == 0, role
+
+
+def test_swap_folder_exchanges_the_whole_folder(tmp_path):
+    """`swap_folder` exchanges whole folders: the published one is complete before and after."""
+    published, staged = tmp_path / "marts" / "m", tmp_path / "staging" / "m"
+    published.mkdir(parents=True)
+    staged.mkdir(parents=True)
+    (published / "2026-09.parquet").write_text("old")
+    (staged / "2026-09.parquet").write_text("new")
+    (staged / "2026-10.parquet").write_text("new")
+
+    swap_folder(staged, published)
+
+    assert sorted(p.name for p in published.iterdir()) == ["2026-09.parquet", "2026-10.parquet"]
+    assert (published / "2026-09.parquet").read_text() == "new"
+    assert not staged.exists()
 
 
 def _table(rows: list[tuple[int, str]]) -> duckdb.DuckDBPyConnection:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import polars as pl
+import pytest
 
 from identity_resolution.evaluation import load_febrl
 from identity_resolution.settings import ModelSettings
@@ -92,9 +93,24 @@ def test_saved_pairs_whose_block_grew_over_the_limit_go_as_in_a_full_run():
     assert partition(daily) == partition(rebuilt)
 
 
-def test_a_block_back_under_the_limit_is_compared_as_in_a_full_run():
-    """Four Li Na born on one day are too many to compare (max_block_size 3); once one of the
-    records is gone, the other three are compared, as a full run compares them."""
+def _leaves(day: pl.DataFrame) -> pl.DataFrame:
+    return day.filter(pl.col("record_id") != "r3")
+
+
+def _birthday_corrected(day: pl.DataFrame) -> pl.DataFrame:
+    return day.with_columns(
+        pl.when(pl.col("record_id") == "r3")
+        .then(pl.lit("1979-06-30"))
+        .otherwise(pl.col("date_of_birth"))
+        .alias("date_of_birth")
+    )
+
+
+@pytest.mark.parametrize("leave_block", [_leaves, _birthday_corrected], ids=["removed", "corrected"])
+def test_a_block_back_under_the_limit_is_compared_as_in_a_full_run(leave_block):
+    """Four Li Na born on one day are too many to compare (max_block_size 3); once one of them is
+    gone or has her birthday corrected, the other three are compared, as a full run compares them
+    (for a correction the daily run finds the block through the record's saved features)."""
     settings = fast_settings(
         max_block_size=3, blocking_rules=[["name_key", "dob"]], deterministic_keys=[], cardinality_limits=[]
     )
@@ -102,7 +118,7 @@ def test_a_block_back_under_the_limit_is_compared_as_in_a_full_run():
     day1 = records([{"record_id": f"r{i}", **li_na} for i in range(4)])
     first = run(day1, settings)
     assert first.stats["candidate_pairs"] == 0
-    day2 = day1.filter(pl.col("record_id") != "r3")
+    day2 = leave_block(day1)
     daily = run(day2, settings, first.graph, run_id="d2")
     rebuilt = run(day2, settings, run_id="d2")
     assert daily.stats["mode"] == "incremental"

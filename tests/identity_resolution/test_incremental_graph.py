@@ -1,5 +1,5 @@
-"""The saved graph followed through the lake: merges and splits reach the id history table, and a
-daily run that only looks at the blocks the day touched still finds what a full run finds."""
+"""The saved graph followed through the lake: merges and splits reach the id history table, and
+the graph health names the largest customers."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from identity_resolution import service, store
 from warehouse import delta
 from warehouse.paths import LakePaths
 
-from .conftest import fast_settings, partition, records, run, with_identity
+from .conftest import records, run, with_identity
 
 
 def silver(rows: list[dict[str, str]]) -> pl.DataFrame:
@@ -77,31 +77,6 @@ def test_a_blocklist_entry_on_a_full_run_splits_an_earlier_merge_and_records_the
     split = ids_in_lake(paths)
     assert split["pos:1"] == merged["pos:1"] != split["pos:2"]  # the id stays with the first record
     assert history_of(paths, "b2") == {("split", split["pos:2"], merged["pos:1"])}
-
-
-def test_a_record_corrected_out_of_an_oversized_block_brings_the_block_back_as_a_full_run_does():
-    """Four Li Na born on one day are too many to compare (max_block_size 3); once one of them
-    has her birthday corrected, the block she left holds three, compared as in a full run: the
-    daily run finds that block through the corrected record's saved features."""
-    settings = fast_settings(
-        max_block_size=3, blocking_rules=[["name_key", "dob"]], deterministic_keys=[], cardinality_limits=[]
-    )
-    li_na = {"source": "pos", "full_name": "Li Na", "date_of_birth": "1990-01-01", "city": "Shanghai"}
-    day1 = records([{"record_id": f"r{i}", **li_na} for i in range(4)])
-    first = run(day1, settings)
-    assert first.stats["candidate_pairs"] == 0
-    day2 = day1.with_columns(
-        pl.when(pl.col("record_id") == "r3")
-        .then(pl.lit("1979-06-30"))
-        .otherwise(pl.col("date_of_birth"))
-        .alias("date_of_birth")
-    )
-    daily = run(day2, settings, first.graph, run_id="d2")
-    rebuilt = run(day2, settings, run_id="d2")
-    assert (daily.stats["mode"], daily.stats["changed_records"]) == ("incremental", 1)
-    assert daily.stats["candidate_pairs"] == rebuilt.stats["candidate_pairs"] == 3
-    assert daily.graph.pairs.equals(rebuilt.graph.pairs)
-    assert partition(daily) == partition(rebuilt)
 
 
 def test_the_graph_health_names_the_largest_customers_with_their_sources():

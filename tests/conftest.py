@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.environment import environment
 from warehouse.config import REPO_ROOT, CdpConfig, load_config
+from warehouse.environment import environment
 
 
 @pytest.fixture

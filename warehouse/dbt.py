@@ -17,15 +17,13 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from warehouse.config import REPO_ROOT, CdpConfig
+from warehouse.environment import environment
 from warehouse.errors import CdpError
 from warehouse.marts_settings import dbt_vars, load_settings
 from warehouse.paths import LakePaths
@@ -130,20 +128,6 @@ def common_args(config: CdpConfig) -> list[str]:
     ]
 
 
-@contextmanager
-def _environment(values: dict[str, str]) -> Iterator[None]:
-    saved = {key: os.environ.get(key) for key in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-
-
 def invoke(config: CdpConfig, command: list[str], *extra: str, check: bool = True) -> DbtResult:
     """Run one dbt command in this process (`dbtRunner`) and return its per-node results.
 
@@ -156,7 +140,7 @@ def invoke(config: CdpConfig, command: list[str], *extra: str, check: bool = Tru
     LakePaths.at(config.data_root).build.mkdir(parents=True, exist_ok=True)
     args = [*command, *common_args(config), "--quiet", *extra]
     started = time.perf_counter()
-    with _INVOCATION_LOCK, _environment(dbt_env(config)):
+    with _INVOCATION_LOCK, environment(dbt_env(config)):
         outcome = dbtRunner().invoke(args)
         release_duckdb()
     seconds = time.perf_counter() - started

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.environment import environment
 from tests.privacy.lake import build_lake, privacy_config, publish
 from warehouse.config import CdpConfig
+from warehouse.environment import environment
 
 KEY_ENV = ("CDP_HMAC_KEY", "CDP_ENCRYPTION_KEY")
 

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.environment import environment
 from tests.fixtures.tiny_lake import BATCH, write_tiny_lake
 from tests.marts.conftest import tiny_config
 from warehouse.config import CdpConfig
+from warehouse.environment import environment
 from warehouse.publish import build_marts
 
 KEYS = {

@@ -1,4 +1,5 @@
-"""Environment variables set for a while and restored after, as the key fixtures need them."""
+"""Environment variables set for a while and restored after: dbt reads its settings from the
+environment, and the tests' key fixtures set the pseudonymisation keys the same way."""
 
 from __future__ import annotations
 

@@ -106,12 +106,6 @@ def part_of(file: Path) -> str:
     return file.name.removesuffix(".parquet").split("_")[0]
 
 
-def published_mart(paths: LakePaths, mart: str) -> Path:
-    """Where a mart is published: its folder of monthly files if there is one, else `<mart>.parquet`."""
-    folder = paths.marts / mart
-    return folder if folder.is_dir() else paths.marts / f"{mart}.parquet"
-
-
 def parquet_source(path: Path) -> str:
     """`read_parquet` of a published mart, a file or a folder of Parquet files."""
     target = str(path / "*.parquet") if path.is_dir() else str(path)
@@ -297,8 +291,8 @@ def publish(
         m
         for m in marts
         if previous.get(m) == built[m].fingerprint
-        and published_mart(paths, m) == _layout(paths, m, partitioned)
-        and published_mart(paths, m).exists()
+        and paths.mart(m) == _layout(paths, m, partitioned)
+        and paths.mart(m).exists()
         and m not in rewrite
     ]
     changed = [m for m in marts if m not in unchanged]
@@ -617,7 +611,7 @@ def _stage_database(
         for mart, expected in built.items():
             if mart in kept and mart in unchanged:
                 continue
-            source = published_mart(paths, mart) if mart in unchanged else _staged(parquet_dir, mart)
+            source = paths.mart(mart) if mart in unchanged else _staged(parquet_dir, mart)
             if not source.exists():
                 raise PublishError(f"staging wrote no {source}")
             select = f"select * from {parquet_source(source)}"

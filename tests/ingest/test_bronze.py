@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 from datetime import date
 
 import polars as pl
@@ -283,6 +284,31 @@ def test_malformed_json_line_is_quarantined(config, landing, lake):
         "malformed_json",
         '{"event_id": "e2", "event_ty',
     )
+
+
+def test_json_lines_that_are_not_one_object_are_quarantined_and_a_later_key_lands(config, landing, lake):
+    """One parse per line both checks it and lists its keys: an array, a scalar, an object followed by
+    more text and a truncated object are quarantined by line number; a key first seen further down
+    the file becomes a column (null in the earlier rows)."""
+    exports.ecom_events(
+        landing,
+        "2025-03",
+        [
+            exports.event("e1"),
+            '["e2"]',
+            '"e3"',
+            json.dumps(exports.event("e4")) + " trailing text",
+            '{"event_id": "e5", "event_ty',
+            {**exports.event("e6"), "referrer": "search"},
+        ],
+    )
+    load_source(config, "ecom", "b1")
+    events = lake.bronze("ecom", "events").sort("_row_number")
+    assert events.select("event_id", "referrer").rows() == [("e1", None), ("e6", "search")]
+    assert events["_row_number"].to_list() == [1, 6]
+    bad = lake.quarantine("ecom").sort("row_number")
+    assert bad["row_number"].to_list() == [2, 3, 4, 5]
+    assert set(bad["reason"]) == {"malformed_json"}
 
 
 def test_database_table_is_read_through_the_driver(config, landing, lake):

@@ -67,10 +67,14 @@ def standardize(config: CdpConfig, batch_id: str) -> Summary:
 
 
 def resolve(config: CdpConfig, batch_id: str) -> Summary:
-    """Silver customer records -> stable customer ids, links with evidence, golden records."""
-    from identity_resolution.service import resolve_lake
+    """Silver customer records -> stable customer ids, links with evidence, golden records.
 
-    return resolve_lake(config, batch_id)
+    The identity tables are rewritten on every run; their replaced copies are vacuumed after the
+    lake's retention for replaced files (`ingest.compaction.retain_hours`)."""
+    from identity_resolution.service import resolve_lake
+    from ingest.config import ingest_settings
+
+    return resolve_lake(config, batch_id, retain_hours=ingest_settings(config).compaction.retain_hours)
 
 
 def quality_gate(config: CdpConfig, layer: str, batch_id: str) -> Summary:

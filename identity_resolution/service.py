@@ -82,8 +82,11 @@ def run(
     return resolution
 
 
-def resolve_lake(config: CdpConfig, batch_id: str, full: bool = False) -> dict[str, Any]:
-    """Pipeline stage: silver customer_records -> lake/identity/*."""
+def resolve_lake(
+    config: CdpConfig, batch_id: str, full: bool = False, retain_hours: float | None = None
+) -> dict[str, Any]:
+    """Pipeline stage: silver customer_records -> lake/identity/*. With `retain_hours`, the
+    copies of the identity tables replaced longer ago than that are vacuumed afterwards."""
     paths = LakePaths.at(config.data_root)
     silver = paths.silver(SILVER_ENTITY)
     if not delta.exists(silver):
@@ -99,7 +102,14 @@ def resolve_lake(config: CdpConfig, batch_id: str, full: bool = False) -> dict[s
     resolution = run(
         records, config, identity_dir, full=full, run_id=batch_id, where=str(silver), profile=records
     )
-    return {"stage": "resolve", "batch_id": batch_id, "status": "ok", **resolution.stats}
+    vacuumed = store.vacuum_replaced(identity_dir, retain_hours) if retain_hours is not None else 0
+    return {
+        "stage": "resolve",
+        "batch_id": batch_id,
+        "status": "ok",
+        **resolution.stats,
+        "vacuumed_files": vacuumed,
+    }
 
 
 def read_identity_file(path: Path) -> pl.DataFrame:

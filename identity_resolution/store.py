@@ -61,26 +61,35 @@ def load_overrides(base: Path) -> pl.DataFrame | None:
     return check_overrides(delta.read(path), str(path)) if delta.exists(path) else None
 
 
+def _write(frame: pl.DataFrame | pl.LazyFrame, path: Path, mode: delta.WriteMode, batch_id: str) -> None:
+    """One identity table's commit. Compact Parquet (`delta.writer_properties`): these tables are
+    mostly unique ids and hashes, and the whole tables are rewritten on every run."""
+    data = frame.lazy().collect() if isinstance(frame, pl.LazyFrame) else frame
+    delta.write(data, path, mode, batch_id=batch_id, operation="resolve", compact=True)
+
+
 def save_resolution(base: Path, resolution: Resolution, comparisons: list[Comparison], batch_id: str) -> None:
     """Write the public tables, then the saved graph for the next run."""
-    delta.write(resolution.links, base / LINKS, "overwrite", batch_id=batch_id, operation="resolve")
-    delta.write(resolution.golden, base / GOLDEN, "overwrite", batch_id=batch_id, operation="resolve")
+    _write(resolution.links, base / LINKS, "overwrite", batch_id)
+    _write(resolution.golden, base / GOLDEN, "overwrite", batch_id)
     if len(resolution.history):
-        delta.write(resolution.history, base / HISTORY, "append", batch_id=batch_id, operation="resolve")
-    delta.write(resolution.health, base / HEALTH, "append", batch_id=batch_id, operation="resolve")
-    delta.write(resolution.audit, base / AUDIT, "append", batch_id=batch_id, operation="resolve")
+        _write(resolution.history, base / HISTORY, "append", batch_id)
+    _write(resolution.health, base / HEALTH, "append", batch_id)
+    _write(resolution.audit, base / AUDIT, "append", batch_id)
     graph = resolution.graph
-    delta.write(graph.features, base / FEATURES, "overwrite", batch_id=batch_id, operation="resolve")
-    delta.write(
-        graph.pairs.lazy().collect(), base / PAIRS, "overwrite", batch_id=batch_id, operation="resolve"
-    )
+    _write(graph.features, base / FEATURES, "overwrite", batch_id)
+    _write(graph.pairs, base / PAIRS, "overwrite", batch_id)
     if graph.u_sample is not None:
-        delta.write(
-            graph.u_sample.lazy().collect(),
-            base / U_SAMPLE,
-            "overwrite",
-            batch_id=batch_id,
-            operation="resolve",
-        )
+        _write(graph.u_sample, base / U_SAMPLE, "overwrite", batch_id)
     if graph.model is not None:
-        delta.write(graph.model.to_frame(comparisons), base / MODEL, "overwrite", batch_id=batch_id)
+        _write(graph.model.to_frame(comparisons), base / MODEL, "overwrite", batch_id)
+
+
+def vacuum_replaced(base: Path, retain_hours: float) -> int:
+    """Delete the copies of the identity tables that runs replaced more than `retain_hours` ago:
+    every run rewrites them, so each day would otherwise leave a whole copy on disk."""
+    tables = (LINKS, GOLDEN, HISTORY, HEALTH, AUDIT, FEATURES, PAIRS, U_SAMPLE, MODEL)
+    deleted = sum(delta.vacuum_replaced(base / table, retain_hours) for table in tables)
+    if deleted:
+        log.info("%s: %d replaced data files vacuumed (older than %sh)", base, deleted, retain_hours)
+    return deleted

@@ -11,7 +11,6 @@ the data files holding those keys (new keys are a plain append).
 from __future__ import annotations
 
 import logging
-import math
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -292,10 +291,7 @@ def compact(
             log.warning("compaction of %s skipped: %s", path, error)
             return None
         log.info("compacted %s: %d files -> %d", path, metrics["numFilesRemoved"], metrics["numFilesAdded"])
-    retention = {"retention_hours": math.ceil(settings.retain_hours), "enforce_retention_duration": False}
-    # A vacuum commits even when its files are gone already: only run it for files still on disk.
-    if any(Path(path, name).exists() for name in table.vacuum(dry_run=True, **retention)):
-        table.vacuum(dry_run=False, **retention)
+    delta.vacuum_replaced(path, settings.retain_hours)
     after = delta.open_table(path)
     since = after.version() - before
     if since == 0 or any(c["operation"] not in DATA_NEUTRAL for c in after.history(since)):

@@ -6,6 +6,8 @@
   maximisation with u held fixed, in training sessions per blocking rule that leave out the
   comparisons the rule blocks on (the approach of Splink); the share of matches among candidate
   pairs from EM over all of them with m and u fixed.
+- The prior (share of matches among all pairs) from the pairs a deterministic key links, over
+  their declared recall (Splink's estimate from deterministic rules), or from EM.
 - The weight of a pair is log2 of the prior odds plus, per comparison, log2(m/u) of its level;
   missing values add nothing. Exact agreement on a comparison marked `term_frequency` uses the
   value's own frequency for u, so agreeing on a rare name counts more than on "Wang Fang".
@@ -293,13 +295,7 @@ def train(
         else estimate_u(features, settings.comparisons, settings.model)
     )
     m, blocked_share = estimate_m(features, gammas, settings.comparisons, u, settings.model)
-    # EM measures the match share among candidate pairs; scoring uses the share among all pairs
-    # (expected matches over every possible pair), as Splink does, so that being blocked together
-    # is not itself counted as evidence.
-    n = len(features)
-    all_pairs = max(n * (n - 1) / 2, 1.0)
-    floor = settings.model.min_probability
-    prior = float(np.clip(blocked_share * len(gammas) / all_pairs, floor**2, 1 - floor))
+    prior = match_prior(len(features), gammas, blocked_share, settings)
     for c in settings.comparisons:
         log.info(
             "model %s: %s",
@@ -309,8 +305,50 @@ def train(
                 for k, label in enumerate(c.level_labels())
             ),
         )
-    log.info("model: match share %.4f among candidate pairs, %.2e among all pairs", blocked_share, prior)
+    log.info(
+        "model: EM's match share %.4f among candidate pairs; prior (%s) %.2e among all pairs",
+        blocked_share,
+        settings.model.prior,
+        prior,
+    )
     return FellegiSunterModel(m=m, u=u, prior=prior, fingerprint=settings.fingerprint())
+
+
+def deterministic_pairs(gammas: pl.DataFrame, settings: IdentitySettings) -> int:
+    """Candidate pairs equal on at least one deterministic key (exact level of its comparison)."""
+    by_column = {c.column: c for c in settings.comparisons}
+    keys = [gamma_column(by_column[key]) for key in settings.deterministic_keys]
+    if not keys or not len(gammas):
+        return 0
+    return int(gammas.select(pl.any_horizontal([pl.col(k) == 0 for k in keys]).sum()).item())
+
+
+def match_prior(
+    records: int, gammas: pl.DataFrame, blocked_share: float, settings: IdentitySettings
+) -> float:
+    """The share of matches among all pairs of `records` records, which scoring starts from.
+
+    Scoring uses the share among *all* pairs (expected matches over every possible pair), as
+    Splink does, so that being blocked together is not itself counted as evidence. With
+    `model.prior: deterministic` the expected matches are the candidate pairs equal on a
+    deterministic key over `deterministic_recall` (Splink's estimate from deterministic rules):
+    a number of pairs per record, so the prior falls as 1/records, and evidence that a namesake
+    born on the same day also has (name + birthday) counts for less in a larger population. EM's
+    share among candidate pairs (`prior: em`, and the fallback when no pair shares a key) counts
+    the blocked-on agreement as evidence again and over-states the prior as records grow; it
+    still caps the deterministic estimate, which over-states it on a handful of records (three
+    records sharing a phone: the key's pairs are all the pairs there are).
+    """
+    all_pairs = max(records * (records - 1) / 2, 1.0)
+    floor = settings.model.min_probability
+    expected = blocked_share * len(gammas)
+    if settings.model.prior == "deterministic":
+        found = deterministic_pairs(gammas, settings)
+        if found:
+            expected = min(found / settings.model.deterministic_recall, expected)
+        else:
+            log.info("no candidate pair shares a deterministic key: the prior is EM's")
+    return float(np.clip(expected / all_pairs, floor**2, 1 - floor))
 
 
 def term_frequencies(features: pl.DataFrame, comparison: Comparison) -> pl.Series:

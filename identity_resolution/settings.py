@@ -247,7 +247,8 @@ class Guards(_Strict):
 
 
 class ModelSettings(_Strict):
-    """Fellegi-Sunter estimation without labels: u from random pairs, m and the prior by EM."""
+    """Fellegi-Sunter estimation without labels: u from random pairs, m by EM, the prior from the
+    deterministic links (or EM)."""
 
     u_sample_pairs: int = Field(default=500_000, ge=1000)
     em_sample_pairs: int = Field(default=2_000_000, ge=1000)
@@ -260,6 +261,19 @@ class ModelSettings(_Strict):
     em_max_iterations: int = Field(default=40, ge=1)
     em_tolerance: float = Field(default=1e-5, gt=0)
     initial_match_share: float = Field(default=0.2, gt=0, lt=1)
+    # The prior: the share of matches among *all* record pairs. "deterministic" (Splink's
+    # estimate_probability_two_random_records_match): the candidate pairs equal on a deterministic
+    # key, divided by `deterministic_recall`, over all pairs (never above EM's); as the true
+    # share, it falls with the number of records. "em": EM's match share among candidate pairs,
+    # scaled to all pairs; it counts agreement on the blocked-on columns as evidence, so it
+    # over-states the share more the more records there are (~1.2x at 100k people, ~9x at 1M:
+    # bench/RESULTS.md, Round 7).
+    prior: Literal["deterministic", "em"] = "deterministic"
+    # Pairs equal on a deterministic key per matching pair (all matching pairs, blocked or not):
+    # 0.47 on the generated data at 100k people (a household's shared phone adds a few pairs that
+    # are not matches; many matching pairs share no identifier). A property of the data: measure
+    # it on a labelled sample.
+    deterministic_recall: float = Field(default=0.47, gt=0, le=1)
     # Bounds that stop a level that never occurs from getting an infinite weight.
     min_probability: float = Field(default=1e-6, gt=0, lt=0.01)
     seed: int = 42

@@ -35,7 +35,7 @@
     key is still in the model `upstream` (see start_incremental_fact), its post-hook records the
     build and the data files of `lake_tables` ('layer.table') it was built from. One declaration
     for the four facts. -#}
-{% macro fact_config(unique_key, upstream, unchanged_since_built=false, lake_tables=[]) -%}
+{% macro fact_config(unique_key, upstream, unchanged_since_built=false, lake_tables=[], as_of=false) -%}
     {%- set since = ', unchanged_since_built=true' if unchanged_since_built else ', lake_tables=' ~ tojson(lake_tables) -%}
     {{ return({
         'materialized': cdp.fact_materialization(),
@@ -43,7 +43,7 @@
         'incremental_strategy': 'delete+insert',
         'on_schema_change': 'sync_all_columns',
         'pre_hook': "{{ cdp.start_incremental_fact('" ~ unique_key ~ "', ref('" ~ upstream ~ "')" ~ since ~ ") }}",
-        'post_hook': '{{ cdp.finish_incremental_fact(' ~ tojson(lake_tables) ~ ') }}',
+        'post_hook': '{{ cdp.finish_incremental_fact(' ~ tojson(lake_tables) ~ ', ' ~ tojson(as_of) ~ ') }}',
     }) }}
 {%- endmacro %}
 
@@ -238,13 +238,13 @@
 {%- endmacro %}
 
 {#- Post-hook: record the fingerprint and start of the build that the table now reflects (in the
-    same transaction as its rows). -#}
-{% macro finish_incremental_fact(lake_tables=[]) -%}
-    {{ return(adapter.dispatch('finish_incremental_fact', 'cdp')(lake_tables)) }}
+    same transaction as its rows); with `as_of`, also the as-of date it was computed at. -#}
+{% macro finish_incremental_fact(lake_tables=[], as_of=false) -%}
+    {{ return(adapter.dispatch('finish_incremental_fact', 'cdp')(lake_tables, as_of)) }}
 {%- endmacro %}
-{% macro default__finish_incremental_fact(lake_tables) -%}
+{% macro default__finish_incremental_fact(lake_tables, as_of) -%}
 {%- endmacro %}
-{% macro duckdb__finish_incremental_fact(lake_tables) -%}
+{% macro duckdb__finish_incremental_fact(lake_tables, as_of) -%}
     {%- if execute -%}
         {%- set lake_files = {} -%}
         {%- for name in lake_tables -%}
@@ -259,6 +259,9 @@
             'built_at': run_started_at.strftime('%Y-%m-%d %H:%M:%S.%f'),
             'lake_files': lake_files,
         } -%}
+        {%- if as_of -%}
+            {%- do state.update({'as_of_date': cdp.current_as_of() | string}) -%}
+        {%- endif -%}
         comment on table {{ this }} is '{{ tojson(state) }}'
     {%- endif -%}
 {%- endmacro %}
@@ -319,5 +322,81 @@
             'measure': cdp.measured(upstream, where),
         } -%}
         comment on table {{ this }} is '{{ tojson(state) }}'
+    {%- endif -%}
+{%- endmacro %}
+
+{#- Incremental customer marts (DuckDB): `int_customers__purchase_summary` and
+    `customer_lifecycle_history` keep the rows of customers whose inputs did not change and
+    rebuild only the rest. What a customer's rows are computed from is fingerprinted per customer
+    in `int_customers__fingerprinted` (their linked records and their purchases), which rewrites
+    only the rows whose fingerprint changed: those rows' `_built_at` name the customers whose
+    identity (merge, split, new record) or purchases (new, corrected, re-keyed, gone orders)
+    changed since a mart was built. The as-of date moving on changes rows too; each mart names
+    the customers whose rows depend on the as-of between its last build's date (recorded in its
+    comment) and today's (`as_of_affected`). Customers gone from the fingerprints lose their rows
+    (start_incremental_fact). -#}
+
+{#- Config of a customer mart keyed on `customer_id`; `post_hook`: further hooks after the rows
+    are written (e.g. moving stored recency to today's as-of). -#}
+{% macro customer_mart_config(post_hook=[]) -%}
+    {%- set config = cdp.fact_config('customer_id', 'int_customers__fingerprinted', unchanged_since_built=true, as_of=true) -%}
+    {%- do config.update({'post_hook': [config['post_hook']] + post_hook}) -%}
+    {{ return(config) }}
+{%- endmacro %}
+
+{#- Today's as-of date (int_calendar__as_of), read at run time. -#}
+{% macro current_as_of() -%}
+    {{ return(run_query('select as_of_date from ' ~ ref('int_calendar__as_of')).rows[0][0]) }}
+{%- endmacro %}
+
+{#- The as-of date this table was last computed at (a date literal; null when not recorded). -#}
+{% macro previous_as_of() -%}
+    {%- set built = (cdp.built_state(this) or {}).get('as_of_date') -%}
+    {%- if built -%}
+    cast('{{ built }}' as date)
+    {%- else -%}
+    cast(null as date)
+    {%- endif -%}
+{%- endmacro %}
+
+{#- The customers a continued customer mart rebuilds (a call block): those whose fingerprint was
+    rewritten since it was built, and those the block selects (customer_id: whose rows depend on
+    the as-of date having moved from `previous_as_of()` to today's). -#}
+{% macro customers_to_rebuild() -%}
+    select customer_id from {{ ref('int_customers__fingerprinted') }}
+    where _built_at > {{ cdp.last_built_at() }}
+    union
+    {{ caller() }}
+{%- endmacro %}
+
+{#- `where` clause keeping a continued mart's input rows to the customers in CTE `rebuild`
+    (nothing on a full build). -#}
+{% macro only_rebuilt(column='customer_id') -%}
+    {%- if cdp.incremental_fact() -%}
+    where {{ column }} in (select customer_id from rebuild)
+    {%- endif -%}
+{%- endmacro %}
+
+{#- An order-independent hash of a set of rows (an aggregate): the XOR of the rows' hashes, so the
+    same rows in any order give the same value. DuckDB and Spark both have hash() and bit_xor(). -#}
+{% macro set_hash(columns) -%}
+    bit_xor(hash({{ columns | join(', ') }}))
+{%- endmacro %}
+
+{#- Post-hook of `int_customers__purchase_summary`: rows kept from an earlier build move their
+    recency to today's as-of date (the rest of a kept row does not depend on it). -#}
+{% macro move_recency_to_as_of() -%}
+    {{ return(adapter.dispatch('move_recency_to_as_of', 'cdp')()) }}
+{%- endmacro %}
+{% macro default__move_recency_to_as_of() -%}
+{%- endmacro %}
+{% macro duckdb__move_recency_to_as_of() -%}
+    {%- if execute -%}
+    update {{ this }} as kept
+    set
+        recency_days = {{ days_between('kept.last_purchase_date', 'as_of.as_of_date') }},
+        as_of_date = as_of.as_of_date
+    from {{ ref('int_calendar__as_of') }} as as_of
+    where kept.as_of_date is distinct from as_of.as_of_date
     {%- endif -%}
 {%- endmacro %}

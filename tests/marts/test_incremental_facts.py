@@ -3,7 +3,8 @@
 Given a generated data set loaded in full (ingest, standardize, resolve, dbt build), then one
 `--increment-day`, a web order delivered again with corrections (cancelled, one line fewer) and a
 data steward's force-link that merges two customers, the daily build continues the order and
-event facts (`macros/incremental.sql`) instead of rebuilding them. Their rows must then be exactly
+event facts and the incremental customer marts (purchase summary, lifecycle history, and the
+per-customer fingerprints they follow) instead of rebuilding them. Their rows must then be exactly
 those of `dbt run --full-refresh` on the same final lake (EXCEPT both ways, every column), and
 stay so when a person is deleted from the lake (as an erasure does) with the build database kept.
 """
@@ -32,8 +33,11 @@ FACTS = {  # relation in the build database -> columns compared (all but lineage
     "marts.fct_orders": "*",
     "marts.fct_order_lines": "*",
     "marts.fct_events": "*",
+    "intermediate.int_customers__fingerprinted": "* exclude (_built_at)",
+    "intermediate.int_customers__purchase_summary": "*",
+    "marts.customer_lifecycle_history": "*",
 }
-FACT_MODELS = "+fct_orders +fct_events"  # the facts and what they read
+FACT_MODELS = "+fct_orders +fct_events +customer_lifecycle_history"  # the facts and what they read
 
 
 def _load(config: CdpConfig, batch_id: str) -> None:
@@ -225,6 +229,28 @@ def test_incremental_facts_equal_a_full_rebuild(daily):
     config = daily["config"]
     differences = _differences(config, _snapshot(config))
     assert differences == dict.fromkeys(FACTS, (0, 0))
+
+
+@pytest.mark.slow
+def test_a_month_later_the_customer_marts_follow_the_as_of_date(daily):
+    """A day a month later moves the as-of date 30 days: customers whose inputs did not change keep
+    their rows, yet those whose last purchase now crosses a lifecycle threshold or leaves a tag
+    window are rebuilt, and recency moves on for everyone: still equal to a full refresh."""
+    config, paths = daily["config"], daily["paths"]
+    before = _rows(paths, "select max(_built_at) from intermediate.int_customers__fingerprinted")[0][0]
+    generate_increment(paths.root, date(2026, 12, 1))
+    _load(config, "b20261201T000000")
+    assert _rows(paths, "select distinct as_of_date from intermediate.int_customers__purchase_summary") == [
+        (date(2026, 12, 1),)
+    ]
+    moved_by_time_only = _rows(
+        paths,
+        "select count(distinct history.customer_id) from marts.customer_lifecycle_history as history "
+        "inner join intermediate.int_customers__fingerprinted as fingerprints using (customer_id) "
+        f"where history.valid_from > date '2026-11-01' and fingerprints._built_at <= '{before}'",
+    )
+    assert moved_by_time_only[0][0] > 0
+    assert _differences(config, _snapshot(config)) == dict.fromkeys(FACTS, (0, 0))
 
 
 @pytest.mark.slow

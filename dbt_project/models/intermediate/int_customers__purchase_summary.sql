@@ -1,15 +1,40 @@
-{#- Per customer: what they bought and when, plus the windowed figures the tag rules compare. -#}
+{#- Per customer: what they bought and when, plus the windowed figures the tag rules compare.
+    Incremental on DuckDB (macros/incremental.sql): a daily build rebuilds the customers whose
+    identity or purchases changed, and those with a purchase that left a tag window as the as-of
+    date moved on; everyone else keeps their row, with recency moved to today's as-of (post-hook). -#}
 {%- set frequent_days = setting('tags.frequent.window_days', 7) -%}
 {%- set potential_days = setting('tags.high_potential.window_days', 90) -%}
-
+{{ config(cdp.customer_mart_config(post_hook=['{{ cdp.move_recency_to_as_of() }}'])) }}
+-- depends_on: {{ ref('int_customers__fingerprinted') }}
 with
-
-purchases as (
-    select * from {{ ref('int_orders__purchases') }}
-),
 
 as_of as (
     select as_of_date from {{ ref('int_calendar__as_of') }}
+),
+
+{% if cdp.incremental_fact() %}
+rebuild as (
+    {%- set previous = cdp.previous_as_of() %}
+    {% call cdp.customers_to_rebuild() -%}
+    -- a purchase left a tag window: it lies in (previous as-of - window, as-of - window]
+    select distinct purchases.customer_id
+    from {{ ref('int_orders__purchases') }} as purchases
+    cross join as_of
+    where {{ previous }} is null
+        or as_of.as_of_date < {{ previous }}
+        {%- for days in [frequent_days, potential_days] %}
+        or (
+            purchases.order_date > {{ add_days(previous, -days) }}
+            and purchases.order_date <= {{ add_days('as_of.as_of_date', -days) }}
+        )
+        {%- endfor %}
+    {%- endcall %}
+),
+{% endif %}
+
+purchases as (
+    select * from {{ ref('int_orders__purchases') }}
+    {{ cdp.only_rebuilt() }}
 ),
 
 flagged as (

@@ -1,15 +1,43 @@
 {#- Lifecycle states over time. Between two purchase days the state can only change where a
     threshold is crossed: the purchase itself, first purchase + new_days, last purchase +
     dormant_days and last purchase + churn_days. The state at each such boundary follows the rule
-    below; consecutive equal states are merged into one interval. -#}
+    below; consecutive equal states are merged into one interval.
+    Incremental on DuckDB (macros/incremental.sql): transitions before the last build's as-of date
+    are fixed unless the customer's identity or purchases changed, so a daily build rebuilds those
+    customers and the ones whose last interval crossed a threshold since (last purchase +
+    dormant_days or churn_days, first purchase + new_days); everyone else keeps their rows. -#}
 {%- set new_days = setting('lifecycle.new_days', 30) -%}
 {%- set dormant_days = setting('lifecycle.dormant_days', 30) -%}
 {%- set churn_days = setting('lifecycle.churn_days', 180) -%}
-
+{{ config(cdp.customer_mart_config()) }}
+-- depends_on: {{ ref('int_customers__fingerprinted') }}
+-- depends_on: {{ ref('int_customers__purchase_summary') }}
 with
+
+as_of as (
+    select as_of_date from {{ ref('int_calendar__as_of') }}
+),
+
+{% if cdp.incremental_fact() %}
+rebuild as (
+    {%- set previous = cdp.previous_as_of() %}
+    {% call cdp.customers_to_rebuild() -%}
+    -- a threshold of the last purchase interval lies in (previous as-of, as-of]
+    select summary.customer_id
+    from {{ ref('int_customers__purchase_summary') }} as summary
+    cross join as_of
+    where {{ previous }} is null
+        or as_of.as_of_date < {{ previous }}
+        {%- for start, days in [('first_purchase_date', new_days), ('last_purchase_date', dormant_days), ('last_purchase_date', churn_days)] %}
+        or {{ add_days('summary.' ~ start, days) }} between {{ add_days(previous, 1) }} and as_of.as_of_date
+        {%- endfor %}
+    {%- endcall %}
+),
+{% endif %}
 
 customers as (
     select customer_id from {{ ref('stg_identity__golden_customer') }}
+    {{ cdp.only_rebuilt() }}
 ),
 
 records as (
@@ -17,11 +45,8 @@ records as (
         customer_id,
         cast(min(created_at) as date) as created_on
     from {{ ref('int_customer_records__linked') }}
+    {{ cdp.only_rebuilt() }}
     group by customer_id
-),
-
-as_of as (
-    select as_of_date from {{ ref('int_calendar__as_of') }}
 ),
 
 purchase_days as (
@@ -29,6 +54,7 @@ purchase_days as (
         customer_id,
         order_date as purchase_date
     from {{ ref('int_orders__purchases') }}
+    {{ cdp.only_rebuilt() }}
 ),
 
 gaps as (

@@ -144,7 +144,7 @@ def summarize(config: CdpConfig, batch_id: str) -> Summary:
         "quality_docs": _quality_docs(paths),
         "data_root": str(paths.root),
         "marts": str(paths.marts),
-        "mart_names": inventory.mart_files(paths),
+        "mart_names": list(paths.published_marts()),
         "duckdb": str(paths.duckdb),
     }
     _write_run_summary(paths, batch_id, summary)

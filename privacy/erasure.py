@@ -360,8 +360,8 @@ def _plan_marts(
         return
     con = duckdb.connect()
     try:
-        for name, files in _published_files(paths).items():
-            for item in files:
+        for name in paths.published_marts():
+            for item in paths.mart_files(name):
                 source = f"read_parquet({literal(str(item))})"
                 columns = [r[0] for r in con.execute(f"describe select * from {source}").fetchall()]
                 predicate = sql_predicate(name, columns, subject, settings, key)
@@ -369,17 +369,6 @@ def _plan_marts(
                     plan.marts.append(FileStep(name, item, rows, predicate))
     finally:
         con.close()
-
-
-def _published_files(paths: LakePaths) -> dict[str, list[Path]]:
-    """Mart -> its published Parquet files: `<mart>.parquet`, or every file of the folder `<mart>/`."""
-    found: dict[str, list[Path]] = {}
-    for item in sorted(paths.marts.iterdir()):
-        if item.is_dir() and not item.name.startswith("."):
-            found[item.name] = sorted(item.glob("*.parquet"))
-        elif item.suffix == ".parquet":
-            found[item.name.removesuffix(".parquet")] = [item]
-    return found
 
 
 def _plan_restricted(

@@ -25,7 +25,7 @@ from privacy.layout import PrivacyPaths
 from privacy.pseudonymise import literal, quote
 from privacy.settings import PrivacySettings, RoleSettings, load_settings
 from warehouse.config import CdpConfig
-from warehouse.paths import LakePaths
+from warehouse.paths import LakePaths, parquet_glob
 from warehouse.publish import (
     DELTA_MAX_SHARE,
     PUBLISH_LOG_TABLE,
@@ -69,18 +69,20 @@ def role_settings(settings: PrivacySettings, role: str) -> RoleSettings:
 
 def published_columns(paths: LakePaths) -> dict[str, list[str]]:
     """Mart -> columns of the published (pseudonymised) Parquet under marts/."""
-    if not paths.marts.is_dir():
+    marts = paths.published_marts()
+    if not marts:
         return {}
     con = duckdb.connect()
     try:
-        found = {}
-        for item in sorted(paths.marts.iterdir()):
-            if item.suffix == ".parquet" or item.is_dir():
-                described = con.execute(
-                    f"describe select * from read_parquet({literal(_parquet_glob(item))})"
-                )
-                found[item.name.removesuffix(".parquet")] = [row[0] for row in described.fetchall()]
-        return found
+        return {
+            mart: [
+                row[0]
+                for row in con.execute(
+                    f"describe select * from read_parquet({literal(parquet_glob(item))})"
+                ).fetchall()
+            ]
+            for mart, item in marts.items()
+        }
     finally:
         con.close()
 
@@ -203,7 +205,7 @@ def _update_table(
     if column is None or column not in columns or before is None or not folder.is_dir():
         sync_table(con, table, _select_published(lake, table, columns))
         return
-    files = _source_files(lake, table)
+    files = lake.mart_files(table)
     previous = set(before.split(";"))
     now = {f: _file_signature(f) for f in files}
     changed = {part_of(f) for f, signature in now.items() if signature not in previous}
@@ -218,7 +220,7 @@ def _update_table(
 def _select_published(lake: LakePaths, table: str, columns: list[str]) -> str:
     """The query for a role's table: the granted columns of the published mart."""
     select = ", ".join(quote(c) for c in columns)
-    return f"select {select} from read_parquet({literal(_parquet_glob(lake.marts / (table + '.parquet')))})"
+    return f"select {select} from read_parquet({literal(lake.parquet_glob(table))})"
 
 
 def _source_signature(lake: LakePaths, mart: str) -> str:
@@ -228,17 +230,12 @@ def _source_signature(lake: LakePaths, mart: str) -> str:
     erasure's filtering: a table whose file has the same signature holds the same rows. (A copy of
     the data root that keeps modification times, like `cp -a`, keeps the signatures too.)
     """
-    return ";".join(_file_signature(f) for f in _source_files(lake, mart))
+    return ";".join(_file_signature(f) for f in lake.mart_files(mart))
 
 
 def _file_signature(file: Path) -> str:
     stat = file.stat()
     return f"{file.name}:{stat.st_size}:{stat.st_mtime_ns}"
-
-
-def _source_files(lake: LakePaths, mart: str) -> list[Path]:
-    pattern = Path(_parquet_glob(lake.marts / f"{mart}.parquet"))
-    return sorted(pattern.parent.glob(pattern.name))
 
 
 def _reuse_previous(
@@ -269,7 +266,7 @@ def _reuse_previous(
         return set(), set(), {}
     unchanged = {t for t, (_, signature) in previous.items() if sources.get(t) == signature and t in tables}
     deltas = (delta_published(lake) & set(tables)) - unchanged
-    size = {t: sum(f.stat().st_size for f in _source_files(lake, t)) for t in granted_marts}
+    size = {t: sum(f.stat().st_size for f in lake.mart_files(t)) for t in granted_marts}
     kept = reuse_copy(
         target,
         partial,
@@ -316,14 +313,6 @@ def _copy_published_db(lake: LakePaths, partial: Path, granted: RoleGrant) -> li
         return None
     shutil.copyfile(source, partial)
     return extra
-
-
-def _parquet_glob(item: Path) -> str:
-    """A mart is one Parquet file, or a folder of them."""
-    if item.is_dir():
-        return str(item / "*.parquet")
-    folder = item.with_suffix("")
-    return str(folder / "*.parquet") if not item.exists() and folder.is_dir() else str(item)
 
 
 def role_tables(config: CdpConfig, role: str) -> dict[str, list[str]]:

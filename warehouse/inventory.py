@@ -27,10 +27,3 @@ def layer_counts(paths: LakePaths) -> dict[str, dict[str, int]]:
     """Rows per table for every layer that exists."""
     return {layer: counts for layer in LAYERS if (counts := table_counts(paths, layer))}
 
-
-def mart_files(paths: LakePaths) -> list[str]:
-    if not paths.marts.is_dir():
-        return []
-    return sorted(
-        p.name.removesuffix(".parquet") for p in paths.marts.iterdir() if p.suffix == ".parquet" or p.is_dir()
-    )

@@ -58,8 +58,19 @@ class LakePaths:
 
     def mart(self, name: str) -> Path:
         """`marts/<name>.parquet`, or the folder `marts/<name>/` of monthly files when published so."""
-        folder = self.marts / name
-        return folder if folder.is_dir() else self.marts / f"{name}.parquet"
+        return mart_location(self.marts, name)
+
+    def published_marts(self) -> dict[str, Path]:
+        """Every published mart -> its file or folder (`mart_locations`)."""
+        return mart_locations(self.marts)
+
+    def mart_files(self, name: str) -> list[Path]:
+        """The Parquet files of a published mart (none when it is not published)."""
+        return parquet_files(self.mart(name))
+
+    def parquet_glob(self, name: str) -> str:
+        """What `read_parquet` reads for a published mart: its file, or every file of its folder."""
+        return parquet_glob(self.mart(name))
 
     @property
     def duckdb(self) -> Path:
@@ -87,3 +98,42 @@ class LakePaths:
     def runs(self) -> Path:
         """One JSON summary per pipeline run."""
         return self.root / "runs"
+
+
+# --- a mart as a file or a folder of Parquet files ---------------------------------------------
+# The one place that knows the shape (CONTRACTS.md: `marts/<mart>.parquet` or a folder of Parquet
+# files). Plain functions of a folder, so a publish's staging folder is read the same way as marts/.
+def mart_location(folder: Path, name: str) -> Path:
+    """`<folder>/<name>/` when that folder exists, else `<folder>/<name>.parquet`."""
+    directory = folder / name
+    return directory if directory.is_dir() else folder / f"{name}.parquet"
+
+
+def mart_locations(folder: Path) -> dict[str, Path]:
+    """Mart name -> file or folder for every mart in `folder`, sorted by name.
+
+    Hidden entries (a publish's `.<mart>.parquet.partial`, an erasure's scratch) are not marts.
+    """
+    if not folder.is_dir():
+        return {}
+    found: dict[str, Path] = {}
+    for item in sorted(folder.iterdir()):
+        if item.name.startswith("."):
+            continue
+        if item.is_dir():
+            found[item.name] = item
+        elif item.suffix == ".parquet":
+            found[item.name.removesuffix(".parquet")] = item
+    return found
+
+
+def parquet_files(location: Path) -> list[Path]:
+    """The Parquet files of a mart's file or folder, sorted; none when it does not exist."""
+    if location.is_dir():
+        return sorted(location.glob("*.parquet"))
+    return [location] if location.is_file() else []
+
+
+def parquet_glob(location: Path) -> str:
+    """The `read_parquet` pattern of a mart's file or folder (`<folder>/*.parquet`)."""
+    return str(location / "*.parquet") if location.is_dir() else str(location)

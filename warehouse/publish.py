@@ -44,7 +44,7 @@ from typing import Any
 from warehouse import dbt
 from warehouse.config import CdpConfig
 from warehouse.errors import CdpError
-from warehouse.paths import LakePaths
+from warehouse.paths import LakePaths, mart_location, parquet_glob
 
 log = logging.getLogger("cdp.publish")
 
@@ -108,8 +108,7 @@ def part_of(file: Path) -> str:
 
 def parquet_source(path: Path) -> str:
     """`read_parquet` of a published mart, a file or a folder of Parquet files."""
-    target = str(path / "*.parquet") if path.is_dir() else str(path)
-    return f"read_parquet({_literal(target)})"
+    return f"read_parquet({_literal(parquet_glob(path))})"
 
 
 def write_mart(con: Any, items: str, source: str, out_dir: Path, mart: str, plan: PartPlan | None) -> None:
@@ -653,8 +652,7 @@ def _stage_database(
 
 
 def _staged(parquet_dir: Path, mart: str) -> Path:
-    folder = parquet_dir / mart
-    return folder if folder.is_dir() else parquet_dir / f"{mart}.parquet"
+    return mart_location(parquet_dir, mart)
 
 
 def replace_parts(
@@ -697,8 +695,10 @@ def sync_table(con: Any, table: str, source: str, max_share: float = DELTA_MAX_S
     Rows are told apart by DuckDB's `hash` of the whole row: rows of the table that the source no
     longer has are deleted, rows of the source that the table lacks are inserted, so a fact table
     that gained a day of rows costs two hash scans instead of compressing every row again. When
-    more than `max_share` of the rows differ, or the result does not reproduce the source's row
+    more than `max_share` of the rows differ, or the update would not reproduce the source's row
     count and sum of row hashes (duplicate rows, changed columns), the table is loaded anew.
+    That check is arithmetic on the row hashes already computed (rows kept plus rows inserted), so
+    it costs no third scan of the table.
     Returns the rows deleted plus inserted, or None when the table was loaded anew.
     """
     name = f'main."{table}"'
@@ -718,16 +718,21 @@ def sync_table(con: Any, table: str, source: str, max_share: float = DELTA_MAX_S
     ).fetchall()[0]
     changed: int | None = int(gone) + int(added)
     if changed <= max_share * max(int(rows), 1):
-        con.execute(f"delete from {name} where rowid in (select rid from cdp_sync_gone)")
-        con.execute(
-            f"insert into {name} select s.* from ({source}) as s semi join cdp_sync_added as a on hash(s) = a.h"
-        )
-        target = con.execute(
-            f"select count(*), coalesce(sum(hash(t)::hugeint), 0) from {name} as t"
+        # The table after the update: its rows but the gone ones, plus every source row whose hash
+        # was added (duplicates included); it must equal the source in count and sum of hashes.
+        kept, source_total, inserted = con.execute(
+            "select (select [count(*), coalesce(sum(h::hugeint), 0)] from cdp_sync_old "
+            "        anti join cdp_sync_gone using (rid)), "
+            "       (select [count(*), coalesce(sum(h::hugeint), 0)] from cdp_sync_new), "
+            "       (select [count(*), coalesce(sum(h::hugeint), 0)] from cdp_sync_new semi join cdp_sync_added using (h))"
         ).fetchall()[0]
-        wanted = con.execute("select count(*), coalesce(sum(h::hugeint), 0) from cdp_sync_new").fetchall()[0]
-        if target != wanted:
-            log.warning("%s: the row-level update did not reproduce its source; loading it anew", table)
+        if [kept[0] + inserted[0], kept[1] + inserted[1]] == list(source_total):
+            con.execute(f"delete from {name} where rowid in (select rid from cdp_sync_gone)")
+            con.execute(
+                f"insert into {name} select s.* from ({source}) as s semi join cdp_sync_added as a on hash(s) = a.h"
+            )
+        else:
+            log.warning("%s: a row-level update would not reproduce its source; loading it anew", table)
             changed = None
     else:
         changed = None

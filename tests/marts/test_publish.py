@@ -81,3 +81,29 @@ def test_a_changed_business_rule_changes_the_docs_fingerprint(published_copy):
     changed = CdpConfig(path=published_copy.path, raw=raw, data_root=published_copy.data_root)
 
     assert dbt.project_fingerprint(changed) != dbt.project_fingerprint(published_copy)
+
+
+def test_the_published_marts_are_files_or_folders_of_parquet_and_hidden_entries_are_not_marts(tmp_path: Path):
+    from warehouse.paths import LakePaths
+
+    paths = LakePaths.at(tmp_path)
+    (paths.marts / "fct_orders").mkdir(parents=True)
+    for month in ("2026-10", "2026-09"):
+        (paths.marts / "fct_orders" / f"{month}.parquet").write_bytes(b"")
+    (paths.marts / "dim_customer.parquet").write_bytes(b"")
+    (paths.marts / ".dim_customer.parquet.partial").write_bytes(b"")  # a publish's half-written file
+    (paths.marts / ".fct_orders.parts").mkdir()  # a publish's scratch folder
+    (paths.marts / "notes.txt").write_text("not a mart")
+
+    assert paths.published_marts() == {
+        "dim_customer": paths.marts / "dim_customer.parquet",
+        "fct_orders": paths.marts / "fct_orders",
+    }
+    assert paths.mart_files("fct_orders") == [
+        paths.marts / "fct_orders" / "2026-09.parquet",
+        paths.marts / "fct_orders" / "2026-10.parquet",
+    ]
+    assert paths.mart_files("dim_customer") == [paths.marts / "dim_customer.parquet"]
+    assert paths.mart_files("customer_rfm") == []  # not published
+    assert paths.parquet_glob("fct_orders") == str(paths.marts / "fct_orders" / "*.parquet")
+    assert paths.parquet_glob("dim_customer") == str(paths.marts / "dim_customer.parquet")

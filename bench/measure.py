@@ -116,7 +116,10 @@ def save_results(benchmark: str, measurements: list[Measurement], params: dict[s
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
     label = "_".join(f"{k}{v}" for k, v in params.items())
     path = RESULTS_DIR / f"{benchmark}_{label}_{stamp}.json"
-    path.write_text(
+    # Written aside and renamed: a run killed mid-write (a full disk) must not leave a truncated
+    # result that every later report refresh trips on.
+    partial = path.with_name(f".{path.name}.partial")
+    partial.write_text(
         json.dumps(
             {
                 "benchmark": benchmark,
@@ -129,6 +132,7 @@ def save_results(benchmark: str, measurements: list[Measurement], params: dict[s
             default=str,
         )
     )
+    os.replace(partial, path)
     return path
 
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 import os
 import shutil
 import tempfile
@@ -50,6 +51,8 @@ CHART = BENCH_DIR / "pipeline_cost.png"
 DEFAULT_INCREMENT_DAY = date(2026, 11, 1)  # the first day after generator.end_date
 FULL_TARGET_SECONDS = 25 * 60  # issue 9: 1M people end to end
 INCREMENTAL_TARGET_SHARE = 0.10  # issue 9: the daily run under 10% of the full run
+
+log = logging.getLogger("cdp.bench")
 
 
 @click.command("pipeline")
@@ -267,7 +270,11 @@ def latest_results() -> dict[tuple[int, str], dict[str, Any]]:
     """The newest `pipeline_*.json` per (people, mode)."""
     latest: dict[tuple[int, str], dict[str, Any]] = {}
     for path in sorted(RESULTS_DIR.glob("pipeline_*.json")):
-        data = json.loads(path.read_text(encoding="utf-8"))
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            log.warning("skipping unreadable bench result %s: %s", path, exc)
+            continue
         key = (int(data["params"]["customers"]), str(data["params"]["mode"]))
         data["file"] = path.name
         if key not in latest or data["measured_at"] >= latest[key]["measured_at"]:

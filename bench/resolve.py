@@ -30,6 +30,7 @@ from identity_resolution import engine
 from identity_resolution.evaluation import FEBRL_SETS, load_febrl, pairwise_scores
 from identity_resolution.features import build_features
 from identity_resolution.hygiene import apply_hygiene
+from identity_resolution.model import u_sample_size
 from identity_resolution.records import validate_records
 from identity_resolution.settings import IdentitySettings, load_settings
 from warehouse import delta
@@ -147,7 +148,7 @@ def _splink_comparisons(features: pl.DataFrame) -> list[Any]:
         cl.ExactMatch("member_id"),
         cl.ExactMatch("device_id"),
         cl.ExactMatch("social_handle"),
-        cl.LevenshteinAtThresholds("national_id", [2]),
+        cl.LevenshteinAtThresholds("national_id", [1, 2]),
         cl.JaroWinklerAtThresholds("street_key", [0.9, 0.7]),
         cl.ExactMatch("city_key").configure(term_frequency_adjustments=True),
         cl.ExactMatch("postcode").configure(term_frequency_adjustments=True),
@@ -203,7 +204,7 @@ def run_splink(
     deterministic = [block_on(*r) for r in rules if len(r) == 1][:3] or [block_on(*rules[0])]
     linker.training.estimate_probability_two_random_records_match(deterministic, recall=0.7)
     linker.training.estimate_u_using_random_sampling(
-        max_pairs=settings.model.u_sample_pairs, seed=settings.model.seed
+        max_pairs=u_sample_size(len(features), settings.model), seed=settings.model.seed
     )
     proportion = min(1.0, 200_000 / max(len(features), 1))
     for rule in SPLINK_EM_RULES:

@@ -143,8 +143,9 @@ def _similarity_codes(comparison: Comparison) -> list[int]:
     return [labels.index(f"{comparison.scorer}>={s:g}") for s in comparison.similarity_levels]
 
 
-def _typo_code(comparison: Comparison) -> int:
-    return comparison.level_labels().index(f"edits<={comparison.typo_edits}")
+def _edit_level(comparison: Comparison, edits: int) -> int:
+    """The level code of "edits<=N" (strings: the typo level; identifiers: each edit band)."""
+    return comparison.level_labels().index(f"edits<={edits}")
 
 
 def _string_levels(comparison: Comparison, left: pl.Series, right: pl.Series) -> np.ndarray:
@@ -161,7 +162,7 @@ def _string_levels(comparison: Comparison, left: pl.Series, right: pl.Series) ->
     for code, threshold in reversed(list(zip(codes, comparison.similarity_levels, strict=True))):
         levels[similarity >= np.float32(threshold) - np.float32(1e-6)] = code
     if comparison.typo_edits:
-        typo_code = _typo_code(comparison)
+        typo_code = _edit_level(comparison, comparison.typo_edits)
         close = _bulk_edits(left, right, comparison.typo_edits) <= comparison.typo_edits
         levels[close & (levels > typo_code)] = typo_code
     # One name inside the other ("Ms Wang" for "Wang Fang") is its own, weak level: neither a
@@ -228,7 +229,10 @@ def comparison_levels(comparison: Comparison, left: pl.Series, right: pl.Series)
         if comparison.extended_min_length:
             levels[_one_extends_other(l_text, r_text, comparison.extended_min_length)] = else_level - 1
         if comparison.max_edits:
-            levels[_bulk_edits(l_text, r_text, comparison.max_edits) <= comparison.max_edits] = 1
+            edits = _bulk_edits(l_text, r_text, comparison.max_edits)
+            levels[edits <= comparison.max_edits] = _edit_level(comparison, comparison.max_edits)
+            if 0 < comparison.typo_edits < comparison.max_edits:
+                levels[edits <= comparison.typo_edits] = _edit_level(comparison, comparison.typo_edits)
         gammas[differ] = levels
     else:
         gammas[differ] = else_level

@@ -88,6 +88,17 @@ def _level_shares(codes: np.ndarray, levels: int, floor: float) -> np.ndarray:
     return np.clip(shares, floor, 1.0)
 
 
+def u_sample_size(records: int, settings: ModelSettings) -> int:
+    """How many random pairs estimate u for `records` records: proportionate to the records,
+    within [u_sample_min_pairs, u_sample_pairs]. A function of the record count alone, so a
+    daily run and a full rebuild of the same records draw the same sample; a day's new records
+    raise it by a few slots (the first slots' random points do not depend on the size)."""
+    proportionate = int(settings.u_sample_pairs_per_record * records)
+    return max(
+        min(proportionate, settings.u_sample_pairs), min(settings.u_sample_min_pairs, settings.u_sample_pairs)
+    )
+
+
 def u_sample(record_ids: pl.Series, settings: ModelSettings) -> pl.DataFrame:
     """The random record pairs behind u: `slot`, `l_idx`, `r_idx` (rows of `record_ids`, distinct).
 
@@ -102,13 +113,13 @@ def u_sample(record_ids: pl.Series, settings: ModelSettings) -> pl.DataFrame:
     the records' chances close to equal).
     """
     n = len(record_ids)
-    if n * (n - 1) // 2 <= settings.u_sample_pairs:  # few records: every pair, once
+    size = u_sample_size(n, settings)
+    if n * (n - 1) // 2 <= size:  # few records: every pair, once
         left, right = np.triu_indices(n, 1)
         return pl.DataFrame(
             {"slot": np.arange(len(left)), "l_idx": left, "r_idx": right},
             schema={"slot": pl.Int32, "l_idx": pl.Int32, "r_idx": pl.Int32},
         )
-    size = settings.u_sample_pairs
     ring = np.concatenate(
         [record_ids.hash(seed=settings.seed + k).to_numpy() for k in range(RING_POINTS_PER_RECORD)]
     )

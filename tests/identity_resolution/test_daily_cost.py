@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from identity_resolution.model import u_sample
+from identity_resolution.model import u_sample, u_sample_size
 from identity_resolution.settings import ModelSettings
 
 from .conftest import fast_settings, partition
@@ -77,3 +77,21 @@ def test_with_few_records_the_u_sample_is_every_pair_once():
         ("b", "d"),
         ("c", "d"),
     ]
+
+
+def test_the_u_sample_is_proportionate_to_the_records_within_its_bounds():
+    settings = ModelSettings(u_sample_pairs=50_000, u_sample_min_pairs=10_000, u_sample_pairs_per_record=5)
+    assert [u_sample_size(n, settings) for n in (100, 4_000, 20_000)] == [10_000, 20_000, 50_000]
+    # a floor above the cap is no floor
+    assert u_sample_size(100, ModelSettings(u_sample_pairs=5_000, u_sample_min_pairs=10_000)) == 5_000
+
+
+def test_a_u_sample_that_grows_with_the_records_keeps_its_slots():
+    settings = ModelSettings(u_sample_pairs=50_000, u_sample_min_pairs=1_000, u_sample_pairs_per_record=2)
+    ids = pl.Series("record_id", [f"r{i:05d}" for i in range(5_000)])
+    newcomers = pl.Series("record_id", [f"n{i:05d}" for i in range(25)])  # 0.5% new records
+    before = sample_pairs(ids, settings)
+    after = sample_pairs(pl.concat([ids, newcomers]).sort(), settings)
+    assert len(after) > len(before)  # 50 more slots for 25 more records
+    moved = after.join(before, on=["slot", "left", "right"], how="anti")
+    assert 0 < len(moved) < 0.03 * len(after)  # the new slots and those next to the newcomers

@@ -19,16 +19,20 @@ SAME_NAME_AT_SAME_ADDRESS = {"name": "exact", "street": "exact"}
 STREET_SIMILAR = "token_sort_compact>=0.9"
 
 
-def _name_level(left: dict[str, str], right: dict[str, str]) -> str:
-    """The name comparison's level label for one pair of records."""
+def _level(comparison: str, left: dict[str, str], right: dict[str, str]) -> str:
+    """One comparison's level label for one pair of records (default settings)."""
     settings = IdentitySettings()
     frame = records(
         [{"record_id": "a:1", "source": "a", **left}, {"record_id": "a:2", "source": "a", **right}]
     )
     features = build_features(validate_records(frame), "AU", settings)
-    name = next(c for c in settings.comparisons if c.name == "name")
-    gammas = comparison_vectors(features, np.array([0]), np.array([1]), [name])
-    return name.level_labels()[gammas[gamma_column(name)][0]]
+    compared = next(c for c in settings.comparisons if c.name == comparison)
+    gammas = comparison_vectors(features, np.array([0]), np.array([1]), [compared])
+    return compared.level_labels()[gammas[gamma_column(compared)][0]]
+
+
+def _name_level(left: dict[str, str], right: dict[str, str]) -> str:
+    return _level("name", left, right)
 
 
 def test_the_same_given_name_under_another_family_name_has_its_own_level():
@@ -72,9 +76,17 @@ MOTHER_AND_SON_AT_HOME = {"name": "else", "date_of_birth": "else", "street": "ex
 NAMESAKES_ELSEWHERE = {"name": "exact", "date_of_birth": "else", "street": "else"}
 
 
+NO_VOUCHES = {"guards": {"identity_vouches": []}}
+
+
 def test_without_a_vouch_the_same_name_and_address_do_not_outweigh_birthday_and_id():
-    verdict = _pairs(IdentitySettings(), [DUPLICATE_WITH_REPLACED_BIRTHDAY_AND_ID])
+    verdict = _pairs(IdentitySettings.model_validate(NO_VOUCHES), [DUPLICATE_WITH_REPLACED_BIRTHDAY_AND_ID])
     assert verdict["conflict"].to_list() == [True]
+
+
+def test_by_default_the_same_name_at_the_same_address_vouches():
+    verdict = _pairs(IdentitySettings(), [DUPLICATE_WITH_REPLACED_BIRTHDAY_AND_ID, MOTHER_AND_SON_AT_HOME])
+    assert verdict["conflict"].to_list() == [False, True]
 
 
 def test_a_vouch_lifts_the_same_name_at_the_same_address_but_not_a_household_or_namesakes():
@@ -98,7 +110,7 @@ def test_the_guard_compares_whatever_a_vouch_names():
     vouch = {"when": {"name": "exact", "street": "exact"}, "score": 1}
     settings = IdentitySettings.model_validate({"guards": {"identity_vouches": [vouch]}})
     assert "street" in {c.name for c in settings.guard_comparisons()}
-    assert "street" not in {c.name for c in IdentitySettings().guard_comparisons()}
+    assert "street" not in {c.name for c in IdentitySettings.model_validate(NO_VOUCHES).guard_comparisons()}
 
 
 @pytest.mark.parametrize(
@@ -111,3 +123,38 @@ def test_the_guard_compares_whatever_a_vouch_names():
 def test_a_vouch_on_an_unknown_comparison_or_level_is_refused(when, message):
     with pytest.raises(ValidationError, match=message):
         IdentitySettings.model_validate({"guards": {"identity_vouches": [{"when": when, "score": 1}]}})
+
+
+@pytest.mark.parametrize(
+    "other, level",
+    [
+        ("310101198502140019", "exact"),
+        ("310101198502140018", "edits<=1"),  # one digit mistyped
+        ("310101198502140091", "edits<=1"),  # two neighbouring digits swapped
+        ("310101198502141018", "edits<=2"),
+        ("310101201102140027", "else"),  # her son: his birth date inside the id
+    ],
+)
+def test_a_national_id_one_typo_away_has_its_own_level(other, level):
+    assert _level("national_id", {"national_id": "310101198502140019"}, {"national_id": other}) == level
+
+
+def test_a_national_id_one_typo_away_outweighs_another_name_and_birthday_as_the_same_id_does():
+    replaced = {"name": "else", "date_of_birth": "else", "street": "exact"}  # no vouch: another name
+    verdict = _pairs(
+        IdentitySettings(),
+        [
+            {**replaced, "national_id": "exact"},
+            {**replaced, "national_id": "edits<=1"},
+            {**replaced, "national_id": "edits<=2"},  # a twin's id: sequence digits apart
+            {**replaced, "national_id": "else"},
+        ],
+    )
+    assert verdict["conflict"].to_list() == [False, False, True, True]
+
+
+def test_an_identifier_typo_level_must_sit_below_its_edit_limit():
+    national_id = next(c for c in IdentitySettings().comparisons if c.name == "national_id")
+    assert national_id.level_labels() == ["exact", "edits<=1", "edits<=2", "else"]
+    same = national_id.model_copy(update={"typo_edits": 2})
+    assert same.level_labels() == ["exact", "edits<=2", "else"]

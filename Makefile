@@ -6,7 +6,8 @@ CDP     := $(VENV)/bin/cdp
 STAMP   := $(VENV)/.installed
 PYTEST_ARGS ?=
 # Both cores: modules stay whole on one worker, so a module's expensive fixture (a dbt build, a
-# DAG run) is built once.
+# DAG run) is built once. --no-loadscope-reorder keeps tests/conftest.py's order: modules with slow
+# tests start first (xdist would otherwise start the modules with most tests and leave them last).
 PYTEST_WORKERS ?= 2
 
 .PHONY: help install demo test test-spark lint format bench clean
@@ -28,7 +29,7 @@ demo: $(STAMP)  ## generate sample data and run the whole pipeline through the r
 	$(CDP) demo
 
 test: $(STAMP)  ## run the test suite (real DuckDB, Delta, dbt and Airflow; no Spark)
-	$(VENV)/bin/pytest -m "not spark" -n $(PYTEST_WORKERS) --dist loadscope --junitxml=.pytest-report.xml $(PYTEST_ARGS)
+	$(VENV)/bin/pytest -m "not spark" -n $(PYTEST_WORKERS) --dist loadscope --no-loadscope-reorder --junitxml=.pytest-report.xml $(PYTEST_ARGS)
 
 test-spark: $(STAMP)  ## the PySpark portability tests (local Spark, Java 17)
 	$(VENV)/bin/pytest -m spark $(PYTEST_ARGS)

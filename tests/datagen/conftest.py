@@ -11,11 +11,13 @@ from pathlib import Path
 import pytest
 
 from tests.datagen.helpers import build
+from tests.fixtures.shared import once_per_run
 
 
 @pytest.fixture(scope="session")
 def dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build(tmp_path_factory.mktemp("generated"))
+    """Read-only; generated once per run and shared by the xdist workers."""
+    return once_per_run(tmp_path_factory, "generated", build)
 
 
 @pytest.fixture(scope="session")

@@ -1,4 +1,4 @@
-"""One tiny lake, one `dbt build` and one publish per test session; the mart tests read the result.
+"""One tiny lake, one `dbt build` and one publish per test run; the mart tests read the result.
 
 The build is the slow part (dbt parses the project once), so every test that only reads marts
 shares it. Tests that change the lake copy the published data root first.
@@ -6,7 +6,6 @@ shares it. Tests that change the lake copy the published data root first.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -14,6 +13,7 @@ from typing import Any
 import duckdb
 import pytest
 
+from tests.fixtures.shared import once_per_run
 from tests.fixtures.tiny_lake import BATCH, TinyLake, write_tiny_lake
 from warehouse.config import REPO_ROOT, CdpConfig, load_config
 from warehouse.paths import LakePaths
@@ -59,11 +59,16 @@ class BuiltMarts:
         return {row[0]: row[1:] for row in self.rows(sql)}
 
 
-@pytest.fixture(scope="session")
-def built(tmp_path_factory) -> Iterator[BuiltMarts]:
-    root = tmp_path_factory.mktemp("marts") / "data"
+def _build_and_publish(directory: Path) -> BuiltMarts:
+    root = directory / "data"
     lake = write_tiny_lake(root)
     config = tiny_config(root)
     summary = build_marts(config, BATCH)
     published = publish(config, BATCH)
-    yield BuiltMarts(lake=lake, config=config, build=summary, published=published)
+    return BuiltMarts(lake=lake, config=config, build=summary, published=published)
+
+
+@pytest.fixture(scope="session")
+def built(tmp_path_factory) -> BuiltMarts:
+    """Read-only; one build per run, shared by the xdist workers (tests/marts and tests/privacy)."""
+    return once_per_run(tmp_path_factory, "marts", _build_and_publish)

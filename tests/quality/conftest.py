@@ -6,15 +6,23 @@ one run produced share it through a module-scoped `GateRun`.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import polars as pl
+import pytest
 
 from quality.gate import GateReport, QualityGateError, run_gate
 from quality.outcomes import Outcome
-from tests.quality.lake import CHECKED_AT, RUN_ID, Lake, clean_lake
+from tests.quality.lake import CHECKED_AT, RUN_ID, Lake, clean_lake, remove_clean_lakes
+
+
+@pytest.fixture(scope="session", autouse=True)
+def clean_lake_templates() -> Iterator[None]:
+    """`clean_lake` copies a template it writes once per process; it goes when the session ends."""
+    yield
+    remove_clean_lakes()
 
 
 @dataclass

@@ -10,6 +10,8 @@ one line what is wrong with its data.
 from __future__ import annotations
 
 import hashlib
+import shutil
+import tempfile
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -118,14 +120,36 @@ def write_manifest(
     delta.write(frame, lake.paths.meta("load_manifest"), mode)  # type: ignore[arg-type]
 
 
+_CLEAN_LAKES: dict[bool, Path] = {}  # with_quality -> the clean lake this process wrote first
+
+
 def clean_lake(root: Path, with_quality: bool = False) -> Lake:
-    """The tiny lake without its re-delivered order, plus bronze; `with_quality` keeps its dq tables."""
+    """The tiny lake without its re-delivered order, plus bronze; `with_quality` keeps its dq tables.
+
+    Written once per process and copied to `root`: writing its two dozen Delta tables takes seconds,
+    a copy milliseconds (Delta logs hold relative paths), and most gate tests start from one.
+    """
+    template = _CLEAN_LAKES.get(with_quality)
+    if template is None:
+        template = Path(tempfile.mkdtemp(prefix="cdp-clean-lake-")) / "data"
+        _write_clean_lake(template, with_quality)
+        _CLEAN_LAKES[with_quality] = template
+    shutil.copytree(template, root, symlinks=True, dirs_exist_ok=True)
+    return Lake(root=root, config=lake_config(root))
+
+
+def remove_clean_lakes() -> None:
+    """Delete the process's clean-lake templates (the session's end; xdist workers skip atexit)."""
+    while _CLEAN_LAKES:
+        shutil.rmtree(_CLEAN_LAKES.popitem()[1].parent, ignore_errors=True)
+
+
+def _write_clean_lake(root: Path, with_quality: bool) -> None:
     lake = Lake(root=root, config=lake_config(root))
     write_tiny_lake(root, with_quality=with_quality)
     for entity, key in (("orders", ["order_id"]), ("order_lines", ["order_id", "line_no"])):
         lake.replace_silver(entity, lake.silver(entity).unique(subset=key, keep="first", maintain_order=True))
     write_bronze(lake)
-    return lake
 
 
 # --- defects ----------------------------------------------------------------------------------

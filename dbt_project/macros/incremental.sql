@@ -359,14 +359,27 @@
     {%- endif -%}
 {%- endmacro %}
 
-{#- The customers a continued customer mart rebuilds (a call block): those whose fingerprint was
-    rewritten since it was built, and those the block selects (customer_id: whose rows depend on
-    the as-of date having moved from `previous_as_of()` to today's). -#}
-{% macro customers_to_rebuild() -%}
+{#- CTE `rebuild` (followed by a comma) of a continued customer mart, nothing on a full build: the
+    customers whose fingerprint was rewritten since the mart was built, and the customers of
+    `model` (as `alias`, crossed with the CTE `as_of`) whose rows depend on the as-of date having
+    moved from the last build's to today's. That move is the call block: `caller(previous)` adds
+    `or ...` conditions given the previous as-of (a date literal). An as-of unknown or moved back
+    rebuilds everyone. -#}
+{% macro customers_to_rebuild(model, alias) -%}
+    {%- if cdp.incremental_fact() -%}
+    {%- set previous = cdp.previous_as_of() -%}
+rebuild as (
     select customer_id from {{ ref('int_customers__fingerprinted') }}
     where _built_at > {{ cdp.last_built_at() }}
     union
-    {{ caller() }}
+    select {{ alias }}.customer_id
+    from {{ ref(model) }} as {{ alias }}
+    cross join as_of
+    where {{ previous }} is null
+        or as_of.as_of_date < {{ previous }}
+        {{- caller(previous) }}
+),
+    {%- endif -%}
 {%- endmacro %}
 
 {#- `where` clause keeping a continued mart's input rows to the customers in CTE `rebuild`

@@ -37,3 +37,21 @@ ranked as (
         on {{ on | join(' and ') }}
 )
 {%- endmacro %}
+
+{#- Written between `as` and `(` of the CTEs feeding latest_delivery: `not materialized` on a full
+    DuckDB build, nothing otherwise. latest_delivery reads its input three times, so DuckDB would
+    materialize it (and the CTE it selects from): every order or line held in memory at once (at
+    1M people 10M orders, 18M lines, wide rows) only to be scanned again. Reading the Parquet
+    again is cheaper (full build at 100k: -20% CPU for int_orders__deduplicated, -10-19% for
+    fct_order_lines; same rows). A continued (incremental) build keeps the default: its input is
+    the few changed keys, which a re-read would join again from all of silver each time. -#}
+{% macro full_build_reread() -%}
+    {{ return(adapter.dispatch('full_build_reread', 'cdp')()) }}
+{%- endmacro %}
+{% macro default__full_build_reread() -%}
+{%- endmacro %}
+{% macro duckdb__full_build_reread() -%}
+    {%- if not cdp.incremental_fact() -%}
+    not materialized
+    {%- endif -%}
+{%- endmacro %}

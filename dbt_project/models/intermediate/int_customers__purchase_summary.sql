@@ -12,25 +12,15 @@ as_of as (
     select as_of_date from {{ ref('int_calendar__as_of') }}
 ),
 
-{% if cdp.incremental_fact() %}
-rebuild as (
-    {%- set previous = cdp.previous_as_of() %}
-    {% call cdp.customers_to_rebuild() -%}
-    -- a purchase left a tag window: it lies in (previous as-of - window, as-of - window]
-    select distinct purchases.customer_id
-    from {{ ref('int_orders__purchases') }} as purchases
-    cross join as_of
-    where {{ previous }} is null
-        or as_of.as_of_date < {{ previous }}
-        {%- for days in [frequent_days, potential_days] %}
+{% call(previous) cdp.customers_to_rebuild('int_orders__purchases', 'purchases') -%}
+    {#- a purchase left a tag window: it lies in (previous as-of - window, as-of - window] -#}
+    {%- for days in [frequent_days, potential_days] %}
         or (
             purchases.order_date > {{ add_days(previous, -days) }}
             and purchases.order_date <= {{ add_days('as_of.as_of_date', -days) }}
         )
-        {%- endfor %}
-    {%- endcall %}
-),
-{% endif %}
+    {%- endfor %}
+{%- endcall %}
 
 purchases as (
     select * from {{ ref('int_orders__purchases') }}

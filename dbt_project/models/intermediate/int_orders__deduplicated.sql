@@ -10,7 +10,7 @@
 -- depends_on: {{ ref('stg_silver__order_lines') }}
 with
 
-silver_orders as (
+silver_orders as {{ cdp.full_build_reread() }} (
     select * from {{ ref('stg_silver__orders') }}
 ),
 
@@ -43,7 +43,7 @@ changed as (
 ),
 {% endif %}
 
-orders as (
+orders as {{ cdp.full_build_reread() }} (
     {{ cdp.rows_to_build('silver_orders', 'changed', 'order_id') }}
 ),
 

@@ -18,22 +18,12 @@ as_of as (
     select as_of_date from {{ ref('int_calendar__as_of') }}
 ),
 
-{% if cdp.incremental_fact() %}
-rebuild as (
-    {%- set previous = cdp.previous_as_of() %}
-    {% call cdp.customers_to_rebuild() -%}
-    -- a threshold of the last purchase interval lies in (previous as-of, as-of]
-    select summary.customer_id
-    from {{ ref('int_customers__purchase_summary') }} as summary
-    cross join as_of
-    where {{ previous }} is null
-        or as_of.as_of_date < {{ previous }}
-        {%- for start, days in [('first_purchase_date', new_days), ('last_purchase_date', dormant_days), ('last_purchase_date', churn_days)] %}
+{% call(previous) cdp.customers_to_rebuild('int_customers__purchase_summary', 'summary') -%}
+    {#- a threshold of the last purchase interval lies in (previous as-of, as-of] -#}
+    {%- for start, days in [('first_purchase_date', new_days), ('last_purchase_date', dormant_days), ('last_purchase_date', churn_days)] %}
         or {{ add_days('summary.' ~ start, days) }} between {{ add_days(previous, 1) }} and as_of.as_of_date
-        {%- endfor %}
-    {%- endcall %}
-),
-{% endif %}
+    {%- endfor %}
+{%- endcall %}
 
 customers as (
     select customer_id from {{ ref('stg_identity__golden_customer') }}

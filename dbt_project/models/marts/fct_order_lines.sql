@@ -6,7 +6,7 @@
 {{ config(cdp.fact_config('order_id', 'int_orders__deduplicated', unchanged_since_built=true)) }}
 with
 
-silver_lines as (
+silver_lines as {{ cdp.full_build_reread() }} (
     select * from {{ ref('stg_silver__order_lines') }}
 ),
 
@@ -18,7 +18,7 @@ orders as (
     {%- endif %}
 ),
 
-lines as (
+lines as {{ cdp.full_build_reread() }} (
     {{ cdp.rows_to_build('silver_lines', 'orders', 'order_id') }}
 ),
 

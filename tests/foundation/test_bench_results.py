@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -26,3 +28,16 @@ def test_a_truncated_result_is_skipped_and_a_saved_one_is_read(
     latest = bench.pipeline.latest_results()
     assert list(latest) == [(100, "full")]
     assert latest[(100, "full")]["file"] == saved.name
+
+
+def test_a_child_reaped_during_a_step_charges_it_only_with_what_it_spent_then() -> None:
+    # The child burns half a CPU second, says so, and waits; the step starts; the child exits and
+    # is reaped inside the step, having spent almost nothing more.
+    burn = "import sys, time\nwhile time.process_time() < 0.5: pass\nprint(flush=True)\nsys.stdin.read()"
+    child = subprocess.Popen([sys.executable, "-c", burn], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    assert child.stdout is not None
+    child.stdout.readline()
+    before = bench.measure.tree_cpu()
+    assert before[child.pid] >= 0.4
+    child.communicate(b"")  # exits and is reaped now
+    assert bench.measure.cpu_since(before) < 0.3

@@ -9,7 +9,6 @@ stays beside the current one.
 
 from __future__ import annotations
 
-import json
 import os
 import resource
 import shutil
@@ -19,7 +18,14 @@ from pathlib import Path
 
 import click
 
-from bench.measure import RESULTS_DIR, Measurement, markdown_table, measure, save_results, update_results_md
+from bench.measure import (
+    Measurement,
+    markdown_table,
+    measure,
+    save_results,
+    saved_results,
+    update_results_md,
+)
 from cdp.context import CliContext, pass_cli
 
 
@@ -100,8 +106,8 @@ def _size(path: Path) -> int:
 def _section() -> str:
     """A table of the latest run per size, from bench/results/generate_*.json."""
     latest: dict[tuple[int, str], dict] = {}
-    for path in sorted(RESULTS_DIR.glob("generate_customers*.json"), key=lambda p: p.stem[-15:]):
-        run = json.loads(path.read_text())
+    runs = sorted(saved_results("generate_customers*.json"), key=lambda found: found[0].stem[-15:])
+    for _, run in runs:
         latest[int(run["params"]["customers"]), run["params"].get("label", "")] = run
     lines = [
         "`cdp bench generate --customers N`: the whole `cdp generate` (simulate in chunks, number, export,",

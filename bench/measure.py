@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import platform
 import threading
@@ -140,6 +141,17 @@ def save_results(benchmark: str, measurements: list[Measurement], params: dict[s
     )
     os.replace(partial, path)
     return path
+
+
+def saved_results(pattern: str) -> Iterator[tuple[Path, dict[str, Any]]]:
+    """(file, contents) of every `bench/results/<pattern>`, sorted by name; a file that cannot be
+    read (a run killed mid-write before results were written aside) is skipped with a warning
+    instead of failing every later report refresh."""
+    for path in sorted(RESULTS_DIR.glob(pattern)):
+        try:
+            yield path, json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            logging.getLogger("cdp.bench").warning("skipping unreadable bench result %s: %s", path, exc)
 
 
 def markdown_table(measurements: list[Measurement]) -> str:

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import base64
 import json
-import logging
 import os
 import shutil
 import tempfile
@@ -37,11 +36,11 @@ import click
 
 from bench.measure import (
     BENCH_DIR,
-    RESULTS_DIR,
     Measurement,
     cpu_since,
     measure,
     save_results,
+    saved_results,
     tree_cpu,
     update_results_md,
 )
@@ -51,8 +50,6 @@ CHART = BENCH_DIR / "pipeline_cost.png"
 DEFAULT_INCREMENT_DAY = date(2026, 11, 1)  # the first day after generator.end_date
 FULL_TARGET_SECONDS = 25 * 60  # issue 9: 1M people end to end
 INCREMENTAL_TARGET_SHARE = 0.10  # issue 9: the daily run under 10% of the full run
-
-log = logging.getLogger("cdp.bench")
 
 
 @click.command("pipeline")
@@ -269,12 +266,7 @@ def _ensure_privacy_keys() -> None:
 def latest_results() -> dict[tuple[int, str], dict[str, Any]]:
     """The newest `pipeline_*.json` per (people, mode)."""
     latest: dict[tuple[int, str], dict[str, Any]] = {}
-    for path in sorted(RESULTS_DIR.glob("pipeline_*.json")):
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            log.warning("skipping unreadable bench result %s: %s", path, exc)
-            continue
+    for path, data in saved_results("pipeline_*.json"):
         key = (int(data["params"]["customers"]), str(data["params"]["mode"]))
         data["file"] = path.name
         if key not in latest or data["measured_at"] >= latest[key]["measured_at"]:

@@ -26,4 +26,3 @@ def table_counts(paths: LakePaths, layer: str) -> dict[str, int]:
 def layer_counts(paths: LakePaths) -> dict[str, dict[str, int]]:
     """Rows per table for every layer that exists."""
     return {layer: counts for layer in LAYERS if (counts := table_counts(paths, layer))}
-

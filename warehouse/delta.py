@@ -90,16 +90,14 @@ def writer_properties(row_group_rows: int | None, compact: bool = False) -> Writ
     zstd 1 compresses better than the default snappy: at 100k people the identity tables were
     written with ~40% less CPU into ~40% fewer bytes, read as fast (bench/RESULTS.md, round 7).
     """
-    if compact:
-        return WriterProperties(
-            max_row_group_size=row_group_rows,
-            compression="ZSTD",
-            compression_level=1,
-            default_column_properties=ColumnProperties(dictionary_enabled=False),
-        )
-    if not row_group_rows:
+    if not (row_group_rows or compact):
         return None
-    return WriterProperties(max_row_group_size=row_group_rows, compression="ZSTD", compression_level=1)
+    return WriterProperties(
+        max_row_group_size=row_group_rows,
+        compression="ZSTD",
+        compression_level=1,
+        default_column_properties=ColumnProperties(dictionary_enabled=False) if compact else None,
+    )
 
 
 def write(

@@ -2,7 +2,8 @@
 
 A rule is a list of feature columns that must be equal (and present). Blocks larger than
 `max_block_size` are skipped (and logged): such a value says little about who is who and would
-explode the pair count. The SQL is plain joins and group-bys so that it ports to Spark unchanged.
+explode the pair count. The limit is one number for every rule or one per rule (`limits`: the
+settings' `block_limits()`), since a weak rule's blocks grow with the data. The SQL is plain joins and group-bys so that it ports to Spark unchanged.
 With `changed`, only pairs touching a new or changed record are generated (incremental runs), and
 only the blocks such a record joined or left are grouped at all: a daily run's blocking follows
 the day's change, not the size of the graph.
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import tempfile
+from collections.abc import Sequence
 
 import duckdb
 import numpy as np
@@ -66,6 +68,15 @@ def _oversized_sql(rule: list[str], max_block_size: int) -> str:
     """
 
 
+def limits(rules: list[list[str]], max_block_size: int | Sequence[int]) -> list[int]:
+    """The block size limit of each rule: one number for all, or one per rule."""
+    if isinstance(max_block_size, int):
+        return [max_block_size] * len(rules)
+    if len(max_block_size) != len(rules):
+        raise ValueError(f"{len(max_block_size)} block size limits for {len(rules)} blocking rules")
+    return list(max_block_size)
+
+
 def blocking_columns(rules: list[list[str]]) -> list[str]:
     """Every feature column some blocking rule reads."""
     return sorted({c for rule in rules for c in rule})
@@ -74,7 +85,7 @@ def blocking_columns(rules: list[list[str]]) -> list[str]:
 def candidate_pairs(
     features: pl.DataFrame,
     rules: list[list[str]],
-    max_block_size: int,
+    max_block_size: int | Sequence[int],
     changed: np.ndarray | None = None,
     memory_limit: str | None = None,
     left_out: int = 0,
@@ -100,8 +111,10 @@ def candidate_pairs(
     incremental = changed is not None
     if departed is None or not set(columns) <= set(departed.columns):
         departed = table.clear().select(columns) if left_out == 0 else table.select(columns)
+    sizes = limits(rules, max_block_size)
     union = "\nunion\n".join(
-        f"select * from ({_rule_sql(rule, max_block_size, incremental, left_out)})" for rule in rules
+        f"select * from ({_rule_sql(rule, size, incremental, left_out)})"
+        for rule, size in zip(rules, sizes, strict=True)
     )
     with tempfile.TemporaryDirectory(prefix="cdp-blocking-") as spill, duckdb.connect() as con:
         if memory_limit:
@@ -109,14 +122,16 @@ def candidate_pairs(
             con.execute(f"set temp_directory = '{spill}'")
         con.register("features", table.to_arrow())
         con.register("departed", departed.select(columns).cast(table.select(columns).schema).to_arrow())
-        for rule in rules if not incremental else []:  # a full run reports the skipped blocks
-            blocks, records = con.sql(_oversized_sql(rule, max_block_size)).fetchall()[0]
+        for rule, size in (
+            zip(rules, sizes, strict=True) if not incremental else []
+        ):  # a full run reports the skipped blocks
+            blocks, records = con.sql(_oversized_sql(rule, size)).fetchall()[0]
             if blocks:
                 log.info(
                     "blocking on %s: skipped %d blocks over %d records (%d records)",
                     rule,
                     blocks,
-                    max_block_size,
+                    size,
                     records,
                 )
         pairs = con.sql(f"select * from ({union}) order by l_idx, r_idx").pl()
@@ -131,7 +146,7 @@ def _present(rule: list[str]) -> pl.Expr:
 def no_longer_blocked(
     features: pl.DataFrame,
     rules: list[list[str]],
-    max_block_size: int,
+    max_block_size: int | Sequence[int],
     changed: np.ndarray,
     left: np.ndarray,
     right: np.ndarray,
@@ -148,6 +163,7 @@ def no_longer_blocked(
     suspect = np.zeros(len(left), dtype=bool)
     if not changed.any() or not len(left):
         return suspect
+    sizes = limits(rules, max_block_size)
     frame = features.select(blocking_columns(rules)).with_columns(
         pl.int_range(pl.len(), dtype=pl.Int64).alias("_row"), pl.Series("_changed", changed)
     )
@@ -157,14 +173,14 @@ def no_longer_blocked(
         l_block, r_block = blocks[left[rows]], blocks[right[rows]]
         return (l_block == r_block) & (l_block >= 0)
 
-    for rule in rules:
+    for rule, size in zip(rules, sizes, strict=True):
         # A block that crossed the limit holds a changed row: only those blocks are grouped.
         touched = changed_rows.filter(_present(rule)).select(rule).unique()
         crossed = (
             frame.join(touched, on=rule, how="semi")
             .group_by(rule)
             .agg(pl.len().alias("_n"), pl.col("_changed").sum().alias("_c"), pl.col("_row").min().alias("_b"))
-            .filter((pl.col("_n") > max_block_size) & (pl.col("_n") - pl.col("_c") <= max_block_size))
+            .filter((pl.col("_n") > size) & (pl.col("_n") - pl.col("_c") <= size))
         )
         if crossed.is_empty():
             continue
@@ -176,14 +192,12 @@ def no_longer_blocked(
         return suspect
     rows = np.flatnonzero(suspect)
     still = np.zeros(len(rows), dtype=bool)
-    for rule in rules:
-        small = _present(rule) & pl.len().over(rule).is_between(2, max_block_size)
+    for rule, size in zip(rules, sizes, strict=True):
+        small = _present(rule) & pl.len().over(rule).is_between(2, size)
         blocks = frame.select(pl.when(small).then(pl.col("_row").min().over(rule)).otherwise(-1))
         still |= same_block(blocks.to_series().to_numpy(), rows)
     log.info(
-        "blocking: %d saved pairs only in blocks that crossed %d records: dropped",
-        int((~still).sum()),
-        max_block_size,
+        "blocking: %d saved pairs only in blocks that crossed their size limit: dropped", int((~still).sum())
     )
     suspect[rows[still]] = False
     return suspect

@@ -243,7 +243,7 @@ def _blocked_pairs(
         gone = blocking.no_longer_blocked(
             features,
             settings.blocking_rules,
-            settings.max_block_size,
+            settings.block_limits(),
             changed,
             kept["l_idx"].to_numpy(),
             kept["r_idx"].to_numpy(),
@@ -253,7 +253,7 @@ def _blocked_pairs(
     new = blocking.candidate_pairs(
         features,
         settings.blocking_rules,
-        settings.max_block_size,
+        settings.block_limits(),
         changed if previous is not None else None,
         settings.blocking_memory_limit,
         left_out,

@@ -458,6 +458,11 @@ class IdentitySettings(_Strict):
     match_threshold: float = Field(default=0.99, gt=0, lt=1)
     max_string_length: int = Field(default=200, ge=16)
     max_block_size: int = Field(default=300, ge=2)
+    # A tighter limit for a rule whose blocks stop telling people apart as the data grows: rule
+    # (its columns joined by "+", e.g. "name_key+city_key") -> most records per block. The pair
+    # count of a rule on a fixed-size key space (an email's first characters, a name in a city)
+    # grows with the square of the data; the links in its large blocks are few (see docs).
+    max_block_size_by_rule: dict[str, int] = Field(default_factory=dict)
     # Candidate pairs are compared, scored and decided this many at a time, so that memory stays
     # bounded however many pairs the blocking rules produce (no effect on the result).
     pairs_per_chunk: int = Field(default=2_000_000, ge=100)
@@ -490,6 +495,14 @@ class IdentitySettings(_Strict):
             for column in rule:
                 if column not in FEATURE_COLUMNS:
                     raise ValueError(f"blocking rule {rule} names unknown feature column {column!r}")
+        named = {rule_name(rule) for rule in self.blocking_rules}
+        for name, limit in self.max_block_size_by_rule.items():
+            if name not in named:
+                raise ValueError(
+                    f"max_block_size_by_rule: {name!r} is not a blocking rule (one of: {', '.join(sorted(named))})"
+                )
+            if limit < 2:
+                raise ValueError(f"max_block_size_by_rule: {name!r} must allow at least 2 records per block")
         for limit in self.cardinality_limits:
             if limit.identifier not in IDENTIFIER_COLUMNS:
                 raise ValueError(f"cardinality limit on {limit.identifier!r}: not an identifier column")
@@ -523,12 +536,24 @@ class IdentitySettings(_Strict):
         vouched = {name for vouch in self.guards.identity_vouches for name in vouch.when}
         return [c for c in self.comparisons if c.identity_scores is not None or c.name in vouched]
 
+    def block_limits(self) -> list[int]:
+        """Most records per block, per blocking rule (in `blocking_rules` order)."""
+        return [
+            self.max_block_size_by_rule.get(rule_name(rule), self.max_block_size)
+            for rule in self.blocking_rules
+        ]
+
     def fingerprint(self) -> str:
         """Hash of everything that changes links: a saved graph built under another model is stale."""
         relevant = self.model_dump(
             exclude={"survivorship", "manual_overrides_file", "pairs_per_chunk", "blocking_memory_limit"}
         )
         return hashlib.sha256(json.dumps(relevant, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def rule_name(rule: list[str]) -> str:
+    """A blocking rule as `max_block_size_by_rule` names it: its columns joined by "+"."""
+    return "+".join(rule)
 
 
 def load_settings(config: CdpConfig) -> IdentitySettings:

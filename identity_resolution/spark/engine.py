@@ -7,7 +7,7 @@ run on Spark, everything else is the one-machine engine's own code on the driver
 1. Features (`build_features` + `hygiene.apply_hygiene`) on the driver, one row per record, as the
    DuckDB engine does; the columns the comparisons need go to Spark with the record's row number.
 2. Blocking: each rule of `settings.blocking_rules` is a Spark self-join on its columns inside
-   blocks of 2..`max_block_size` records (the SQL of `identity_resolution.blocking`, as DataFrame
+   blocks of 2..`max_block_size` records (or the rule's own limit) (the SQL of `identity_resolution.blocking`, as DataFrame
    operations). A pair found by several rules belongs to the block of its first rule.
 3. Comparison vectors: `groupBy(block).applyInPandas`, each group is one block's pairs with both
    records' features, compared by the engine's own `comparisons.comparison_vectors` (pure,
@@ -82,14 +82,14 @@ def _to_spark(spark: SparkSession, frame: pl.DataFrame) -> DataFrame:
 
 
 def _log_oversized(features: pl.DataFrame, settings: IdentitySettings) -> None:
-    for rule in settings.blocking_rules:
-        sizes = features.drop_nulls(rule).group_by(rule).len().filter(pl.col("len") > settings.max_block_size)
+    for rule, limit in zip(settings.blocking_rules, settings.block_limits(), strict=True):
+        sizes = features.drop_nulls(rule).group_by(rule).len().filter(pl.col("len") > limit)
         if len(sizes):
             log.info(
                 "blocking on %s: skipped %d blocks over %d records (%d records)",
                 rule,
                 len(sizes),
-                settings.max_block_size,
+                limit,
                 int(sizes["len"].sum()),
             )
 
@@ -103,14 +103,11 @@ def blocked_pairs(keys: DataFrame, settings: IdentitySettings) -> DataFrame:
     from pyspark.sql import functions as F
 
     found = []
-    for number, rule in enumerate(settings.blocking_rules):
+    for number, (rule, limit) in enumerate(
+        zip(settings.blocking_rules, settings.block_limits(), strict=True)
+    ):
         keyed = keys.where(F.expr(" and ".join(f"`{c}` is not null" for c in rule))).select("idx", *rule)
-        small = (
-            keyed.groupBy(*rule)
-            .count()
-            .where(F.col("count").between(2, settings.max_block_size))
-            .drop("count")
-        )
+        small = keyed.groupBy(*rule).count().where(F.col("count").between(2, limit)).drop("count")
         blocked = keyed.join(small, on=rule).withColumn(
             "block", F.xxhash64(F.lit(number), *[F.col(c).cast("string") for c in rule])
         )

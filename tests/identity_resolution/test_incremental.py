@@ -127,6 +127,44 @@ def test_a_block_back_under_the_limit_is_compared_as_in_a_full_run(leave_block):
     assert partition(daily) == partition(rebuilt)
 
 
+def _li_na(cities: list[str]) -> pl.DataFrame:
+    born = {"source": "pos", "full_name": "Li Na", "date_of_birth": "1990-01-01"}
+    return records([{"record_id": f"r{i}", **born, "city": city} for i, city in enumerate(cities)])
+
+
+def test_a_rule_with_its_own_block_limit_skips_only_its_own_large_blocks():
+    """Four Li Na born on one day: too many for name + birthday's own limit of 3, while name + city
+    (the default limit) still pairs the two in each city. A limit for no configured rule is refused."""
+    rules = [["name_key", "dob"], ["name_key", "city_key"]]
+    plain = fast_settings(blocking_rules=rules, deterministic_keys=[], cardinality_limits=[])
+    limited = plain.model_copy(update={"max_block_size_by_rule": {"name_key+dob": 3}})
+    assert limited.block_limits() == [3, 300]
+    day = _li_na(["Shanghai", "Shanghai", "Beijing", "Beijing"])
+    assert run(day, plain).stats["candidate_pairs"] == 6
+    assert run(day, limited).stats["candidate_pairs"] == 2
+    with pytest.raises(ValueError, match="not a blocking rule"):
+        fast_settings(blocking_rules=rules, max_block_size_by_rule={"dob+name_key": 3})
+
+
+def test_saved_pairs_of_a_block_over_its_rules_own_limit_go_as_in_a_full_run():
+    settings = fast_settings(
+        blocking_rules=[["name_key", "dob"], ["name_key", "city_key"]],
+        max_block_size_by_rule={"name_key+dob": 3},
+        deterministic_keys=[],
+        cardinality_limits=[],
+    )
+    day1 = _li_na(["Shanghai", "Shanghai", "Beijing"])
+    first = run(day1, settings)
+    assert first.stats["candidate_pairs"] == 3
+    day2 = _li_na(["Shanghai", "Shanghai", "Beijing", "Beijing"])
+    daily = run(day2, settings, first.graph, run_id="d2")
+    rebuilt = run(day2, settings, run_id="d2")
+    assert daily.stats["mode"] == "incremental"
+    assert daily.stats["candidate_pairs"] == rebuilt.stats["candidate_pairs"] == 2
+    assert daily.graph.pairs.equals(rebuilt.graph.pairs)
+    assert partition(daily) == partition(rebuilt)
+
+
 def test_a_new_record_joining_a_customer_keeps_the_customers_id():
     day1 = records(
         [

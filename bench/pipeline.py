@@ -244,10 +244,22 @@ def _people(dataset: Path) -> int:
 
 
 def _copy_dataset(dataset: Path, root: Path) -> None:
-    """landing/ and truth/ into a fresh data root (the increment must not touch the kept set)."""
+    """landing/ and truth/ into a fresh data root (the increment must not touch the kept set).
+
+    Landing files are hard-linked where the file system allows (a 1M set is ~10 GB): the
+    increment's writers give a linked file a copy of its own before appending to it
+    (`datagen.writers`). The truth tables are rewritten in place by an increment, so they are copied.
+    """
     root.mkdir(parents=True)
-    for part in ("landing", "truth"):
-        shutil.copytree(dataset / part, root / part)
+    shutil.copytree(dataset / "landing", root / "landing", copy_function=_link_or_copy)
+    shutil.copytree(dataset / "truth", root / "truth")
+
+
+def _link_or_copy(source: str, target: str) -> None:
+    try:
+        os.link(source, target)
+    except OSError:  # another file system, or links not supported
+        shutil.copy2(source, target)
 
 
 def _generate_increment(root: Path, day: date) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import os
+import shutil
 import sqlite3
 from collections.abc import Iterable
 from pathlib import Path
@@ -32,6 +33,20 @@ def _replace(tmp: Path, target: Path) -> None:
 def _tmp(path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     return path.with_name(f".{path.name}.tmp")
+
+
+def _own(path: Path) -> Path:
+    """`path`, made a file of its own before it is extended in place.
+
+    A data set may share its files with a copy of it by hard links (`cdp bench pipeline` links its
+    scratch copy of a kept data set): appending to a linked file would change every copy, so a
+    linked file is first copied to a new one of its own.
+    """
+    if path.stat().st_nlink > 1:
+        tmp = _tmp(path)
+        shutil.copyfile(path, tmp)
+        _replace(tmp, path)
+    return path
 
 
 def _is_utf8(encoding: str) -> bool:
@@ -66,7 +81,7 @@ def write_csv(
     """
     if append and path.exists():
         if frame.height:
-            with path.open("ab") as handle:
+            with _own(path).open("ab") as handle:
                 handle.write(csv_bytes(frame, encoding, line_terminator, header=False))
         return
     tmp = _tmp(path)
@@ -81,7 +96,7 @@ def write_jsonl(frame: pl.DataFrame, path: Path, append: bool = False) -> None:
     if append and path.exists():
         buffer = io.BytesIO()
         frame.write_ndjson(buffer)
-        with path.open("ab") as handle:
+        with _own(path).open("ab") as handle:
             handle.write(buffer.getvalue())
         return
     tmp = _tmp(path)
@@ -107,7 +122,7 @@ def write_sqlite(
 ) -> None:
     """Create (or, with `append`, extend) one table, inserting frames in the order given."""
     if append and path.exists():
-        target = path
+        target = _own(path)
         connection = sqlite3.connect(target)
     else:
         target = _tmp(path)

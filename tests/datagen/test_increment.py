@@ -56,3 +56,19 @@ def test_days_outside_the_simulated_horizon_are_refused(dataset: Path, day: date
 def test_an_increment_needs_a_generated_data_set(tmp_path: Path):
     with pytest.raises(CdpError, match="run `cdp generate"):
         generate_increment(tmp_path, INCREMENT_DAY)
+
+
+def test_an_increment_on_a_hard_linked_copy_leaves_the_original_as_it_was(tmp_path: Path):
+    """`cdp bench pipeline` links its scratch copy's landing files to the kept data set: the
+    increment appends to the copy only, and the copy ends up as an increment applied directly."""
+    from bench.pipeline import _copy_dataset
+
+    original = build(tmp_path / "kept", people=300, increment=False)
+    before = file_hashes(original)
+    copy = tmp_path / "scratch"
+    _copy_dataset(original, copy)
+    linked = [p for p in (copy / "landing").rglob("*") if p.is_file() and p.stat().st_nlink > 1]
+    assert linked, "the landing files should be hard links on one file system"
+    generate_increment(copy, INCREMENT_DAY)
+    assert file_hashes(original) == before
+    assert file_hashes(copy) == file_hashes(build(tmp_path / "direct", people=300))

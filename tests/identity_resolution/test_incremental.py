@@ -8,7 +8,7 @@ import polars as pl
 import pytest
 
 from identity_resolution.evaluation import load_febrl
-from identity_resolution.settings import ModelSettings
+from identity_resolution.settings import IdentitySettings, ModelSettings
 
 from .conftest import customer_of, fast_settings, partition, records, run
 
@@ -35,6 +35,17 @@ def assert_same_model(daily: Any, scratch: Any, settings: ModelSettings) -> None
     assert daily.graph.model.to_frame(settings.comparisons).equals(
         scratch.graph.model.to_frame(settings.comparisons)
     )
+
+
+def assert_daily_as_rebuilt(day: pl.DataFrame, settings: IdentitySettings, previous: Any, pairs: int) -> None:
+    """`day` resolved as a daily run on `previous` and from nothing: the same `pairs` candidate
+    pairs, compared pairs and customers."""
+    daily = run(day, settings, previous, run_id="d2")
+    rebuilt = run(day, settings, run_id="d2")
+    assert daily.stats["mode"] == "incremental"
+    assert daily.stats["candidate_pairs"] == rebuilt.stats["candidate_pairs"] == pairs
+    assert daily.graph.pairs.equals(rebuilt.graph.pairs)
+    assert partition(daily) == partition(rebuilt)
 
 
 def test_an_incremental_day_gives_the_same_customers_as_a_full_rebuild():
@@ -86,11 +97,7 @@ def test_saved_pairs_whose_block_grew_over_the_limit_go_as_in_a_full_run():
     first = run(day1, settings)
     assert first.stats["candidate_pairs"] == 3
     day2 = pl.concat([day1, records([{"record_id": "r9", **li_na}])], how="diagonal")
-    daily = run(day2, settings, first.graph, run_id="d2")
-    rebuilt = run(day2, settings, run_id="d2")
-    assert daily.stats["mode"] == "incremental"
-    assert daily.stats["candidate_pairs"] == rebuilt.stats["candidate_pairs"] == 0
-    assert partition(daily) == partition(rebuilt)
+    assert_daily_as_rebuilt(day2, settings, first.graph, pairs=0)
 
 
 def _leaves(day: pl.DataFrame) -> pl.DataFrame:
@@ -118,13 +125,7 @@ def test_a_block_back_under_the_limit_is_compared_as_in_a_full_run(leave_block):
     day1 = records([{"record_id": f"r{i}", **li_na} for i in range(4)])
     first = run(day1, settings)
     assert first.stats["candidate_pairs"] == 0
-    day2 = leave_block(day1)
-    daily = run(day2, settings, first.graph, run_id="d2")
-    rebuilt = run(day2, settings, run_id="d2")
-    assert daily.stats["mode"] == "incremental"
-    assert daily.stats["candidate_pairs"] == rebuilt.stats["candidate_pairs"] == 3
-    assert daily.graph.pairs.equals(rebuilt.graph.pairs)
-    assert partition(daily) == partition(rebuilt)
+    assert_daily_as_rebuilt(leave_block(day1), settings, first.graph, pairs=3)
 
 
 def _li_na(cities: list[str]) -> pl.DataFrame:
@@ -157,12 +158,7 @@ def test_saved_pairs_of_a_block_over_its_rules_own_limit_go_as_in_a_full_run():
     first = run(day1, settings)
     assert first.stats["candidate_pairs"] == 3
     day2 = _li_na(["Shanghai", "Shanghai", "Beijing", "Beijing"])
-    daily = run(day2, settings, first.graph, run_id="d2")
-    rebuilt = run(day2, settings, run_id="d2")
-    assert daily.stats["mode"] == "incremental"
-    assert daily.stats["candidate_pairs"] == rebuilt.stats["candidate_pairs"] == 2
-    assert daily.graph.pairs.equals(rebuilt.graph.pairs)
-    assert partition(daily) == partition(rebuilt)
+    assert_daily_as_rebuilt(day2, settings, first.graph, pairs=2)
 
 
 def test_a_new_record_joining_a_customer_keeps_the_customers_id():

@@ -1,9 +1,9 @@
 """Candidate pairs from blocking rules, pushed down to DuckDB SQL.
 
-A rule is a list of feature columns that must be equal (and present). Blocks larger than
-`max_block_size` are skipped (and logged): such a value says little about who is who and would
-explode the pair count. The limit is one number for every rule or one per rule (`limits`: the
-settings' `block_limits()`), since a weak rule's blocks grow with the data. The SQL is plain joins and group-bys so that it ports to Spark unchanged.
+A rule is a list of feature columns that must be equal (and present). Blocks larger than the
+rule's limit (`IdentitySettings.block_limits()`: `max_block_size`, or the rule's own) are skipped
+(and logged): such a value says little about who is who and would explode the pair count. The
+SQL is plain joins and group-bys so that it ports to Spark unchanged.
 With `changed`, only pairs touching a new or changed record are generated (incremental runs), and
 only the blocks such a record joined or left are grouped at all: a daily run's blocking follows
 the day's change, not the size of the graph.
@@ -68,15 +68,6 @@ def _oversized_sql(rule: list[str], max_block_size: int) -> str:
     """
 
 
-def limits(rules: list[list[str]], max_block_size: int | Sequence[int]) -> list[int]:
-    """The block size limit of each rule: one number for all, or one per rule."""
-    if isinstance(max_block_size, int):
-        return [max_block_size] * len(rules)
-    if len(max_block_size) != len(rules):
-        raise ValueError(f"{len(max_block_size)} block size limits for {len(rules)} blocking rules")
-    return list(max_block_size)
-
-
 def blocking_columns(rules: list[list[str]]) -> list[str]:
     """Every feature column some blocking rule reads."""
     return sorted({c for rule in rules for c in rule})
@@ -85,7 +76,7 @@ def blocking_columns(rules: list[list[str]]) -> list[str]:
 def candidate_pairs(
     features: pl.DataFrame,
     rules: list[list[str]],
-    max_block_size: int | Sequence[int],
+    limits: Sequence[int],
     changed: np.ndarray | None = None,
     memory_limit: str | None = None,
     left_out: int = 0,
@@ -93,8 +84,8 @@ def candidate_pairs(
 ) -> pl.DataFrame:
     """Distinct (l_idx, r_idx) pairs with l_idx < r_idx, where idx is the row of `features`.
 
-    `changed` (bool per row) restricts the output to pairs with at least one changed row, plus
-    the pairs of blocks that may have fallen back under `max_block_size` because `left_out`
+    `limits`: most records per block, one per rule. `changed` (bool per row) restricts the output to pairs with at least one changed row, plus
+    the pairs of blocks that may have fallen back under their rule's limit because `left_out`
     records of the saved graph are gone or changed (blocks within `left_out` of the limit; some
     of those pairs may be known already). Only blocks holding a changed row or a row of
     `departed` (the blocking columns of the saved records that are gone or changed, as they
@@ -111,10 +102,9 @@ def candidate_pairs(
     incremental = changed is not None
     if departed is None or not set(columns) <= set(departed.columns):
         departed = table.clear().select(columns) if left_out == 0 else table.select(columns)
-    sizes = limits(rules, max_block_size)
     union = "\nunion\n".join(
         f"select * from ({_rule_sql(rule, size, incremental, left_out)})"
-        for rule, size in zip(rules, sizes, strict=True)
+        for rule, size in zip(rules, limits, strict=True)
     )
     with tempfile.TemporaryDirectory(prefix="cdp-blocking-") as spill, duckdb.connect() as con:
         if memory_limit:
@@ -122,18 +112,17 @@ def candidate_pairs(
             con.execute(f"set temp_directory = '{spill}'")
         con.register("features", table.to_arrow())
         con.register("departed", departed.select(columns).cast(table.select(columns).schema).to_arrow())
-        for rule, size in (
-            zip(rules, sizes, strict=True) if not incremental else []
-        ):  # a full run reports the skipped blocks
-            blocks, records = con.sql(_oversized_sql(rule, size)).fetchall()[0]
-            if blocks:
-                log.info(
-                    "blocking on %s: skipped %d blocks over %d records (%d records)",
-                    rule,
-                    blocks,
-                    size,
-                    records,
-                )
+        if not incremental:  # a full run reports the skipped blocks
+            for rule, size in zip(rules, limits, strict=True):
+                blocks, records = con.sql(_oversized_sql(rule, size)).fetchall()[0]
+                if blocks:
+                    log.info(
+                        "blocking on %s: skipped %d blocks over %d records (%d records)",
+                        rule,
+                        blocks,
+                        size,
+                        records,
+                    )
         pairs = con.sql(f"select * from ({union}) order by l_idx, r_idx").pl()
     log.info("blocking: %d candidate pairs", len(pairs))
     return pairs.cast({"l_idx": pl.Int32, "r_idx": pl.Int32})  # type: ignore[union-attr]
@@ -146,14 +135,14 @@ def _present(rule: list[str]) -> pl.Expr:
 def no_longer_blocked(
     features: pl.DataFrame,
     rules: list[list[str]],
-    max_block_size: int | Sequence[int],
+    limits: Sequence[int],
     changed: np.ndarray,
     left: np.ndarray,
     right: np.ndarray,
 ) -> np.ndarray:
     """For saved pairs of unchanged records (`left[i]`, `right[i]`: rows of `features`): True
     where no rule pairs the two any more, because every block that held both has since crossed
-    `max_block_size` (a full run skips such blocks, so the pair goes).
+    their rule's limit (a full run skips such blocks, so the pair goes).
 
     A block can only have crossed the limit if it is over it now while its unchanged records
     alone are not (those were all in it before); such blocks are rare, so on most days this is
@@ -163,7 +152,6 @@ def no_longer_blocked(
     suspect = np.zeros(len(left), dtype=bool)
     if not changed.any() or not len(left):
         return suspect
-    sizes = limits(rules, max_block_size)
     frame = features.select(blocking_columns(rules)).with_columns(
         pl.int_range(pl.len(), dtype=pl.Int64).alias("_row"), pl.Series("_changed", changed)
     )
@@ -173,7 +161,7 @@ def no_longer_blocked(
         l_block, r_block = blocks[left[rows]], blocks[right[rows]]
         return (l_block == r_block) & (l_block >= 0)
 
-    for rule, size in zip(rules, sizes, strict=True):
+    for rule, size in zip(rules, limits, strict=True):
         # A block that crossed the limit holds a changed row: only those blocks are grouped.
         touched = changed_rows.filter(_present(rule)).select(rule).unique()
         crossed = (
@@ -192,7 +180,7 @@ def no_longer_blocked(
         return suspect
     rows = np.flatnonzero(suspect)
     still = np.zeros(len(rows), dtype=bool)
-    for rule, size in zip(rules, sizes, strict=True):
+    for rule, size in zip(rules, limits, strict=True):
         small = _present(rule) & pl.len().over(rule).is_between(2, size)
         blocks = frame.select(pl.when(small).then(pl.col("_row").min().over(rule)).otherwise(-1))
         still |= same_block(blocks.to_series().to_numpy(), rows)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 import polars as pl
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -462,7 +462,7 @@ class IdentitySettings(_Strict):
     # (its columns joined by "+", e.g. "name_key+city_key") -> most records per block. The pair
     # count of a rule on a fixed-size key space (an email's first characters, a name in a city)
     # grows with the square of the data; the links in its large blocks are few (see docs).
-    max_block_size_by_rule: dict[str, int] = Field(default_factory=dict)
+    max_block_size_by_rule: dict[str, Annotated[int, Field(ge=2)]] = Field(default_factory=dict)
     # Candidate pairs are compared, scored and decided this many at a time, so that memory stays
     # bounded however many pairs the blocking rules produce (no effect on the result).
     pairs_per_chunk: int = Field(default=2_000_000, ge=100)
@@ -496,13 +496,11 @@ class IdentitySettings(_Strict):
                 if column not in FEATURE_COLUMNS:
                     raise ValueError(f"blocking rule {rule} names unknown feature column {column!r}")
         named = {rule_name(rule) for rule in self.blocking_rules}
-        for name, limit in self.max_block_size_by_rule.items():
+        for name in self.max_block_size_by_rule:
             if name not in named:
                 raise ValueError(
                     f"max_block_size_by_rule: {name!r} is not a blocking rule (one of: {', '.join(sorted(named))})"
                 )
-            if limit < 2:
-                raise ValueError(f"max_block_size_by_rule: {name!r} must allow at least 2 records per block")
         for limit in self.cardinality_limits:
             if limit.identifier not in IDENTIFIER_COLUMNS:
                 raise ValueError(f"cardinality limit on {limit.identifier!r}: not an identifier column")

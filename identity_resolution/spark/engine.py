@@ -7,8 +7,8 @@ run on Spark, everything else is the one-machine engine's own code on the driver
 1. Features (`build_features` + `hygiene.apply_hygiene`) on the driver, one row per record, as the
    DuckDB engine does; the columns the comparisons need go to Spark with the record's row number.
 2. Blocking: each rule of `settings.blocking_rules` is a Spark self-join on its columns inside
-   blocks of 2..`max_block_size` records (or the rule's own limit) (the SQL of `identity_resolution.blocking`, as DataFrame
-   operations). A pair found by several rules belongs to the block of its first rule.
+   blocks of 2..`block_limits()` records (`max_block_size`, or the rule's own; the SQL of
+   `identity_resolution.blocking`, as DataFrame operations). A pair found by several rules belongs to the block of its first rule.
 3. Comparison vectors: `groupBy(block).applyInPandas`, each group is one block's pairs with both
    records' features, compared by the engine's own `comparisons.comparison_vectors` (pure,
    pair by pair), so Spark distributes blocks over executors and nothing is reimplemented.

@@ -314,7 +314,10 @@ def _u_gammas(
 class Decisions:
     """The decided pairs that matter afterwards (links, conflicts, manual pairs) and the counts."""
 
-    pairs: pl.DataFrame  # accepted or chain-conflicting or manual, with weights and link rule
+    pairs: pl.DataFrame  # accepted or manual, with weights and link rule
+    # l_idx, r_idx, manual of the pairs the chain guard keeps apart: at 1M these are millions
+    # (relatives blocked together), held without their weights (-0.6 GB at the daily peak)
+    chain_conflicts: pl.DataFrame
     candidates: int  # every decided pair: blocked and manual
     conflicting: int  # of which a conflict guard kept apart
 
@@ -341,22 +344,23 @@ def _decide(
     forced = linking.apply_overrides(
         decided(_compared(features, manual.select("l_idx", "r_idx"), settings)), manual
     )
-    kept, candidates, conflicting = [], len(forced), int(forced["conflict"].sum())
+    chain_columns = ["l_idx", "r_idx", "manual"]
+    kept, chains = [], [forced.filter(pl.col("chain_conflict")).select(chain_columns)]
+    candidates, conflicting = len(forced), int(forced["conflict"].sum())
     size = settings.pairs_per_chunk
     for start in range(0, len(blocked), size):
         chunk = blocked.slice(start, size)
         if len(manual):  # a manual pair is decided by its manual row alone
             chunk = chunk.join(manual.select("l_idx", "r_idx"), on=["l_idx", "r_idx"], how="anti")
-        part = decided(chunk)
+        part = decided(chunk).with_columns(pl.lit(None, dtype=forced.schema["manual"]).alias("manual"))
         candidates += len(part)
         conflicting += int(part["conflict"].sum())
-        kept.append(
-            part.filter(pl.col("accepted") | pl.col("chain_conflict")).with_columns(
-                pl.lit(None, dtype=forced.schema["manual"]).alias("manual")
-            )
-        )
+        kept.append(part.filter(pl.col("accepted")))
+        chains.append(part.filter(pl.col("chain_conflict")).select(chain_columns))
     pairs = pl.concat([*kept, forced.select(kept[0].columns if kept else forced.columns)])
-    return Decisions(pairs.sort("l_idx", "r_idx"), candidates, conflicting)
+    return Decisions(
+        pairs.sort("l_idx", "r_idx"), pl.concat(chains).sort("l_idx", "r_idx"), candidates, conflicting
+    )
 
 
 def _profile_hashes(profile: pl.DataFrame, settings: IdentitySettings) -> pl.DataFrame:
@@ -393,7 +397,7 @@ def _golden(
     affected = pl.concat([moved["customer_id"], moved["customer_id_before"]]).drop_nulls().unique()
     log.info("golden records: %d customers changed", len(affected))
     return golden.refresh_golden_records(
-        profile, assignments, settings.survivorship, previous.golden.lazy().collect(), affected
+        profile, assignments, settings.survivorship, previous.golden.lazy(), affected
     )
 
 
@@ -466,7 +470,7 @@ def resolve(
     decisions = _decide(features, blocked, manual, fs_model, settings)
     decided = decisions.pairs
     edges = decided.filter(pl.col("accepted"))
-    conflicts = linking.effective_conflicts(decided, len(records))
+    conflicts = linking.effective_conflicts(decided, decisions.chain_conflicts, len(records))
     result = clustering.cluster(
         len(records),
         edges,
@@ -494,9 +498,9 @@ def resolve(
         ],
         how="horizontal",
     )
-    links_count, refused_count = len(edges), len(result.refused)
-    del decided, decisions, edges, conflicts, best, result, features, built
-    profile = profile if profile is not None else records
+    links_count, refused_count, records_count = len(edges), len(result.refused), len(records)
+    profile = profile if profile is not None else records  # else the sorted copy goes too
+    del decided, decisions, edges, conflicts, best, result, features, built, records
     hashes = _profile_hashes(profile, settings)
     golden_customers = _golden(profile, hashes, assignments, settings, previous if incremental else None)
     saved = SavedGraph(
@@ -508,7 +512,7 @@ def resolve(
         u_sample=u_gammas,
     )
     stats = {
-        "records": len(records),
+        "records": records_count,
         "customers": int(assignments["customer_id"].n_unique()),
         "mode": "incremental" if incremental else "full",
         "changed_records": int(changed.sum()),

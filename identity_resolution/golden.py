@@ -142,17 +142,20 @@ def refresh_golden_records(
     records: pl.DataFrame,
     assignments: pl.DataFrame,
     settings: Survivorship,
-    previous: pl.DataFrame,
+    previous: pl.DataFrame | pl.LazyFrame,
     affected: pl.Series,
 ) -> pl.DataFrame:
     """`golden_records` rebuilt only for the `affected` customer ids (a member joined, left or
     changed); every other customer keeps its previous row, which is what a full rebuild would
-    give, since each customer's golden record depends on its own records alone."""
+    give, since each customer's golden record depends on its own records alone.
+
+    `previous` may be a scan of the saved table: its unaffected rows are then read, merged and
+    sorted in one query, without a whole copy of the previous table in memory beside them."""
     current = assignments.filter(pl.col("customer_id").is_in(affected.implode()))
     fresh = golden_records(
         records.join(current.select("record_id"), on="record_id", how="semi"), current, settings
     )
-    kept = previous.filter(~pl.col("customer_id").is_in(affected.implode()))
-    if kept.columns != fresh.columns:  # the profile columns changed: rebuild everyone
+    kept = previous.lazy().filter(~pl.col("customer_id").is_in(affected.implode()))
+    if kept.collect_schema().names() != fresh.columns:  # the profile columns changed: rebuild everyone
         return golden_records(records, assignments, settings)
-    return pl.concat([kept.cast(fresh.schema), fresh]).sort("customer_id")  # type: ignore[arg-type]
+    return pl.concat([kept.cast(fresh.schema), fresh.lazy()]).sort("customer_id").collect()  # type: ignore[arg-type]

@@ -160,11 +160,13 @@ def apply_overrides(decided: pl.DataFrame, manual: pl.DataFrame) -> pl.DataFrame
     )
 
 
-def effective_conflicts(decided: pl.DataFrame, n: int) -> pl.DataFrame:
+def effective_conflicts(decided: pl.DataFrame, chain_conflicts: pl.DataFrame, n: int) -> pl.DataFrame:
     """Pairs that must never share a customer: chain-guard conflicts and cannot-links.
 
-    Guard conflicts inside a group of force-linked records are dropped (the steward has decided);
-    cannot-links always stay.
+    `decided`: decided pairs including the force-links (`manual`); `chain_conflicts`: the pairs
+    the chain guard keeps apart, cannot-links included (l_idx, r_idx, manual). Guard conflicts
+    inside a group of force-linked records are dropped (the steward has decided); cannot-links
+    always stay.
     """
     forced = decided.filter(pl.col("manual") == "link")
     graph = coo_matrix(
@@ -172,7 +174,7 @@ def effective_conflicts(decided: pl.DataFrame, n: int) -> pl.DataFrame:
         shape=(n, n),
     )
     _, group = connected_components(graph, directed=False)
-    conflicts = decided.filter(pl.col("chain_conflict"))
+    conflicts = chain_conflicts
     same_group = group[conflicts["l_idx"].to_numpy()] == group[conflicts["r_idx"].to_numpy()]
     keep = ~same_group | (conflicts["manual"] == "cannot_link").fill_null(False).to_numpy()
     return conflicts.filter(pl.Series(keep)).select("l_idx", "r_idx")

@@ -278,7 +278,7 @@ def resolve_clusters(
     result = clustering.cluster(
         len(records),
         edges,
-        linking.effective_conflicts(decided, len(records)),
+        linking.effective_conflicts(decided, decided.filter(pl.col("chain_conflict")), len(records)),
         pair_conflicts(features, settings, fs_model),
         settings.guards.max_cluster_size,
         settings.guards.full_conflict_check_max_size,

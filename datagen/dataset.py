@@ -36,6 +36,7 @@ from datagen.settings import GeneratorSettings
 from datagen.simulation import ChunkJob, simulate_chunk
 from datagen.stores import build_stores
 from datagen.vocabulary import load as load_vocabulary
+from datagen.writers import write_parquet
 from warehouse import progress
 from warehouse.errors import CdpError
 from warehouse.paths import LakePaths
@@ -218,7 +219,7 @@ def write_truth_tables(
             frame = pl.concat([pl.read_parquet(target), frame], how="diagonal_relaxed")
         if name == "duplicate_events":
             frame = frame.group_by("source", "entity", "record_key").agg(pl.col("copies").max())
-        frame.sort(order).write_parquet(target, compression="zstd")
+        write_parquet(frame.sort(order), target)  # replaced, not rewritten in place (hard links)
 
 
 def _keep_future(paths: LakePaths, spool_dir: Path, keys: Path, end_s: int) -> None:

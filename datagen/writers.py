@@ -110,6 +110,14 @@ def write_parquet(frame: pl.DataFrame, path: Path) -> None:
     _replace(tmp, path)
 
 
+def write_text(text: str, path: Path) -> None:
+    """A small file (the generator's manifest) replaced whole, never rewritten in place: a data
+    set's files may be hard links shared with a copy (see `_own`)."""
+    tmp = _tmp(path)
+    tmp.write_text(text, encoding="utf-8")
+    _replace(tmp, path)
+
+
 def write_xlsx(sheets: dict[str, pl.DataFrame], path: Path) -> None:
     """One worksheet per frame (header row, then the rows); see `datagen.xlsx`."""
     tmp = _tmp(path)

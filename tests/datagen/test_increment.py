@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
 from datetime import date
 from pathlib import Path
 
@@ -69,6 +71,18 @@ def test_an_increment_on_a_hard_linked_copy_leaves_the_original_as_it_was(tmp_pa
     _copy_dataset(original, copy)
     linked = [p for p in (copy / "landing").rglob("*") if p.is_file() and p.stat().st_nlink > 1]
     assert linked, "the landing files should be hard links on one file system"
+    generate_increment(copy, INCREMENT_DAY)
+    assert file_hashes(original) == before
+    assert file_hashes(copy) == file_hashes(build(tmp_path / "direct", people=300))
+
+
+def test_an_increment_on_a_wholly_hard_linked_copy_leaves_the_original_as_it_was(tmp_path: Path):
+    """A copy made with `cp -al` links the truth and the manifest too: the increment replaces
+    those files instead of rewriting them in place, so the original keeps its day unapplied."""
+    original = build(tmp_path / "kept", people=300, increment=False)
+    before = file_hashes(original)
+    copy = tmp_path / "linked"
+    shutil.copytree(original, copy, copy_function=os.link)
     generate_increment(copy, INCREMENT_DAY)
     assert file_hashes(original) == before
     assert file_hashes(copy) == file_hashes(build(tmp_path / "direct", people=300))

@@ -316,7 +316,7 @@ class Decisions:
 
     pairs: pl.DataFrame  # accepted or manual, with weights and link rule
     # l_idx, r_idx, manual of the pairs the chain guard keeps apart: at 1M these are millions
-    # (relatives blocked together), held without their weights (-0.6 GB at the daily peak)
+    # (relatives blocked together), held without their weight columns (715 MB of them at 1M)
     chain_conflicts: pl.DataFrame
     candidates: int  # every decided pair: blocked and manual
     conflicting: int  # of which a conflict guard kept apart

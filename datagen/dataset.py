@@ -36,7 +36,7 @@ from datagen.settings import GeneratorSettings
 from datagen.simulation import ChunkJob, simulate_chunk
 from datagen.stores import build_stores
 from datagen.vocabulary import load as load_vocabulary
-from datagen.writers import write_parquet
+from datagen.writers import write_parquet, write_text
 from warehouse import progress
 from warehouse.errors import CdpError
 from warehouse.paths import LakePaths
@@ -179,10 +179,13 @@ def _write_truth(
         "files": sorted(output.files),
         "increments": [],
     }
-    (paths.truth / MANIFEST).write_text(
-        json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
-    )
+    write_manifest(paths, manifest)
     return summary
+
+
+def write_manifest(paths: LakePaths, manifest: dict[str, Any]) -> None:
+    """`truth/generator_manifest.json`, replaced whole (never rewritten in place: hard links)."""
+    write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", paths.truth / MANIFEST)
 
 
 def exported_records(spool_dir: Path, keys: Path, lo: int, hi: int) -> pl.DataFrame:

@@ -20,14 +20,13 @@ import polars as pl
 
 from datagen import spool
 from datagen.calendar import day_seconds
-from datagen.dataset import MANIFEST, GeneratorError, write_truth_tables
+from datagen.dataset import MANIFEST, GeneratorError, write_manifest, write_truth_tables
 from datagen.defects import Output
 from datagen.exports import Exporter, Scope
 from datagen.profiles import FLAG_COLUMNS
 from datagen.settings import GeneratorSettings
 from datagen.stores import build_stores
 from datagen.vocabulary import load as load_vocabulary
-from datagen.writers import write_text
 from warehouse.paths import LakePaths
 
 log = logging.getLogger("cdp.generate")
@@ -85,7 +84,7 @@ def apply_increment(out_dir: Path, day: date) -> dict[str, Any]:
     write_truth_tables(paths, records, newcomers, output, append=True)
     manifest["increments"] = sorted([*manifest["increments"], day.isoformat()])
     manifest["files"] = sorted(set(manifest["files"]) | set(output.files))
-    write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", manifest_path)
+    write_manifest(paths, manifest)
     return {
         "day": day.isoformat(),
         "new_customer_records": records.height,

@@ -229,6 +229,72 @@ def _starting_m(comparison: Comparison) -> np.ndarray:
     return start / start.sum()
 
 
+# splitmix64's multipliers: mixing two record hashes into one well-spread pair hash.
+_MIX_A, _MIX_B, _MIX_C = (
+    np.uint64(0x9E3779B97F4A7C15),
+    np.uint64(0xBF58476D1CE4E5B9),
+    np.uint64(0x94D049BB133111EB),
+)
+# Extra share of pairs taken under the sample's hash threshold, so that (but for a chance of about
+# one in a million) at least `size` pairs fall under it and the sample is exactly the lowest `size`.
+_THRESHOLD_MARGIN_SIGMAS = 5.0
+
+
+def pair_hashes(record_hashes: np.ndarray, left: np.ndarray, right: np.ndarray) -> np.ndarray:
+    """A 64-bit hash of each pair (left[i], right[i]), from its two records' hashes."""
+    with np.errstate(over="ignore"):
+        mixed = record_hashes[left] * _MIX_A + record_hashes[right]
+        mixed ^= mixed >> np.uint64(30)
+        mixed *= _MIX_B
+        mixed ^= mixed >> np.uint64(27)
+        mixed *= _MIX_C
+        mixed ^= mixed >> np.uint64(31)
+    return mixed
+
+
+def em_sample(
+    record_ids: pl.Series,
+    pairs: pl.DataFrame,
+    size: int,
+    seed: int,
+    *,
+    chunk: int = 2_000_000,
+    margin_sigmas: float = _THRESHOLD_MARGIN_SIGMAS,
+) -> np.ndarray:
+    """Rows of `pairs` (l_idx, r_idx: rows of `record_ids`) that EM trains on: the `size` pairs
+    with the lowest hash of their two record ids, in their order.
+
+    A function of which pairs there are, not of where they sit: a day's new records add a few
+    candidate pairs, which displace about as few from the sample, so the model trained on it
+    moves with the data, not with a redrawn sample. (A sample drawn by row position was a new
+    sample every day: at 1M people, weights moved ~0.1 bit overnight and ~600 old records changed
+    customer with no new record near them.) A daily run and a full rebuild of the same records
+    still draw the same sample. Hashes are computed `chunk` pairs at a time; only the pairs under
+    a threshold slightly above the sample's expected cut are kept for the final selection.
+    """
+    n = len(pairs)
+    if n <= size:
+        return np.arange(n)
+    record_hashes = record_ids.hash(seed=seed).to_numpy()
+    share = size / n
+    share = min(1.0, max(0.0, share + margin_sigmas * np.sqrt(share / n)))
+    threshold = np.uint64(min(int(share * 2.0**64), 2**64 - 1))
+    left, right = pairs.get_column("l_idx").to_numpy(), pairs.get_column("r_idx").to_numpy()
+    rows, hashes = [], []
+    for start in range(0, n, chunk):
+        h = pair_hashes(record_hashes, left[start : start + chunk], right[start : start + chunk])
+        under = np.flatnonzero(h <= threshold)
+        rows.append(under + start)
+        hashes.append(h[under])
+    candidates, candidate_hashes = np.concatenate(rows), np.concatenate(hashes)
+    if len(candidates) < size:  # the one-in-a-million shortfall: rank every pair
+        log.debug("EM sample: %d pairs under the threshold for %d; ranking all %d", len(candidates), size, n)
+        candidates = np.arange(n)
+        candidate_hashes = pair_hashes(record_hashes, left, right)
+    lowest = np.argpartition(candidate_hashes, size - 1)[:size]
+    return np.sort(candidates[lowest])
+
+
 def _rule_agrees(features: pl.DataFrame, pairs: pl.DataFrame, rule: list[str]) -> np.ndarray:
     """Which pairs are equal (and present) on every column of a blocking rule."""
     left, right = pairs["l_idx"], pairs["r_idx"]
@@ -255,10 +321,10 @@ def estimate_m(
     one that none covers). The match share among all candidate pairs is then estimated with m
     and u fixed.
     """
-    rng = np.random.default_rng(settings.seed)
     if len(pairs) > settings.em_sample_pairs:
-        keep = np.sort(rng.choice(len(pairs), size=settings.em_sample_pairs, replace=False))
-        pairs = pairs[keep]
+        pairs = pairs[
+            em_sample(features.get_column("record_id"), pairs, settings.em_sample_pairs, settings.seed)
+        ]
     matrix = _gamma_matrix(pairs, comparisons)
     levels = [len(c.level_labels()) for c in comparisons]
     u_table = [u[c.name] for c in comparisons]

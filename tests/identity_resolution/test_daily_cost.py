@@ -3,9 +3,10 @@ the u sample's pairs only where records came or went, and still the model of a f
 
 from __future__ import annotations
 
+import numpy as np
 import polars as pl
 
-from identity_resolution.model import u_sample, u_sample_size
+from identity_resolution.model import em_sample, pair_hashes, u_sample, u_sample_size
 from identity_resolution.settings import ModelSettings
 
 from .conftest import fast_settings, partition
@@ -95,3 +96,47 @@ def test_a_u_sample_that_grows_with_the_records_keeps_its_slots():
     assert len(after) > len(before)  # 50 more slots for 25 more records
     moved = after.join(before, on=["slot", "left", "right"], how="anti")
     assert 0 < len(moved) < 0.03 * len(after)  # the new slots and those next to the newcomers
+
+
+def candidate_pairs(ids: pl.Series, count: int, seed: int) -> pl.DataFrame:
+    """`count` distinct pairs of rows of `ids`, l_idx < r_idx, sorted as the engine keeps them."""
+    rng = np.random.default_rng(seed)
+    left, right = rng.integers(0, len(ids), size=(2, count * 2))
+    pairs = pl.DataFrame({"l_idx": np.minimum(left, right), "r_idx": np.maximum(left, right)})
+    return pairs.filter(pl.col("l_idx") != pl.col("r_idx")).unique().head(count).sort("l_idx", "r_idx")
+
+
+def sampled(ids: pl.Series, pairs: pl.DataFrame, size: int) -> set[tuple[str, str]]:
+    rows = em_sample(ids, pairs, size, seed=42)
+    chosen = pairs[rows]
+    return set(zip(ids.gather(chosen["l_idx"]).to_list(), ids.gather(chosen["r_idx"]).to_list(), strict=True))
+
+
+def test_the_em_sample_follows_the_pairs_not_their_rows():
+    ids = pl.Series([f"r{i:06d}" for i in range(20_000)])
+    pairs = candidate_pairs(ids, 60_000, seed=1)
+    sample = sampled(ids, pairs, 10_000)
+    assert len(sample) == 10_000
+    # the same pairs in another order (new records shift every row number) give the same sample
+    shuffled = pairs.sample(fraction=1.0, shuffle=True, seed=3)
+    assert sampled(ids, shuffled, 10_000) == sample
+    # a day adds 0.5% more pairs: the sample stays, but for about as many pairs as were added
+    extra = candidate_pairs(ids, 300, seed=2).join(pairs, on=["l_idx", "r_idx"], how="anti")
+    grown = sampled(ids, pl.concat([pairs, extra]), 10_000)
+    assert len(grown) == 10_000
+    assert len(sample - grown) <= 2 * len(extra) * 10_000 / 60_000 + 20
+    # rows come back in their order, and no more rows than there are pairs
+    rows = em_sample(ids, pairs, 10_000, seed=42)
+    assert (np.diff(rows) > 0).all()
+    assert len(em_sample(ids, pairs, 100_000, seed=42)) == len(pairs)
+
+
+def test_the_em_sample_is_the_pairs_with_the_lowest_hashes():
+    ids = pl.Series([f"r{i:06d}" for i in range(3_000)])
+    pairs = candidate_pairs(ids, 5_000, seed=4)
+    hashes = pair_hashes(ids.hash(seed=42).to_numpy(), pairs["l_idx"].to_numpy(), pairs["r_idx"].to_numpy())
+    for size in (1, 50, 2_500, 4_999):
+        expected = np.sort(np.argsort(hashes)[:size])
+        assert (em_sample(ids, pairs, size, seed=42, chunk=700) == expected).all()
+        # a threshold under the cut (what the margin makes all but impossible) ranks every pair
+        assert (em_sample(ids, pairs, size, seed=42, margin_sigmas=-50) == expected).all()

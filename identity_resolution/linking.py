@@ -174,7 +174,6 @@ def effective_conflicts(decided: pl.DataFrame, chain_conflicts: pl.DataFrame, n:
         shape=(n, n),
     )
     _, group = connected_components(graph, directed=False)
-    conflicts = chain_conflicts
-    same_group = group[conflicts["l_idx"].to_numpy()] == group[conflicts["r_idx"].to_numpy()]
-    keep = ~same_group | (conflicts["manual"] == "cannot_link").fill_null(False).to_numpy()
-    return conflicts.filter(pl.Series(keep)).select("l_idx", "r_idx")
+    same_group = group[chain_conflicts["l_idx"].to_numpy()] == group[chain_conflicts["r_idx"].to_numpy()]
+    keep = ~same_group | (chain_conflicts["manual"] == "cannot_link").fill_null(False).to_numpy()
+    return chain_conflicts.filter(pl.Series(keep)).select("l_idx", "r_idx")

@@ -29,12 +29,16 @@ from warehouse.paths import LakePaths, parquet_glob
 from warehouse.publish import (
     DELTA_MAX_SHARE,
     PUBLISH_LOG_TABLE,
+    DeltaPublished,
     delta_published,
+    file_signature,
     files_source,
+    mart_signature,
     part_of,
     partition_columns,
     replace_parts,
     reuse_copy,
+    sync_since_built,
     sync_table,
 )
 
@@ -141,7 +145,8 @@ def _build_role_db(
 ) -> None:
     partial = target.with_name(f".{target.name}.partial")
     partial.unlink(missing_ok=True)
-    sources = {t: _source_signature(lake, t) for t in granted.tables if t != AUDIT_TABLE}
+    sources = {t: mart_signature(lake, t) for t in granted.tables if t != AUDIT_TABLE}
+    deltas = delta_published(lake)
     kept: set[str] = set()
     synced: set[str] = set()
     before: dict[str, str] = {}
@@ -149,7 +154,7 @@ def _build_role_db(
     if copied is not None:
         kept = set(sources)
     elif reuse:
-        kept, synced, before = _reuse_previous(lake, target, partial, granted, sources)
+        kept, synced, before = _reuse_previous(lake, target, partial, granted, sources, set(deltas))
     partitioned = partition_columns(config)
     con = duckdb.connect(str(partial))
     try:
@@ -157,7 +162,9 @@ def _build_role_db(
             con.execute(f"drop table {quote(table)}")
         for table, columns in granted.tables.items():
             if table in synced:
-                _update_table(con, lake, table, columns, partitioned.get(table), before.get(table))
+                _update_table(
+                    con, lake, table, columns, partitioned.get(table), before.get(table), deltas[table]
+                )
                 continue
             if table in kept:
                 continue
@@ -194,20 +201,26 @@ def _update_table(
     columns: list[str],
     column: str | None,
     before: str | None,
+    delta: DeltaPublished,
 ) -> None:
     """Bring a kept table up to date with its published mart, rewriting as little as possible.
 
     A folder mart whose month column the role may read: while few months' files changed since the
-    database was built (file size and modification time, `_source_signature`), only those months
-    are replaced (`replace_parts`); otherwise the rows that differ are synced (`sync_table`).
+    database was built (file size and modification time, `mart_signature`), only those months
+    are replaced (`replace_parts`); otherwise the rows that differ are synced: by build time when
+    the table was built from the very files the publish replaced and publish went that way too
+    (`sync_since_built`), else by a hash of every row (`sync_table`).
     """
     folder = lake.marts / table
     if column is None or column not in columns or before is None or not folder.is_dir():
-        sync_table(con, table, _select_published(lake, table, columns))
+        select = _select_published(lake, table, columns)
+        follows = delta.key is not None and before is not None and before == delta.replaced
+        if not follows or sync_since_built(con, table, select, delta.key) is None:
+            sync_table(con, table, select)
         return
     files = lake.mart_files(table)
     previous = set(before.split(";"))
-    now = {f: _file_signature(f) for f in files}
+    now = {f: file_signature(f) for f in files}
     changed = {part_of(f) for f, signature in now.items() if signature not in previous}
     if len(changed) > DELTA_MAX_SHARE * max(len({part_of(f) for f in files}), 1):  # most months: rows
         sync_table(con, table, _select_published(lake, table, columns))
@@ -223,28 +236,19 @@ def _select_published(lake: LakePaths, table: str, columns: list[str]) -> str:
     return f"select {select} from read_parquet({literal(lake.parquet_glob(table))})"
 
 
-def _source_signature(lake: LakePaths, mart: str) -> str:
-    """Identity of the published Parquet a table is read from: size and modification time (ns).
-
-    Publishing writes a changed mart's file anew and leaves an unchanged one alone, and so does
-    erasure's filtering: a table whose file has the same signature holds the same rows. (A copy of
-    the data root that keeps modification times, like `cp -a`, keeps the signatures too.)
-    """
-    return ";".join(_file_signature(f) for f in lake.mart_files(mart))
-
-
-def _file_signature(file: Path) -> str:
-    stat = file.stat()
-    return f"{file.name}:{stat.st_size}:{stat.st_mtime_ns}"
-
-
 def _reuse_previous(
-    lake: LakePaths, target: Path, partial: Path, granted: RoleGrant, sources: dict[str, str]
+    lake: LakePaths,
+    target: Path,
+    partial: Path,
+    granted: RoleGrant,
+    sources: dict[str, str],
+    delta_marts: set[str],
 ) -> tuple[set[str], set[str], dict[str, str]]:
     """Copy the role's current database to `partial`, keeping the tables whose source is unchanged.
 
-    Tables of marts that the publish updated row by row (`warehouse.publish.delta_published`:
-    the big incremental facts) are kept too, to be updated the same way (`sync_table`) instead of
+    Tables of `delta_marts`, the marts that the publish updated row by row
+    (`warehouse.publish.delta_published`: the big incremental facts), are kept too, to be updated
+    the same way (`_update_table`) instead of
     written anew. Only when the role's grants (tables and columns) are exactly those the database
     was built with: after a grant was narrowed, a dropped table's bytes could linger in the copy's
     free blocks, so the database is built from nothing instead. Returns the tables kept (the rest
@@ -265,7 +269,7 @@ def _reuse_previous(
     if {t: c for t, (c, _) in previous.items()} != granted_marts:
         return set(), set(), {}
     unchanged = {t for t, (_, signature) in previous.items() if sources.get(t) == signature and t in tables}
-    deltas = (delta_published(lake) & set(tables)) - unchanged
+    deltas = (delta_marts & set(tables)) - unchanged
     size = {t: sum(f.stat().st_size for f in lake.mart_files(t)) for t in granted_marts}
     kept = reuse_copy(
         target,

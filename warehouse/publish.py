@@ -11,7 +11,8 @@ before publish) leaves the last good marts in place. Publishing then
 2. writes every changed mart to a staging folder under `build/` as Parquet and stages the next
    `cdp.duckdb` (a copy of the published one with the changed tables replaced, or a fresh file;
    in the copy, the marts dbt builds incrementally, the big facts, are updated row by row:
-   `sync_table` deletes and inserts only the rows that differ), and generates the dbt docs
+   `sync_table` deletes and inserts only the rows that differ, found by the build time every
+   row carries, `_built_at`, or else by a hash of every row), and generates the dbt docs
    there, checking row counts against the build database;
 3. only when everything is written, renames each staged file over the published one
    (`os.replace`, atomic on one file system): a reader sees the old mart or the new one, never half
@@ -60,6 +61,11 @@ REUSE_MIN_SHARE = 0.5
 # that differ deleted and inserted, `sync_table`) while at most this share of its rows differ;
 # beyond it the table is loaded anew.
 DELTA_MAX_SHARE = 0.2
+# The column each incrementally built mart carries: when the dbt run that wrote the row started. A
+# daily build rewrites only the keys it rebuilt, so a copy of the mart (a `cdp.duckdb` table, a role
+# database's table) differs from the new build exactly by the keys of the rows newer than the
+# copy's latest `_built_at`, plus keys the build dropped (`sync_since_built`).
+BUILT_AT = "_built_at"
 # How every published Parquet file is written: zstd at level 1 compresses the marts ~5% less than
 # DuckDB's default level 3 for ~40% less CPU (measured on the 100k marts, bench/RESULTS.md).
 PARQUET_OPTIONS = "format parquet, compression zstd, compression_level 1"
@@ -226,16 +232,26 @@ def mart_names(manifest_path: Path) -> list[str]:
     return sorted(names)
 
 
-def incremental_marts(manifest_path: Path) -> set[str]:
-    """Marts dbt builds incrementally (the big facts): few of their rows change from one day to the next."""
+def incremental_marts(manifest_path: Path) -> dict[str, str | None]:
+    """Marts dbt builds incrementally (the big facts): few of their rows change from one day to the next.
+
+    Mart -> its `unique_key` (the key dbt deletes and inserts by; None when it has none or several
+    columns).
+    """
     manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
     return {
-        node.get("alias") or node["name"]
+        node.get("alias") or node["name"]: _single_key(node.get("config", {}).get("unique_key"))
         for node in manifest["nodes"].values()
         if node.get("resource_type") == "model"
         and node.get("fqn", [None, None])[1] == "marts"
         and node.get("config", {}).get("materialized") == "incremental"
     }
+
+
+def _single_key(unique_key: Any) -> str | None:
+    if isinstance(unique_key, list):
+        return unique_key[0] if len(unique_key) == 1 else None
+    return unique_key if isinstance(unique_key, str) and unique_key else None
 
 
 # --- publishing ----------------------------------------------------------------------------
@@ -286,6 +302,10 @@ def publish(
     partitioned = {m: c for m, c in partition_columns(config).items() if c in columns_of.get(m, ())}
     built = _built_marts(duckdb, paths.build_duckdb, marts, treatment, partitioned)
     previous, previous_parts = published_fingerprints(paths), published_parts(paths)
+    incremental = incremental_marts(manifest)
+    if published_treatment(paths) != treatment_id(treatment):
+        # rows the build did not touch are published differently now: keys cannot tell what changed
+        incremental = dict.fromkeys(incremental)
     unchanged = [
         m
         for m in marts
@@ -309,8 +329,9 @@ def publish(
         built,
         unchanged,
         batch_id,
-        incremental_marts(manifest),
+        incremental,
         plans,
+        treatment_id(treatment),
     )
     _swap(paths, staging, changed, staged_db, docs_index)
     shutil.rmtree(staging, ignore_errors=True)
@@ -466,6 +487,32 @@ def published_fingerprints(paths: LakePaths) -> dict[str, str]:
         return {}
 
 
+def treatment_id(treatment: str) -> str:
+    """What the publish log records of a publish's treatment: equal ids, rows published alike."""
+    return hashlib.sha256(f"{PUBLISH_FORMAT}|{treatment}".encode()).hexdigest()[:16]
+
+
+def published_treatment(paths: LakePaths) -> str | None:
+    """The treatment id (`treatment_id`) of what `cdp.duckdb` holds; None when unknown."""
+    rows = _read_log(paths, "treatment")
+    return rows[0][1] if rows else None
+
+
+def _read_log(paths: LakePaths, *columns: str) -> list[tuple]:
+    """(mart, *columns) of every mart in `cdp.duckdb`'s publish log; empty when there is no
+    database, it was written by something other than publish (a write-ahead log), or its log
+    predates one of `columns`."""
+    import duckdb
+
+    if not paths.duckdb.is_file() or paths.duckdb.with_name(paths.duckdb.name + ".wal").exists():
+        return []
+    try:
+        with duckdb.connect(str(paths.duckdb), read_only=True) as con:
+            return con.execute(f"select mart, {', '.join(columns)} from {PUBLISH_LOG_TABLE}").fetchall()
+    except duckdb.Error:
+        return []
+
+
 def published_parts(paths: LakePaths) -> dict[str, dict[str, str]]:
     """Folder mart -> month -> fingerprint of what is published, from `cdp.duckdb`'s publish log."""
     import duckdb
@@ -482,24 +529,40 @@ def published_parts(paths: LakePaths) -> dict[str, dict[str, str]]:
     return {mart: json.loads(parts) for mart, parts in rows}
 
 
-def delta_published(paths: LakePaths) -> set[str]:
+@dataclass(frozen=True)
+class DeltaPublished:
+    """A mart the last publish updated row by row in `cdp.duckdb`: how a copy can follow it."""
+
+    key: str | None  # its key, when the update went by build time (`sync_since_built`)
+    replaced: str | None  # the signature (`mart_signature`) of the files this publish replaced
+
+
+def delta_published(paths: LakePaths) -> dict[str, DeltaPublished]:
     """Marts that the last publish brought up to date row by row in `cdp.duckdb` (`sync_table`).
 
     Their published Parquet was rewritten, but few rows changed: a database built from it (a role
-    database) can be updated the same way. Empty when the log predates row-level updates.
+    database) can be updated the same way; by build time too when it was a copy of the files this
+    publish replaced. Empty when the log predates row-level updates.
     """
-    import duckdb
+    rows = _read_log(paths, "delta_rows", "sync_key", "replaced") or [
+        (*row, None, None) for row in _read_log(paths, "delta_rows")
+    ]
+    return {mart: DeltaPublished(key, replaced) for mart, delta, key, replaced in rows if delta is not None}
 
-    if not paths.duckdb.is_file():
-        return set()
-    try:
-        with duckdb.connect(str(paths.duckdb), read_only=True) as con:
-            rows = con.execute(
-                f"select mart from {PUBLISH_LOG_TABLE} where delta_rows is not null"
-            ).fetchall()
-    except duckdb.Error:  # no log, or one without delta_rows
-        return set()
-    return {r[0] for r in rows}
+
+def mart_signature(paths: LakePaths, mart: str) -> str:
+    """Identity of a published mart's Parquet: each file's name, size and modification time (ns).
+
+    Publishing writes a changed mart's file anew and leaves an unchanged one alone, and so does
+    erasure's filtering: a table loaded from files with the same signature holds the same rows. (A
+    copy of the data root that keeps modification times, like `cp -a`, keeps the signatures too.)
+    """
+    return ";".join(file_signature(f) for f in paths.mart_files(mart))
+
+
+def file_signature(file: Path) -> str:
+    stat = file.stat()
+    return f"{file.name}:{stat.st_size}:{stat.st_mtime_ns}"
 
 
 def _built_columns(duckdb: Any, build_db: Path, marts: list[str]) -> dict[str, list[str]]:
@@ -575,8 +638,9 @@ def _stage_database(
     built: dict[str, BuiltMart],
     unchanged: list[str],
     batch_id: str,
-    incremental: Collection[str] = (),
+    incremental: dict[str, str | None] | None = None,
     plans: dict[str, PartPlan] | None = None,
+    treatment: str = "",
 ) -> None:
     """The next `cdp.duckdb`: changed marts from their staged Parquet, unchanged ones as published.
 
@@ -584,12 +648,16 @@ def _stage_database(
     file is copied and only the other changed tables are replaced in it (`reuse_copy`); otherwise
     every table is loaded into a fresh file, the unchanged ones from their published Parquet.
     Updated in place: a folder mart of which only some months were written gets those months'
-    rows replaced (`replace_parts`); an incremental mart otherwise is synced row by row
+    rows replaced (`replace_parts`); an incremental mart otherwise is synced row by row: by its key
+    (`incremental`: mart -> key) and build time (`sync_since_built`), or by a hash of every row
     (`sync_table`). Every table holds the build's row count, checked mart by mart. The publish log
-    records, per mart, the rows an update in place changed (`delta_rows`) and, for a folder mart,
-    its months' fingerprints (`parts`).
+    records, per mart, the rows an update in place changed (`delta_rows`), the key it went by
+    (`sync_key`) and the signature of the published files it replaced (`replaced`: a role database
+    built from those can follow by build time too), for a folder mart its months' fingerprints
+    (`parts`), and the publish's `treatment` id.
     """
     plans = plans or {}
+    incremental = incremental or {}
     partial = {m: p for m, p in plans.items() if p.parts is not None}
     deltas = [m for m in built if m not in unchanged and (m in incremental or m in partial)]
     kept = reuse_copy(
@@ -600,6 +668,8 @@ def _stage_database(
     )
     now = datetime.now(UTC).replace(tzinfo=None)
     delta_rows: dict[str, int | None] = {}
+    sync_keys: dict[str, str] = {}
+    replaced = {m: mart_signature(paths, m) for m in deltas}
     with duckdb.connect(str(staged_db)) as con:
         columns = dict(
             con.execute(
@@ -622,7 +692,11 @@ def _stage_database(
                     con, mart, plan.column, plan.parts, set(expected.parts), files_source(written)
                 )
             elif mart in kept and mart in columns:  # a new mart is not in the published file yet
-                delta_rows[mart] = sync_table(con, mart, select)
+                key = incremental.get(mart)
+                by_key = sync_since_built(con, mart, select, key) if key else None
+                if by_key is not None and key:
+                    sync_keys[mart] = key
+                delta_rows[mart] = by_key if by_key is not None else sync_table(con, mart, select)
             else:
                 con.execute(f'create table main."{mart}" as {select}')
             rows = int(con.execute(f'select count(*) from main."{mart}"').fetchall()[0][0])
@@ -630,10 +704,11 @@ def _stage_database(
                 raise PublishError(f"{source}: {rows} rows staged, the build has {expected.rows}")
         con.execute(
             f"create table {PUBLISH_LOG_TABLE} (batch_id varchar, published_at timestamp, mart varchar, "
-            "row_count bigint, fingerprint varchar, rewritten boolean, delta_rows bigint, parts varchar)"
+            "row_count bigint, fingerprint varchar, rewritten boolean, delta_rows bigint, parts varchar, "
+            "sync_key varchar, replaced varchar, treatment varchar)"
         )
         con.executemany(
-            f"insert into {PUBLISH_LOG_TABLE} values (?, ?, ?, ?, ?, ?, ?, ?)",
+            f"insert into {PUBLISH_LOG_TABLE} values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [
                 [
                     batch_id,
@@ -644,6 +719,9 @@ def _stage_database(
                     mart not in unchanged,
                     delta_rows.get(mart),
                     json.dumps(b.parts, sort_keys=True) if b.parts or mart in plans else None,
+                    sync_keys.get(mart),
+                    replaced.get(mart) if delta_rows.get(mart) is not None else None,
+                    treatment,
                 ]
                 for mart, b in built.items()
             ],
@@ -687,6 +765,74 @@ def files_source(files: list[Path], items: str = "*") -> str | None:
 
 def _table_parts(con: Any, name: str, column: str) -> list[str]:
     return [r[0] for r in con.execute(f"select distinct {part_sql(column)} from {name}").fetchall()]
+
+
+def sync_since_built(
+    con: Any, table: str, source: str, key: str, max_share: float = DELTA_MAX_SHARE
+) -> int | None:
+    """Make `main.<table>` hold exactly the rows of the query `source` from the rows built since it.
+
+    For a copy of an incrementally built mart (`BUILT_AT`): dbt rewrites every row of a key it
+    rebuilds, stamped with the run's start, so the source differs from the copy only by the keys of
+    its rows newer than the copy's latest `_built_at` (deleted and inserted here) and by keys the
+    build dropped. Those are found only when the row count says some are left (a scan of the key
+    alone). Costs a scan of the key and a read of the new rows, where `sync_table` hashes every row
+    of both. It assumes the copy was taken from this mart as published alike (same columns, same
+    treatment): the caller's to know.
+
+    Returns the rows deleted plus inserted, or None, with the table untouched, when it does not
+    apply: no `_built_at` or key on either side, other columns, too many rows built since
+    (`max_share`), or a result whose row count is not the source's.
+    """
+    name = f'main."{table}"'
+    have = [r[0] for r in con.execute(f"select * from {name} limit 0").description]
+    wanted = [r[0] for r in con.execute(f"select * from ({source}) limit 0").description]
+    if sorted(have) != sorted(wanted) or BUILT_AT not in have or key not in have:
+        return None
+    latest = con.execute(f'select max("{BUILT_AT}") from {name}').fetchall()[0][0]
+    if latest is None:
+        return None
+    rows = int(con.execute(f"select count(*) from ({source})").fetchall()[0][0])
+    con.execute("begin transaction")
+    try:
+        con.execute(
+            f'create temp table cdp_sync_built as select * from ({source}) as s where s."{BUILT_AT}" > ?',
+            [latest],
+        )
+        built = int(con.execute("select count(*) from cdp_sync_built").fetchall()[0][0])
+        if built > max_share * max(rows, 1):
+            con.execute("rollback")
+            return None
+        changed = int(
+            con.execute(
+                f'delete from {name} where "{key}" in (select "{key}" from cdp_sync_built)'
+            ).fetchall()[0][0]
+        )
+        changed += int(
+            con.execute(f"insert into {name} by name select * from cdp_sync_built").fetchall()[0][0]
+        )
+        if int(con.execute(f"select count(*) from {name}").fetchall()[0][0]) != rows:  # keys dropped
+            changed += int(
+                con.execute(
+                    f'delete from {name} where "{key}" not in '
+                    f'(select s."{key}" from ({source}) as s where s."{key}" is not null)'
+                ).fetchall()[0][0]
+            )
+        if int(con.execute(f"select count(*) from {name}").fetchall()[0][0]) != rows:
+            log.warning(
+                "%s: rows built since %s do not reproduce its source; syncing by row hash", table, latest
+            )
+            con.execute("rollback")
+            return None
+        con.execute("drop table temp.cdp_sync_built")
+        con.execute("commit")
+        log.info(
+            "%s: %d rows built since %s applied by %s (%d rows changed)", table, built, latest, key, changed
+        )
+    except Exception:
+        con.execute("rollback")
+        raise
+    return changed
 
 
 def sync_table(con: Any, table: str, source: str, max_share: float = DELTA_MAX_SHARE) -> int | None:

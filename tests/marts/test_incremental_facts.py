@@ -30,12 +30,12 @@ PEOPLE = 300
 INCREMENT_DAY = date(2026, 11, 1)
 FACTS = {  # relation in the build database -> columns compared (all but lineage)
     "intermediate.int_orders__deduplicated": "* exclude (_built_at)",
-    "marts.fct_orders": "*",
-    "marts.fct_order_lines": "*",
-    "marts.fct_events": "*",
+    "marts.fct_orders": "* exclude (_built_at)",
+    "marts.fct_order_lines": "* exclude (_built_at)",
+    "marts.fct_events": "* exclude (_built_at)",
     "intermediate.int_customers__fingerprinted": "* exclude (_built_at)",
     "intermediate.int_customers__purchase_summary": "*",
-    "marts.customer_lifecycle_history": "*",
+    "marts.customer_lifecycle_history": "* exclude (_built_at)",
 }
 FACT_MODELS = "+fct_orders +fct_events +customer_lifecycle_history"  # the facts and what they read
 

@@ -19,7 +19,7 @@ from privacy.layout import PrivacyPaths
 from privacy.roles import publish_roles
 from warehouse.config import CdpConfig
 from warehouse.paths import LakePaths
-from warehouse.publish import PUBLISH_LOG_TABLE, finish_build, swap_folder, sync_table
+from warehouse.publish import PUBLISH_LOG_TABLE, finish_build, swap_folder, sync_since_built, sync_table
 from warehouse.publish import publish as publish_marts
 
 NEXT = "b20260701T000000"
@@ -201,22 +201,30 @@ def _differences(database: Path, table: str, parquet: Path) -> int:
 
 
 def test_a_fact_that_changed_a_little_is_updated_row_by_row_everywhere(published, caplog):
-    """dbt builds the facts incrementally: cdp.duckdb and the role databases apply only the rows that differ."""
+    """dbt builds the facts incrementally: cdp.duckdb and the role databases apply only the rows that
+    differ, found by the build time a rebuilt row carries (`_built_at`) and the keys the build dropped."""
     root = published.data_root
     orders = _published_orders(published)
     _rebuild(
         published,
         NEXT,
         "delete from marts.fct_orders where order_id = (select min(order_id) from marts.fct_orders)",
-        "update marts.fct_orders set status = 'returned' where order_id = (select max(order_id) from marts.fct_orders)",
+        # a rebuilt order, as dbt writes it: stamped with the new run's start
+        "update marts.fct_orders set status = 'returned', _built_at = _built_at + interval 1 day "
+        "where order_id = (select max(order_id) from marts.fct_orders)",
     )
 
-    with caplog.at_level(logging.INFO, logger="cdp.privacy.roles"):
+    with caplog.at_level(logging.INFO):
         publish(published, NEXT)
 
+    # by build time: cdp.duckdb (two of its eight months changed: too many to replace months) and
+    # the role database without the month column; the two with it replace the two months
+    assert caplog.text.count("fct_orders: 1 rows built since") == 2
     with duckdb.connect(str(root / "cdp.duckdb"), read_only=True) as con:
-        delta = dict(con.execute(f"select mart, delta_rows from {PUBLISH_LOG_TABLE}").fetchall())
-    assert delta["fct_orders"] is not None  # the months of the two orders replaced, no reload
+        log_rows = con.execute(f"select mart, delta_rows, sync_key from {PUBLISH_LOG_TABLE}").fetchall()
+    delta = {mart: rows for mart, rows, _ in log_rows}
+    assert delta["fct_orders"] == 3  # the changed order deleted and inserted, the dropped one deleted
+    assert {mart: key for mart, _, key in log_rows}["fct_orders"] == "order_id"  # by build time
     assert delta["dim_customer"] is None  # not an incremental mart: kept or loaded whole
     parquet = LakePaths.at(root).mart("fct_orders")
     assert _differences(root / "cdp.duckdb", "fct_orders", parquet) == 0
@@ -325,3 +333,41 @@ def test_sync_table_loads_anew_when_most_rows_differ_or_duplicates_hide_a_differ
     source = "select * from (values (1, 'a'), (2, 'b'), (2, 'b')) v(id, v) union all select i, 'x' from range(3, 40) r(i)"
     assert sync_table(con, "t", source) is None
     assert _rows(con, "select * from t") == _rows(con, source)
+
+
+def _built_table(rows: list[tuple]) -> duckdb.DuckDBPyConnection:
+    con = duckdb.connect()
+    con.execute("create table t (id integer, v varchar, _built_at timestamp)")
+    con.executemany("insert into t values (?, ?, ?)", rows)
+    return con
+
+
+OLD, NEW = "2026-01-01 00:00:00", "2026-01-02 00:00:00"
+
+
+def test_sync_since_built_applies_the_keys_built_since_and_drops_the_keys_gone():
+    con = _built_table([(i, f"v{i}", OLD) for i in range(20)])
+    con.execute("insert into t values (5, 'second row of key 5', ?)", [OLD])
+    con.execute(  # the new build, frozen apart from `t`: 3 gone, 5 and 7 rebuilt
+        f"create table src as select * from t where id not in (3, 5, 7) "
+        f"union all select 5, 'rebuilt', timestamp '{NEW}' union all select 7, 'rebuilt', timestamp '{NEW}'"
+    )
+
+    changed = sync_since_built(con, "t", "select * from src", "id")
+
+    assert changed == 3 + 2 + 1  # key 5's two rows and key 7's row deleted, two inserted, key 3 dropped
+    assert _rows(con, "select * from t") == _rows(con, "select * from src")
+
+
+def test_sync_since_built_does_not_apply_and_leaves_the_table_untouched():
+    cases = {
+        "most rows rebuilt": f"select id::integer as id, 'b' as v, timestamp '{NEW}' as _built_at from range(10) r(id)",
+        "other columns": "select i::integer as id, 'a' as v from range(10) r(i)",
+        # a row added without a newer build time: the count cannot match, so nothing is assumed
+        "a row stamped old": f"select i::integer as id, 'a' as v, timestamp '{OLD}' as _built_at from range(11) r(i)",
+    }
+    for case, source in cases.items():
+        con = _built_table([(i, "a", OLD) for i in range(10)])
+        before = _rows(con, "select * from t")
+        assert sync_since_built(con, "t", source, "id") is None, case
+        assert _rows(con, "select * from t") == before, case

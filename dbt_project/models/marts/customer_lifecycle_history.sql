@@ -154,5 +154,6 @@ final as (
 
 select
     final.*,
-    final.valid_to is null as is_current
+    final.valid_to is null as is_current,
+    {{ cdp.run_started() }} as _built_at
 from final

@@ -63,7 +63,9 @@ final as (
         end as resolved_by,
         -- dates
         events.occurred_at,
-        cast(events.occurred_at as date) as event_date
+        cast(events.occurred_at as date) as event_date,
+        -- lineage
+        {{ cdp.run_started() }} as _built_at
     from events
     left join records
         on events.record_id = records.record_id

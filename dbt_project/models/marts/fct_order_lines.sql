@@ -41,7 +41,9 @@ final as (
         ranked.line_amount,
         -- order context
         orders.order_date,
-        orders.is_purchase
+        orders.is_purchase,
+        -- lineage
+        {{ cdp.run_started() }} as _built_at
     from ranked
     inner join orders
         on ranked.order_id = orders.order_id

@@ -56,7 +56,9 @@ final as (
         -- dates
         orders.ordered_at,
         orders.order_date,
-        orders.order_week
+        orders.order_week,
+        -- lineage
+        {{ cdp.run_started() }} as _built_at
     from orders
     left join line_totals
         on orders.order_id = line_totals.order_id

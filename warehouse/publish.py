@@ -300,9 +300,10 @@ def publish(
 
     columns_of = _built_columns(duckdb, paths.build_duckdb, marts)
     partitioned = {m: c for m, c in partition_columns(config).items() if c in columns_of.get(m, ())}
-    built = _built_marts(duckdb, paths.build_duckdb, marts, treatment, partitioned)
-    previous, previous_parts = published_fingerprints(paths), published_parts(paths)
     incremental = incremental_marts(manifest)
+    by_build = [m for m in incremental if BUILT_AT in columns_of.get(m, ()) and m not in partitioned]
+    built = _built_marts(duckdb, paths.build_duckdb, marts, treatment, partitioned, by_build)
+    previous, previous_parts = published_fingerprints(paths), published_parts(paths)
     if published_treatment(paths) != treatment_id(treatment):
         # rows the build did not touch are published differently now: keys cannot tell what changed
         incremental = dict.fromkeys(incremental)
@@ -424,14 +425,22 @@ class BuiltMart:
 
 
 def mart_fingerprints(
-    con: Any, schema: str, marts: list[str], treatment: str = "", partitioned: dict[str, str] | None = None
+    con: Any,
+    schema: str,
+    marts: list[str],
+    treatment: str = "",
+    partitioned: dict[str, str] | None = None,
+    by_build: Collection[str] = (),
 ) -> dict[str, BuiltMart]:
     """Row count and fingerprint of each mart in `schema` of `con`: equal fingerprints, equal tables.
 
     The fingerprint hashes the columns (names and types), the row count, the sum of DuckDB's hash of
     every row (order does not matter, a changed, added or removed row does), `treatment` and the
     publish format: one scan of each table inside DuckDB, far cheaper than writing it again. A mart
-    in `partitioned` (mart -> date column) gets a fingerprint per month from the same scan.
+    in `partitioned` (mart -> date column) gets a fingerprint per month from the same scan. A mart
+    in `by_build`, built incrementally with `BUILT_AT`, is told by its row count and latest build
+    time instead (a scan of one column): dbt stamps every row it rewrites, so rows rebuilt raise
+    the latest time and keys dropped lower the count.
     """
     import duckdb
 
@@ -445,7 +454,12 @@ def mart_fingerprints(
         stem = f"{PUBLISH_FORMAT}|{duckdb.__version__}|{treatment}|{columns}"
         column = (partitioned or {}).get(mart)
         parts: dict[str, str] = {}
-        if column is None:
+        if mart in by_build and column is None:
+            rows, latest = con.execute(
+                f'select count(*), max("{BUILT_AT}") from {schema}."{mart}"'
+            ).fetchall()[0]
+            total = f"built {latest}"
+        elif column is None:
             rows, total = con.execute(
                 f'select count(*), coalesce(sum(hash(t)::hugeint), 0) from {schema}."{mart}" as t'
             ).fetchall()[0]
@@ -580,7 +594,12 @@ def _built_columns(duckdb: Any, build_db: Path, marts: list[str]) -> dict[str, l
 
 
 def _built_marts(
-    duckdb: Any, build_db: Path, marts: list[str], treatment: str, partitioned: dict[str, str] | None = None
+    duckdb: Any,
+    build_db: Path,
+    marts: list[str],
+    treatment: str,
+    partitioned: dict[str, str] | None = None,
+    by_build: Collection[str] = (),
 ) -> dict[str, BuiltMart]:
     """Every mart must be in the build database; their row counts and fingerprints."""
     if not build_db.exists():
@@ -598,7 +617,7 @@ def _built_marts(
             raise PublishError(
                 f"marts missing from {build_db}: {', '.join(missing)}; the build is incomplete"
             )
-        return mart_fingerprints(build, dbt.MARTS_SCHEMA, marts, treatment, partitioned)
+        return mart_fingerprints(build, dbt.MARTS_SCHEMA, marts, treatment, partitioned, by_build)
 
 
 def _release_dbt() -> None:

@@ -19,7 +19,14 @@ from privacy.layout import PrivacyPaths
 from privacy.roles import publish_roles
 from warehouse.config import CdpConfig
 from warehouse.paths import LakePaths
-from warehouse.publish import PUBLISH_LOG_TABLE, finish_build, swap_folder, sync_since_built, sync_table
+from warehouse.publish import (
+    PUBLISH_LOG_TABLE,
+    finish_build,
+    mart_fingerprints,
+    swap_folder,
+    sync_since_built,
+    sync_table,
+)
 from warehouse.publish import publish as publish_marts
 
 NEXT = "b20260701T000000"
@@ -371,3 +378,21 @@ def test_sync_since_built_does_not_apply_and_leaves_the_table_untouched():
         before = _rows(con, "select * from t")
         assert sync_since_built(con, "t", source, "id") is None, case
         assert _rows(con, "select * from t") == before, case
+
+
+def test_an_incremental_mart_is_fingerprinted_by_its_row_count_and_latest_build():
+    """dbt stamps every row it rewrites: a rebuilt key raises the latest `_built_at`, a dropped key
+    lowers the count; anything else is the same build (the rows are not hashed)."""
+    con = _built_table([(i, "a", OLD) for i in range(10)])
+
+    def fingerprint() -> str:
+        return mart_fingerprints(con, "main", ["t"], by_build=["t"])["t"].fingerprint
+
+    first = fingerprint()
+    assert fingerprint() == first
+    con.execute("update t set v = 'b', _built_at = ? where id = 3", [NEW])
+    rebuilt = fingerprint()
+    assert rebuilt != first
+    con.execute("delete from t where id = 4")
+    assert fingerprint() not in (first, rebuilt)
+    assert mart_fingerprints(con, "main", ["t"])["t"].fingerprint != fingerprint()  # by hash: another kind

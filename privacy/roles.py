@@ -248,12 +248,12 @@ def _reuse_previous(
 
     Tables of `delta_marts`, the marts that the publish updated row by row
     (`warehouse.publish.delta_published`: the big incremental facts), are kept too, to be updated
-    the same way (`_update_table`) instead of
-    written anew. Only when the role's grants (tables and columns) are exactly those the database
-    was built with: after a grant was narrowed, a dropped table's bytes could linger in the copy's
-    free blocks, so the database is built from nothing instead. Returns the tables kept (the rest
-    of the copy is dropped, bookkeeping tables included), among them those to update, and the
-    source signatures the database was built from; empty when nothing is reused.
+    the same way (`_update_table`) instead of written anew. Only when the role's grants (tables
+    and columns) are exactly those the database was built with: after a grant was narrowed, a
+    dropped table's bytes could linger in the copy's free blocks, so the database is built from
+    nothing instead. Returns the tables kept (the rest of the copy is dropped, bookkeeping tables
+    included), among them those to update, and the source signatures the database was built from;
+    empty when nothing is reused.
     """
     if not target.is_file():
         return set(), set(), {}

@@ -528,19 +528,9 @@ def _read_log(paths: LakePaths, *columns: str) -> list[tuple]:
 
 
 def published_parts(paths: LakePaths) -> dict[str, dict[str, str]]:
-    """Folder mart -> month -> fingerprint of what is published, from `cdp.duckdb`'s publish log."""
-    import duckdb
-
-    if not paths.duckdb.is_file() or paths.duckdb.with_name(paths.duckdb.name + ".wal").exists():
-        return {}
-    try:
-        with duckdb.connect(str(paths.duckdb), read_only=True) as con:
-            rows = con.execute(
-                f"select mart, parts from {PUBLISH_LOG_TABLE} where parts is not null"
-            ).fetchall()
-    except duckdb.Error:  # a log that predates folder marts
-        return {}
-    return {mart: json.loads(parts) for mart, parts in rows}
+    """Folder mart -> month -> fingerprint of what is published, from `cdp.duckdb`'s publish log
+    (empty for a log that predates folder marts)."""
+    return {mart: json.loads(parts) for mart, parts in _read_log(paths, "parts") if parts is not None}
 
 
 @dataclass(frozen=True)

@@ -38,7 +38,7 @@ from warehouse.publish import (
     partition_columns,
     replace_parts,
     reuse_copy,
-    sync_since_built,
+    sync_rows,
     sync_table,
 )
 
@@ -209,14 +209,13 @@ def _update_table(
     database was built (file size and modification time, `mart_signature`), only those months
     are replaced (`replace_parts`); otherwise the rows that differ are synced: by build time when
     the table was built from the very files the publish replaced and publish went that way too
-    (`sync_since_built`), else by a hash of every row (`sync_table`).
+    (`sync_rows`), else by a hash of every row.
     """
     folder = lake.marts / table
     if column is None or column not in columns or before is None or not folder.is_dir():
         select = _select_published(lake, table, columns)
-        follows = delta.key is not None and before is not None and before == delta.replaced
-        if not follows or sync_since_built(con, table, select, delta.key) is None:
-            sync_table(con, table, select)
+        follows = before is not None and before == delta.replaced
+        sync_rows(con, table, select, delta.key if follows else None)
         return
     files = lake.mart_files(table)
     previous = set(before.split(";"))

@@ -701,11 +701,9 @@ def _stage_database(
                     con, mart, plan.column, plan.parts, set(expected.parts), files_source(written)
                 )
             elif mart in kept and mart in columns:  # a new mart is not in the published file yet
-                key = incremental.get(mart)
-                by_key = sync_since_built(con, mart, select, key) if key else None
-                if by_key is not None and key:
-                    sync_keys[mart] = key
-                delta_rows[mart] = by_key if by_key is not None else sync_table(con, mart, select)
+                delta_rows[mart], by_key = sync_rows(con, mart, select, incremental.get(mart))
+                if by_key is not None:
+                    sync_keys[mart] = by_key
             else:
                 con.execute(f'create table main."{mart}" as {select}')
             rows = int(con.execute(f'select count(*) from main."{mart}"').fetchall()[0][0])
@@ -842,6 +840,19 @@ def sync_since_built(
         con.execute("rollback")
         raise
     return changed
+
+
+def sync_rows(con: Any, table: str, source: str, key: str | None) -> tuple[int | None, str | None]:
+    """Make `main.<table>` hold exactly the rows of the query `source`: by the keys built since
+    (`sync_since_built`) when `key` is given and that applies, else by row hash (`sync_table`).
+
+    Returns the rows changed (None: loaded anew) and the key the update went by (None: by hash).
+    """
+    if key is not None:
+        changed = sync_since_built(con, table, source, key)
+        if changed is not None:
+            return changed, key
+    return sync_table(con, table, source), None
 
 
 def sync_table(con: Any, table: str, source: str, max_share: float = DELTA_MAX_SHARE) -> int | None:

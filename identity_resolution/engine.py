@@ -38,6 +38,7 @@ from identity_resolution import (
     evidence,
     golden,
     health,
+    households,
     hygiene,
     linking,
     model,
@@ -467,7 +468,8 @@ def resolve(
     else:
         fs_model = model.train(features, blocked, settings, u_gammas.select(pl.col("^gamma_.*$")))
     manual = manual_pairs(overrides, records["record_id"])
-    decisions = _decide(features, blocked, manual, fs_model, settings)
+    deciding = households.applicable_settings(features, settings)
+    decisions = _decide(features, blocked, manual, fs_model, deciding)
     decided = decisions.pairs
     edges = decided.filter(pl.col("accepted"))
     conflicts = linking.effective_conflicts(decided, decisions.chain_conflicts, len(records))
@@ -475,7 +477,7 @@ def resolve(
         len(records),
         edges,
         conflicts,
-        pair_conflicts(features, settings, fs_model),
+        pair_conflicts(features, deciding, fs_model),
         settings.guards.max_cluster_size,
         settings.guards.full_conflict_check_max_size,
     )

@@ -214,12 +214,17 @@ class IdentityVouch(_Strict):
     the same address less often. Where that is rare (FEBRL, whose duplicates can have their
     birthday and national id replaced by junk), a vouch keeps those contradictions from splitting
     them while a mother and her son (another given name) gain nothing from their shared address.
-    Where sons are named after their fathers, it merges them: hence no vouch by default.
+    Where sons are named after their fathers, it merges them: so a vouch can be limited to data
+    without households (`max_household_share`, see identity_resolution.households).
     """
 
     # comparison name -> the weakest level label that still counts (levels are ordered best first)
     when: dict[str, str] = Field(min_length=1)
     score: float
+    # The vouch applies to a run only when at most this share of the record pairs at one street
+    # under one family name differ in given name and birth year (two household members).
+    # None: always.
+    max_household_share: float | None = Field(default=None, ge=0, le=1)
 
 
 class Guards(_Strict):
@@ -244,12 +249,21 @@ class Guards(_Strict):
     # Components up to this size get every member pair checked for conflicts (not only the
     # candidate pairs), so a chain A-B-C cannot join A and C that contradict each other.
     full_conflict_check_max_size: int = Field(default=400, ge=2)
-    # Combinations of agreeing levels that add to the identity score (see IdentityVouch). None by
-    # default: the same name at the same address (+2) would outweigh a birthday and a national id
+    # Combinations of agreeing levels that add to the identity score (see IdentityVouch). By
+    # default the same name at the same address (+2), which outweighs a birthday and a national id
     # that are both replaced (FEBRL's duplicates: FEBRL3/4 F1 0.9982/0.9987 -> 0.9993/0.9992), but
-    # on the generated data it also joins a same-named relative at home: at 1M people precision
-    # 0.9904 -> 0.9892, below the 0.99 target (bench/RESULTS.md "Round 8").
-    identity_vouches: list[IdentityVouch] = Field(default_factory=list)
+    # only in data without households: where families live together it also joins a same-named
+    # relative at home (generated 1M people: precision 0.9904 -> 0.9892, bench/RESULTS.md
+    # "Round 8"; their household share is 26-31%, FEBRL's at most 1.2%).
+    identity_vouches: list[IdentityVouch] = Field(
+        default_factory=lambda: [
+            IdentityVouch(
+                when={"name": GIVEN_NAME_AGREES, "street": "token_sort_compact>=0.9"},
+                score=2,
+                max_household_share=0.05,
+            )
+        ]
+    )
 
 
 class ModelSettings(_Strict):

@@ -37,7 +37,7 @@ import pandas as pd
 import polars as pl
 import pyarrow as pa
 
-from identity_resolution import clustering, comparisons, hygiene, linking, model
+from identity_resolution import clustering, comparisons, households, hygiene, linking, model
 from identity_resolution.comparisons import gamma_column
 from identity_resolution.engine import pair_conflicts
 from identity_resolution.features import build_features
@@ -273,13 +273,14 @@ def resolve_clusters(
     scored = pl.concat([blocked.select(manual_scored.columns).cast(manual_scored.schema), manual_scored])
     scored = scored.sort("l_idx", "r_idx")
     shared = hygiene.shared_values(features, settings.deterministic_keys, settings.max_people_to_link_alone)
-    decided = linking.apply_overrides(linking.decide(scored, shared, settings), manual).sort("l_idx", "r_idx")
+    deciding = households.applicable_settings(features, settings)
+    decided = linking.apply_overrides(linking.decide(scored, shared, deciding), manual).sort("l_idx", "r_idx")
     edges = decided.filter(pl.col("accepted"))
     result = clustering.cluster(
         len(records),
         edges,
         linking.effective_conflicts(decided, decided.filter(pl.col("chain_conflict")), len(records)),
-        pair_conflicts(features, settings, fs_model),
+        pair_conflicts(features, deciding, fs_model),
         settings.guards.max_cluster_size,
         settings.guards.full_conflict_check_max_size,
     )

@@ -24,9 +24,11 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import polars as pl
@@ -50,6 +52,8 @@ from identity_resolution.overrides import manual_pairs
 from identity_resolution.records import CANONICAL_COLUMNS
 from identity_resolution.settings import FEATURE_COLUMNS, IdentitySettings
 
+T = TypeVar("T")
+MIN_SPLIT_PAIRS = 50_000  # below this, a second thread costs more than it saves
 log = logging.getLogger(__name__)
 
 PAIR_KEYS = ("l_record_id", "r_record_id")
@@ -189,18 +193,30 @@ def _reusable_pairs(previous: SavedGraph, index: pl.DataFrame) -> tuple[pl.DataF
     return pairs, changed, same_records
 
 
+def _in_chunks(pairs: pl.DataFrame, settings: IdentitySettings, work: Callable[[pl.DataFrame], T]) -> list[T]:
+    """`work` applied to `pairs` `pairs_per_chunk` rows at a time (at least one, maybe empty,
+    chunk), `compare_threads` chunks side by side; the results in chunk order. Memory holds the
+    strings of only those chunks at once, however many pairs there are. Fewer pairs than
+    `compare_threads` chunks are still split (down to MIN_SPLIT_PAIRS) so every thread has one."""
+    threads = settings.compare_threads
+    size = min(settings.pairs_per_chunk, max(-(-len(pairs) // threads), MIN_SPLIT_PAIRS))
+    chunks = [pairs.slice(start, size) for start in range(0, max(len(pairs), 1), size)]
+    if threads == 1 or len(chunks) == 1:
+        return [work(chunk) for chunk in chunks]
+    with ThreadPoolExecutor(threads) as pool:
+        return list(pool.map(work, chunks))
+
+
 def _compared(features: pl.DataFrame, pairs: pl.DataFrame, settings: IdentitySettings) -> pl.DataFrame:
-    """`pairs` (l_idx, r_idx) with their comparison vectors, computed `pairs_per_chunk` at a time
-    so that the compared strings of only one chunk are in memory at once."""
-    size = settings.pairs_per_chunk
-    parts = []
-    for start in range(0, max(len(pairs), 1), size):
-        chunk = pairs.slice(start, size)
+    """`pairs` (l_idx, r_idx) with their comparison vectors, computed chunk by chunk."""
+
+    def compared(chunk: pl.DataFrame) -> pl.DataFrame:
         vectors = comparisons.comparison_vectors(
             features, chunk["l_idx"].to_numpy(), chunk["r_idx"].to_numpy(), settings.comparisons
         )
-        parts.append(pl.concat([chunk, vectors], how="horizontal"))
-    return pl.concat(parts)
+        return pl.concat([chunk, vectors], how="horizontal")
+
+    return pl.concat(_in_chunks(pairs, settings, compared))
 
 
 def _departed(saved: pl.DataFrame, built: pl.DataFrame, settings: IdentitySettings) -> pl.DataFrame | None:
@@ -346,21 +362,23 @@ def _decide(
         decided(_compared(features, manual.select("l_idx", "r_idx"), settings)), manual
     )
     chain_columns = ["l_idx", "r_idx", "manual"]
-    kept, chains = [], [forced.filter(pl.col("chain_conflict")).select(chain_columns)]
-    candidates, conflicting = len(forced), int(forced["conflict"].sum())
-    size = settings.pairs_per_chunk
-    for start in range(0, len(blocked), size):
-        chunk = blocked.slice(start, size)
+
+    def kept(chunk: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame, int, int]:
+        """The chunk's links and chain conflicts, and its count of pairs and of conflicts."""
         if len(manual):  # a manual pair is decided by its manual row alone
             chunk = chunk.join(manual.select("l_idx", "r_idx"), on=["l_idx", "r_idx"], how="anti")
         part = decided(chunk).with_columns(pl.lit(None, dtype=forced.schema["manual"]).alias("manual"))
-        candidates += len(part)
-        conflicting += int(part["conflict"].sum())
-        kept.append(part.filter(pl.col("accepted")))
-        chains.append(part.filter(pl.col("chain_conflict")).select(chain_columns))
-    pairs = pl.concat([*kept, forced.select(kept[0].columns if kept else forced.columns)])
+        chains = part.filter(pl.col("chain_conflict")).select(chain_columns)
+        return part.filter(pl.col("accepted")), chains, len(part), int(part["conflict"].sum())
+
+    parts = _in_chunks(blocked, settings, kept)
+    pairs = pl.concat([*(part[0] for part in parts), forced.select(parts[0][0].columns)])
+    chains = [forced.filter(pl.col("chain_conflict")).select(chain_columns), *(part[1] for part in parts)]
     return Decisions(
-        pairs.sort("l_idx", "r_idx"), pl.concat(chains).sort("l_idx", "r_idx"), candidates, conflicting
+        pairs.sort("l_idx", "r_idx"),
+        pl.concat(chains).sort("l_idx", "r_idx"),
+        len(forced) + sum(part[2] for part in parts),
+        int(forced["conflict"].sum()) + sum(part[3] for part in parts),
     )
 
 

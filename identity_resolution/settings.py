@@ -485,6 +485,10 @@ class IdentitySettings(_Strict):
     # Candidate pairs are compared, scored and decided this many at a time, so that memory stays
     # bounded however many pairs the blocking rules produce (no effect on the result).
     pairs_per_chunk: int = Field(default=2_000_000, ge=100)
+    # Chunks compared and decided side by side (threads; no effect on the result). About a fifth
+    # of comparing holds Python's GIL (strings handed to rapidfuzz), so one chunk at a time keeps
+    # 2 cores 60% busy; each extra thread holds one more chunk's strings in memory.
+    compare_threads: int = Field(default=2, ge=1)
     # DuckDB's memory for blocking (beyond it, it spills to a temporary folder; None = DuckDB's
     # default, 80% of RAM): bounds the peak of the self-joins and of the union of their pairs.
     blocking_memory_limit: str | None = None
@@ -563,7 +567,13 @@ class IdentitySettings(_Strict):
     def fingerprint(self) -> str:
         """Hash of everything that changes links: a saved graph built under another model is stale."""
         relevant = self.model_dump(
-            exclude={"survivorship", "manual_overrides_file", "pairs_per_chunk", "blocking_memory_limit"}
+            exclude={
+                "survivorship",
+                "manual_overrides_file",
+                "pairs_per_chunk",
+                "compare_threads",
+                "blocking_memory_limit",
+            }
         )
         return hashlib.sha256(json.dumps(relevant, sort_keys=True).encode()).hexdigest()[:16]
 

@@ -119,23 +119,63 @@ def golden_records(records: pl.DataFrame, assignments: pl.DataFrame, settings: S
         pl.col("source").replace_strict(trust, default=UNTRUSTED_RANK, return_dtype=pl.Int32).alias("_trust"),
         _recency(records).alias("_recency"),
     )
-    customers = prepared.group_by("customer_id").agg(
+    address_columns = [c for c in settings.address_columns if c in prepared.columns]
+    rules = {**DEFAULT_RULES, **settings.rules}
+    attributes = {
+        attribute: _attribute_rule(rules.get(attribute, settings.default_rule), settings)
+        for attribute in PROFILE_ATTRIBUTES
+        if attribute in prepared.columns and attribute not in address_columns
+    }
+    alone = pl.len().over("customer_id") == 1
+    chosen = _chosen(prepared.filter(~alone), attributes, address_columns)
+    own = _own_values(prepared.filter(alone), attributes, address_columns).select(chosen.columns)
+    return pl.concat([chosen, own]).sort("customer_id")
+
+
+def _attribute_rule(rule: str, settings: Survivorship) -> str:
+    """The address rule applies to the address columns together; elsewhere it means the default."""
+    return settings.default_rule if rule == "longest_complete_address" else rule
+
+
+def _chosen(prepared: pl.DataFrame, attributes: dict[str, str], address_columns: list[str]) -> pl.DataFrame:
+    """Golden rows of customers with several records: each rule sorts their records."""
+    golden = prepared.group_by("customer_id").agg(
         pl.len().cast(pl.Int64).alias("record_count"),
         pl.col("source").unique().sort().str.join(",").alias("sources"),
     )
-    address_columns = [c for c in settings.address_columns if c in prepared.columns]
-    rules = {**DEFAULT_RULES, **settings.rules}
-    golden = customers
-    for attribute in PROFILE_ATTRIBUTES:
-        if attribute not in prepared.columns or attribute in address_columns:
-            continue
-        rule = rules.get(attribute, settings.default_rule)
-        if rule == "longest_complete_address":
-            rule = settings.default_rule
+    for attribute, rule in attributes.items():
         golden = golden.join(_choose(prepared, attribute, rule), on="customer_id", how="left")
     if address_columns:
         golden = golden.join(_address(prepared, address_columns), on="customer_id", how="left")
-    return golden.sort("customer_id")
+    return golden
+
+
+def _own_values(
+    prepared: pl.DataFrame, attributes: dict[str, str], address_columns: list[str]
+) -> pl.DataFrame:
+    """Golden rows of customers with one record (most of them): every rule picks the record's
+    own value where it would pick any (present; valid, for `most_recent_valid`), so no sort."""
+    columns = [
+        pl.col("customer_id"),
+        pl.lit(1, dtype=pl.Int64).alias("record_count"),
+        pl.col("source").alias("sources"),
+    ]
+    for attribute, rule in attributes.items():
+        taken = _present(attribute)
+        if rule == "most_recent_valid" and f"{attribute}_valid" in prepared.columns:
+            taken = taken & pl.col(f"{attribute}_valid").fill_null(True)
+        columns += [
+            pl.when(taken).then(pl.col(attribute)).alias(attribute),
+            pl.when(taken).then(pl.col("record_id")).alias(f"{attribute}_source"),
+        ]
+    if address_columns:
+        any_part = pl.any_horizontal([_present(c) for c in address_columns])
+        columns += [pl.when(any_part).then(pl.col(c)).alias(c) for c in address_columns]
+        columns += [
+            pl.when(any_part & _present(c)).then(pl.col("record_id")).alias(f"{c}_source")
+            for c in address_columns
+        ]
+    return prepared.select(columns)
 
 
 def refresh_golden_records(

@@ -115,21 +115,29 @@ def golden_records(records: pl.DataFrame, assignments: pl.DataFrame, settings: S
     for attribute in PROFILE_ATTRIBUTES:
         used |= {attribute, f"{attribute}_valid"}
     records = records.select([c for c in records.columns if c in used])
-    prepared = records.join(assignments.select("record_id", "customer_id"), on="record_id").with_columns(
-        pl.col("source").replace_strict(trust, default=UNTRUSTED_RANK, return_dtype=pl.Int32).alias("_trust"),
-        _recency(records).alias("_recency"),
-    )
-    address_columns = [c for c in settings.address_columns if c in prepared.columns]
+
+    def prepared(customers: pl.DataFrame) -> pl.DataFrame:
+        """The records of `customers` (record_id, customer_id) with their trust and recency."""
+        return records.join(customers, on="record_id").with_columns(
+            pl.col("source")
+            .replace_strict(trust, default=UNTRUSTED_RANK, return_dtype=pl.Int32)
+            .alias("_trust"),
+            _recency(records).alias("_recency"),
+        )
+
+    address_columns = [c for c in settings.address_columns if c in records.columns]
     rules = {**DEFAULT_RULES, **settings.rules}
     attributes = {
         attribute: _attribute_rule(rules.get(attribute, settings.default_rule), settings)
         for attribute in PROFILE_ATTRIBUTES
-        if attribute in prepared.columns and attribute not in address_columns
+        if attribute in records.columns and attribute not in address_columns
     }
+    # One part at a time, so that only one part's joined copy of the records is in memory.
+    customers = assignments.select("record_id", "customer_id")
     alone = pl.len().over("customer_id") == 1
-    chosen = _chosen(prepared.filter(~alone), attributes, address_columns)
-    own = _own_values(prepared.filter(alone), attributes, address_columns).select(chosen.columns)
-    return pl.concat([chosen, own]).sort("customer_id")
+    chosen = _chosen(prepared(customers.filter(~alone)), attributes, address_columns)
+    own = _own_values(prepared(customers.filter(alone)), attributes, address_columns)
+    return pl.concat([chosen, own.select(chosen.columns)]).sort("customer_id")
 
 
 def _attribute_rule(rule: str, settings: Survivorship) -> str:

@@ -61,7 +61,8 @@ def graph_health(
         name = f"clusters_size_{low}" + ("_plus" if high is None else (f"_{high}" if high != low else ""))
         rows.append((name, len(band), None))
     accepted = decided.filter(pl.col("accepted"))
-    for rule, count in accepted.group_by(pl.col("link_rule").str.split(":").list.first()).len().iter_rows():
+    rules = accepted.group_by(pl.col("link_rule").str.split(":").list.first()).len().sort("link_rule")
+    for rule, count in rules.iter_rows():
         rows.append((f"links_{rule}", count, None))
     rows += [
         ("candidate_pairs", candidate_pairs, None),

@@ -54,3 +54,37 @@ def test_configured_rules_override_the_built_in_ones():
     trusted = golden_records(records, assignments, Survivorship(rules={"gender": "most_trusted_source"}))
     assert frequent["gender"][0] == "F"
     assert trusted["gender"][0] == "M"
+
+
+def test_a_customer_of_one_record_keeps_what_its_rules_would_pick():
+    # The same record as a customer of its own and as one of two (with a record of nothing but
+    # an id): every rule must pick the same values, sources and address from it either way.
+    record = {
+        "record_id": "pos:1",
+        "source": "pos",
+        "full_name": "王芳",
+        "email": "bad@@qq",
+        "email_valid": False,  # most recent *valid*: no golden email at all
+        "phone": " ",  # blank is missing
+        "date_of_birth": "1985-03-12",
+        "street": "",
+        "city": "上海",  # the address is complete in one part, the street blank
+        "updated_at": datetime(2025, 1, 1),
+    }
+    bare = {"record_id": "pos:2", "source": "pos", "street": " ", "updated_at": datetime(2024, 1, 1)}
+    records = pl.DataFrame([record, bare], infer_schema_length=None)
+    alone = golden_records(
+        records, pl.DataFrame({"record_id": ["pos:1", "pos:2"], "customer_id": ["C1", "C2"]}), Survivorship()
+    )
+    together = golden_records(
+        records, pl.DataFrame({"record_id": ["pos:1", "pos:2"], "customer_id": ["C1", "C1"]}), Survivorship()
+    )
+    own, joint = alone.row(0, named=True), together.row(0, named=True)
+    assert (own["email"], own["email_source"], own["phone"]) == (None, None, None)
+    assert (own["street"], own["street_source"], own["city_source"]) == ("", None, "pos:1")
+    assert alone.columns == together.columns and alone.schema == together.schema
+    assert {k: v for k, v in own.items() if k not in ("record_count", "sources")} == {
+        k: v for k, v in joint.items() if k not in ("record_count", "sources")
+    }
+    assert (own["record_count"], own["sources"], joint["record_count"]) == (1, "pos", 2)
+    assert alone.row(1, named=True)["street"] is None  # no address part present: no address

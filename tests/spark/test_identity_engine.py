@@ -9,6 +9,7 @@ import polars as pl
 import pytest
 
 from identity_resolution import engine, hygiene, model
+from identity_resolution.evaluation import load_febrl
 from identity_resolution.features import build_features
 from identity_resolution.records import validate_records
 from identity_resolution.settings import load_settings
@@ -70,3 +71,22 @@ def test_spark_engine_gives_the_duckdb_engines_customers_and_weights(spark, smal
         expected["match_weight"].to_list(), abs=1e-9
     )
     assert on_spark.fs_model.prior == pytest.approx(reference.graph.model.prior, rel=1e-12)  # type: ignore[union-attr]
+
+
+def test_where_the_data_shows_no_households_both_engines_apply_the_vouch(spark) -> None:
+    # FEBRL3: duplicates whose birthday and national id were both replaced are joined only by the
+    # same-name-at-same-address vouch, which the household share lets apply (identity round 12).
+    settings = load_settings(load_config(REPO_ROOT / "cdp.yaml"))
+    records = validate_records(load_febrl(3)[0])
+    reference = engine.resolve(records, settings, default_region="AU", run_id="t", resolved_at=RESOLVED_AT)
+    without = settings.model_copy(
+        update={"guards": settings.guards.model_copy(update={"identity_vouches": []})}
+    )
+    unvouched = engine.resolve(records, without, default_region="AU", run_id="t", resolved_at=RESOLVED_AT)
+    on_spark = resolve_clusters(spark, records, settings, default_region="AU", resolved_at=RESOLVED_AT)
+
+    assert reference.stats["customers"] < unvouched.stats["customers"]  # the vouch joined some
+    assert on_spark.stats["customers"] == reference.stats["customers"]
+    assert same_partition(
+        reference.links.select("record_id", "customer_id"), on_spark.clusters, "customer_id", "cluster_id"
+    )

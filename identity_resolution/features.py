@@ -309,7 +309,9 @@ def build_features(
         ],
         how="horizontal",
     )
-    features = pl.concat([records, derived], how="horizontal").select(
+    # An input column named like a feature (a raw table's own `name_key` or `dob`) gives way.
+    inputs = records.drop(derived.columns, strict=False)
+    features = pl.concat([inputs, derived], how="horizontal").select(
         "record_id",
         "source",
         "name_key",

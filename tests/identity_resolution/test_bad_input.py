@@ -118,6 +118,10 @@ def test_messy_but_valid_input_resolves_one_row_per_record(config_file, tmp_path
             "email": [None, None, None, None, None],  # an all-null column
             "date_of_birth": [19850312, 19850312, None, None, 20000101],  # a number, not a date
             "unknown_extra": ["kept", "out", "of", "the", "way"],
+            # columns named like the engine's own comparison features: ignored, not a clash
+            "name_key": ["a", "b", "c", "d", "e"],
+            "dob": ["x", "x", "x", "x", "x"],
+            "street_key": ["same", "same", "same", "same", "same"],
         },
         schema_overrides={"email": pl.String},
     )

@@ -363,22 +363,29 @@ def _decide(
     )
     chain_columns = ["l_idx", "r_idx", "manual"]
 
-    def kept(chunk: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame, int, int]:
-        """The chunk's links and chain conflicts, and its count of pairs and of conflicts."""
+    def chunk_decisions(chunk: pl.DataFrame) -> Decisions:
+        """The chunk's links and chain conflicts (unsorted), and its counts."""
         if len(manual):  # a manual pair is decided by its manual row alone
             chunk = chunk.join(manual.select("l_idx", "r_idx"), on=["l_idx", "r_idx"], how="anti")
         part = decided(chunk).with_columns(pl.lit(None, dtype=forced.schema["manual"]).alias("manual"))
-        chains = part.filter(pl.col("chain_conflict")).select(chain_columns)
-        return part.filter(pl.col("accepted")), chains, len(part), int(part["conflict"].sum())
+        return Decisions(
+            part.filter(pl.col("accepted")),
+            part.filter(pl.col("chain_conflict")).select(chain_columns),
+            len(part),
+            int(part["conflict"].sum()),
+        )
 
-    parts = _in_chunks(blocked, settings, kept)
-    pairs = pl.concat([*(part[0] for part in parts), forced.select(parts[0][0].columns)])
-    chains = [forced.filter(pl.col("chain_conflict")).select(chain_columns), *(part[1] for part in parts)]
+    parts = _in_chunks(blocked, settings, chunk_decisions)
+    pairs = pl.concat([*(part.pairs for part in parts), forced.select(parts[0].pairs.columns)])
+    chains = [
+        forced.filter(pl.col("chain_conflict")).select(chain_columns),
+        *(part.chain_conflicts for part in parts),
+    ]
     return Decisions(
         pairs.sort("l_idx", "r_idx"),
         pl.concat(chains).sort("l_idx", "r_idx"),
-        len(forced) + sum(part[2] for part in parts),
-        int(forced["conflict"].sum()) + sum(part[3] for part in parts),
+        len(forced) + sum(part.candidates for part in parts),
+        int(forced["conflict"].sum()) + sum(part.conflicting for part in parts),
     )
 
 

@@ -38,7 +38,6 @@ PHONE_PART_DIGITS = 4
 # match; shorter local parts get no such key (too unselective).
 EMAIL_HEAD_CHARS = 8
 HAN = r"\p{Han}"
-PLACE_KEYS = {"street": "street_key", "city": "city_key", "region": "region_key"}
 
 
 def fold_text(expr: pl.Expr, max_length: int) -> pl.Expr:
@@ -107,14 +106,14 @@ def _by_distinct(
     )
 
 
-def _place_key(column: str, max_length: int, separator: str) -> Callable[[pl.DataFrame], pl.DataFrame]:
-    """An address part folded, in pinyin (syllables joined by `separator`)."""
+def _place_key(column: str, max_length: int, words: bool) -> Callable[[pl.DataFrame], pl.DataFrame]:
+    """`<column>_key`: an address part folded, in pinyin; as words (a street), or as one word
+    with every space removed (a city or region name: 上海 -> `shanghai`)."""
 
     def derive(values: pl.DataFrame) -> pl.DataFrame:
-        key = _pinyin(fold_text(pl.col(column), max_length), _han_pinyin_table(values, [column]), separator)
-        return values.select(
-            (key if separator == " " else key.str.replace_all(" ", "")).alias(PLACE_KEYS[column])
-        )
+        table = _han_pinyin_table(values, [column])
+        key = _pinyin(fold_text(pl.col(column), max_length), table, " " if words else "")
+        return values.select((key if words else key.str.replace_all(" ", "")).alias(f"{column}_key"))
 
     return derive
 
@@ -303,9 +302,9 @@ def build_features(
                 ["date_of_birth"],
                 lambda dates: dates.select(parse_date_of_birth(pl.col("date_of_birth"), today).alias("dob")),
             ),
-            _by_distinct(records, ["street"], _place_key("street", max_length, " ")),
-            _by_distinct(records, ["city"], _place_key("city", max_length, "")),
-            _by_distinct(records, ["region"], _place_key("region", max_length, "")),
+            _by_distinct(records, ["street"], _place_key("street", max_length, words=True)),
+            _by_distinct(records, ["city"], _place_key("city", max_length, words=False)),
+            _by_distinct(records, ["region"], _place_key("region", max_length, words=False)),
         ],
         how="horizontal",
     )

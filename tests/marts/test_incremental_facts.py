@@ -158,6 +158,35 @@ def test_the_daily_build_continues_the_facts(daily):
     assert new[0][0] > 0
 
 
+@pytest.mark.slow
+def test_a_daily_build_tests_the_keys_it_wrote_and_every_row_across_tables(daily):
+    """Key tests of an incremental fact look at the latest build's rows, which are all a
+    delete+insert by key can duplicate; `relationships` still looks at every row."""
+    config, paths = daily["config"], daily["paths"]
+    selected = "unique_fct_events_event_id relationships_fct_events_customer_id__customer_id__ref_dim_customer_"
+
+    def failing_after(sql: str) -> list[str]:
+        with duckdb.connect(str(paths.build_duckdb)) as con:
+            last = con.execute("select max(rowid) from marts.fct_events").fetchall()[0][0]
+            con.execute(sql)
+        try:
+            result = dbt.invoke(config, ["test"], "--select", selected, check=False)
+            return sorted(node.unique_id.split(".")[2].split("_customer_id")[0] for node in result.failures)
+        finally:
+            with duckdb.connect(str(paths.build_duckdb)) as con:
+                con.execute(f"delete from marts.fct_events where rowid > {last}")
+
+    latest = "(select max(_built_at) from marts.fct_events)"
+    copy_of = "insert into marts.fct_events select * from marts.fct_events where _built_at {} limit 1"
+    assert failing_after(copy_of.format(f"= {latest}")) == ["unique_fct_events_event_id"]
+    assert failing_after(copy_of.format(f"< {latest}")) == []  # the full load's keys: not the day's
+    orphan = (
+        "insert into marts.fct_events select * replace ('no-such-customer' as customer_id) "
+        f"from marts.fct_events where _built_at < {latest} limit 1"
+    )
+    assert failing_after(orphan) == ["relationships_fct_events"]
+
+
 def _built_at(paths: LakePaths, relation: str) -> str:
     schema, table = relation.split(".")
     comment = _rows(

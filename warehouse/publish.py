@@ -37,6 +37,7 @@ import os
 import shutil
 import sys
 from collections.abc import Callable, Collection
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -318,10 +319,21 @@ def publish(
     changed = [m for m in marts if m not in unchanged]
     plans = _part_plans(paths, built, changed, partitioned, previous_parts)
     staged_db = staging / "cdp.duckdb"
-    if changed:
-        (stage_marts or copy_marts)(paths.build_duckdb, staging / "marts", changed, plans)
-    for mart, plan in plans.items():
-        _link_kept_parts(paths.marts / mart, staging / "marts" / mart, built[mart], plan)
+    deltas = _updated_in_place(built, unchanged, incremental, plans)
+    # The copy of the published cdp.duckdb is disk work and the Parquet staging CPU work: side by side.
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="publish-copy") as pool:
+        copying = pool.submit(
+            reuse_copy,
+            paths.duckdb,
+            staged_db,
+            {m: built[m].rows for m in [*unchanged, *deltas]},
+            {m: b.rows for m, b in built.items() if m not in unchanged and m not in deltas},
+        )
+        if changed:
+            (stage_marts or copy_marts)(paths.build_duckdb, staging / "marts", changed, plans)
+        for mart, plan in plans.items():
+            _link_kept_parts(paths.marts / mart, staging / "marts" / mart, built[mart], plan)
+        kept = copying.result()
     _stage_database(
         duckdb,
         paths,
@@ -330,6 +342,8 @@ def publish(
         built,
         unchanged,
         batch_id,
+        kept,
+        deltas,
         incremental,
         plans,
         treatment_id(treatment),
@@ -639,6 +653,18 @@ def reuse_copy(previous: Path, target: Path, keep: dict[str, float], rebuild: di
     return set(keep)
 
 
+def _updated_in_place(
+    built: dict[str, BuiltMart],
+    unchanged: list[str],
+    incremental: dict[str, str | None],
+    plans: dict[str, PartPlan],
+) -> list[str]:
+    """Changed marts that a copy of the published `cdp.duckdb` can update instead of reloading:
+    incremental marts (row by row) and folder marts of which only some months were written."""
+    partial = {m for m, p in plans.items() if p.parts is not None}
+    return [m for m in built if m not in unchanged and (m in incremental or m in partial)]
+
+
 def _stage_database(
     duckdb: Any,
     paths: LakePaths,
@@ -647,15 +673,18 @@ def _stage_database(
     built: dict[str, BuiltMart],
     unchanged: list[str],
     batch_id: str,
+    kept: set[str],
+    deltas: list[str],
     incremental: dict[str, str | None] | None = None,
     plans: dict[str, PartPlan] | None = None,
     treatment: str = "",
 ) -> None:
     """The next `cdp.duckdb`: changed marts from their staged Parquet, unchanged ones as published.
 
-    When the marts kept as published and the ones updated in place hold most rows, the published
-    file is copied and only the other changed tables are replaced in it (`reuse_copy`); otherwise
-    every table is loaded into a fresh file, the unchanged ones from their published Parquet.
+    `staged_db` is already there as `reuse_copy` left it: when the marts kept as published and the
+    ones updated in place (`deltas`, `_updated_in_place`) hold most rows, a copy of the published
+    file holding the tables `kept`, where only the other changed tables are replaced; otherwise
+    nothing, and every table is loaded into a fresh file, the unchanged ones from their published Parquet.
     Updated in place: a folder mart of which only some months were written gets those months'
     rows replaced (`replace_parts`); an incremental mart otherwise is synced row by row: by its key
     (`incremental`: mart -> key) and build time (`sync_since_built`), or by a hash of every row
@@ -668,13 +697,6 @@ def _stage_database(
     plans = plans or {}
     incremental = incremental or {}
     partial = {m: p for m, p in plans.items() if p.parts is not None}
-    deltas = [m for m in built if m not in unchanged and (m in incremental or m in partial)]
-    kept = reuse_copy(
-        paths.duckdb,
-        staged_db,
-        {m: built[m].rows for m in [*unchanged, *deltas]},
-        {m: b.rows for m, b in built.items() if m not in unchanged and m not in deltas},
-    )
     now = datetime.now(UTC).replace(tzinfo=None)
     delta_rows: dict[str, int | None] = {}
     sync_keys: dict[str, str] = {}

@@ -13,6 +13,7 @@ record_id), `compared_pairs` (comparison vectors of every blocked pair, by row n
 from __future__ import annotations
 
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import polars as pl
@@ -35,6 +36,8 @@ PAIRS = "compared_pairs"
 MODEL = "match_model"
 U_SAMPLE = "u_sample_pairs"
 OVERRIDES = "manual_overrides"
+
+WRITES_SIDE_BY_SIDE = 2  # identity tables written at once (save_resolution)
 
 
 def load_saved_graph(base: Path) -> SavedGraph | None:
@@ -69,20 +72,36 @@ def _write(frame: pl.DataFrame | pl.LazyFrame, path: Path, mode: delta.WriteMode
 
 
 def save_resolution(base: Path, resolution: Resolution, comparisons: list[Comparison], batch_id: str) -> None:
-    """Write the public tables, then the saved graph for the next run."""
-    _write(resolution.links, base / LINKS, "overwrite", batch_id)
-    _write(resolution.golden, base / GOLDEN, "overwrite", batch_id)
+    """Write the public tables, then the saved graph for the next run.
+
+    Each group's tables are independent commits, written two at a time (a Delta write is mostly
+    Parquet encoding outside the GIL); the graph only after every public table, so a run that
+    fails half-way never leaves a graph newer than the links it came with.
+    """
+    public: list[tuple[pl.DataFrame | pl.LazyFrame, str, delta.WriteMode]] = [
+        (resolution.links, LINKS, "overwrite"),
+        (resolution.golden, GOLDEN, "overwrite"),
+        (resolution.health, HEALTH, "append"),
+        (resolution.audit, AUDIT, "append"),
+    ]
     if len(resolution.history):
-        _write(resolution.history, base / HISTORY, "append", batch_id)
-    _write(resolution.health, base / HEALTH, "append", batch_id)
-    _write(resolution.audit, base / AUDIT, "append", batch_id)
+        public.append((resolution.history, HISTORY, "append"))
     graph = resolution.graph
-    _write(graph.features, base / FEATURES, "overwrite", batch_id)
-    _write(graph.pairs, base / PAIRS, "overwrite", batch_id)
+    saved: list[tuple[pl.DataFrame | pl.LazyFrame, str, delta.WriteMode]] = [
+        (graph.pairs, PAIRS, "overwrite"),
+        (graph.features, FEATURES, "overwrite"),
+    ]
     if graph.u_sample is not None:
-        _write(graph.u_sample, base / U_SAMPLE, "overwrite", batch_id)
+        saved.append((graph.u_sample, U_SAMPLE, "overwrite"))
     if graph.model is not None:
-        _write(graph.model.to_frame(comparisons), base / MODEL, "overwrite", batch_id)
+        saved.append((graph.model.to_frame(comparisons), MODEL, "overwrite"))
+    for group in (public, saved):
+        with ThreadPoolExecutor(max_workers=WRITES_SIDE_BY_SIDE, thread_name_prefix="identity-write") as pool:
+            writes = [
+                pool.submit(_write, frame, base / table, mode, batch_id) for frame, table, mode in group
+            ]
+            for write in writes:
+                write.result()
 
 
 def vacuum_replaced(base: Path, retain_hours: float) -> int:

@@ -32,7 +32,7 @@ from privacy.keys import encryption_key, hmac_key
 from privacy.layout import PrivacyPaths
 from privacy.settings import PrivacySettings, load_settings
 from warehouse.config import CdpConfig
-from warehouse.publish import PartPlan, write_mart
+from warehouse.publish import WritePlan, write_mart
 
 log = logging.getLogger("cdp.privacy.publishing")
 
@@ -90,13 +90,14 @@ def pseudonymise_marts(
     marts: list[str] | None = None,
     restricted_dir: Path | None = None,
     batch_id: str | None = None,
-    parts: dict[str, PartPlan] | None = None,
+    parts: dict[str, WritePlan] | None = None,
 ) -> dict[str, Any]:
     """Write `out_dir/<mart>.parquet` (pseudonymised) for every mart in `build_db`, and the restricted copies.
 
-    A mart in `parts` is written as a folder of monthly files instead, only the months its plan
-    names (`warehouse.publish.write_mart`: the same writer as the plain copy). The month is read
-    from the built column, before any treatment.
+    A mart in `parts` is written as its plan says (`warehouse.publish.write_mart`: the same writer
+    as the plain copy): a folder of monthly files, only the months its plan names (the month is
+    read from the built column, before any treatment), or its published file carried forward with
+    only the rows built since treated now.
     `marts` limits the marts (default: every table of the build's `marts` schema); restricted copies
     go to `restricted_dir` (default `restricted/` under the data root; a publish step may stage them
     and swap them in with the rest). Returns what was treated per mart; unclassified columns are
@@ -120,8 +121,18 @@ def pseudonymise_marts(
         }
         for name, plan in plans.items():
             source = _build_table(name)
-            pseudonymise.register_pseudonyms(con, source, plan.hashed, key, settings)
-            write_mart(con, ", ".join(plan.select), source, out_dir, name, (parts or {}).get(name))
+            write_mart(
+                con,
+                ", ".join(plan.select),
+                source,
+                out_dir,
+                name,
+                (parts or {}).get(name),
+                # pseudonyms for just the rows written now (a carried mart: those built since)
+                prepare=lambda rows, hashed=plan.hashed: pseudonymise.register_pseudonyms(
+                    con, rows, hashed, key, settings
+                ),
+            )
             if plan.unclassified:
                 log.warning("marts/%s: unclassified columns withheld: %s", name, ", ".join(plan.unclassified))
                 summary["withheld_unclassified"] += [f"{name}.{c}" for c in plan.unclassified]

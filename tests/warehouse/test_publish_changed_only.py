@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
 from pathlib import Path
 
 import duckdb
@@ -17,6 +18,7 @@ import pytest
 from cdp.pipeline import publish
 from privacy.layout import PrivacyPaths
 from privacy.roles import publish_roles
+from tests.warehouse.conftest import folder_config
 from warehouse.config import CdpConfig
 from warehouse.paths import LakePaths
 from warehouse.publish import (
@@ -241,6 +243,88 @@ def test_a_fact_that_changed_a_little_is_updated_row_by_row_everywhere(published
         assert _count(roles / f"{role}.duckdb", "fct_orders") == orders - 1, role
     assert _differences(roles / "market_analyst.duckdb", "fct_orders", parquet) == 0
     assert "sales_rep.duckdb: kept 3 unchanged tables, updating 1 row by row" in caplog.text
+
+
+def _parquet_differences(a: Path, b: Path) -> int:
+    """Rows in one Parquet file and not the other (both ways)."""
+    with duckdb.connect() as con:
+        return con.execute(
+            f"select count(*) from ((select * from '{a}' except all select * from '{b}') "
+            f"union all (select * from '{b}' except all select * from '{a}'))"
+        ).fetchall()[0][0]
+
+
+def _published_whole(config: CdpConfig, batch: str, tmp_path: Path, mart: str) -> Path:
+    """The mart as a publish writes it from the whole build: published on a copy of the data root
+    whose file of `mart` is gone (so nothing can be carried forward)."""
+    root = tmp_path / "whole"
+    shutil.copytree(config.data_root, root, symlinks=True)
+    (root / "marts" / f"{mart}.parquet").unlink()
+    publish(folder_config(root), batch)
+    return root / "marts" / f"{mart}.parquet"
+
+
+def test_an_incremental_fact_carries_its_published_file_forward_and_treats_only_the_rows_built_since(
+    published, tmp_path, caplog
+):
+    """fct_events' device and session ids are pseudonymised: a day's publish treats only the rows
+    dbt rebuilt (newer `_built_at`) and takes every other row from the published file, which gives
+    the very file a publish of the whole build writes; a key the build dropped makes it write whole."""
+    root = published.data_root
+    events = LakePaths.at(root).mart("fct_events")
+    before = events.stat().st_ino
+    _rebuild(
+        published,
+        NEXT,
+        # a rebuilt event, as dbt writes it: a new session id (hashed when published), stamped later
+        "update marts.fct_events set session_id = 'session-rebuilt', _built_at = _built_at + interval 1 day "
+        "where event_id = (select max(event_id) from marts.fct_events)",
+    )
+    with duckdb.connect(str(LakePaths.at(root).build_duckdb), read_only=True) as con:
+        built = con.execute("select count(*) from marts.fct_events").fetchall()[0][0]
+    whole = _published_whole(published, NEXT, tmp_path, "fct_events")
+
+    with caplog.at_level(logging.INFO, logger="cdp.publish"):
+        publish(published, NEXT)
+
+    assert "fct_events.parquet: 1 rows built since" in caplog.text
+    assert "the others carried forward from it" in caplog.text
+    assert events.stat().st_ino != before
+    assert _count_parquet(events) == built
+    assert _parquet_differences(events, whole) == 0
+    assert _differences(root / "cdp.duckdb", "fct_events", events) == 0
+
+    # the next build dropped an event (gone upstream): its published row is left out too
+    later = "b20260702T000000"
+    _rebuild(
+        published,
+        later,
+        "delete from marts.fct_events where event_id = (select min(event_id) from marts.fct_events)",
+    )
+    whole = _published_whole(published, later, tmp_path / "later", "fct_events")
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="cdp.publish"):
+        publish(published, later)
+
+    assert "fct_events.parquet: 0 rows built since" in caplog.text
+    assert _count_parquet(events) == built - 1
+    assert _parquet_differences(events, whole) == 0
+
+    # a full rebuild (every row stamped anew): nothing to carry, the file is written whole
+    last = "b20260703T000000"
+    _rebuild(published, last, "update marts.fct_events set _built_at = _built_at + interval 2 day")
+    whole = _published_whole(published, last, tmp_path / "last", "fct_events")
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="cdp.publish"):
+        publish(published, last)
+
+    assert "carried forward" not in caplog.text
+    assert _parquet_differences(events, whole) == 0
+
+
+def _count_parquet(path: Path) -> int:
+    with duckdb.connect() as con:
+        return con.execute(f"select count(*) from '{path}'").fetchall()[0][0]
 
 
 def test_a_folder_mart_rewrites_only_the_months_whose_rows_changed(published, caplog):

@@ -363,7 +363,7 @@ def _build(
             wanted = keys.get((part.source, part.entity_name))
             if wanted is None or wanted.is_empty():
                 continue
-            rows_plan, size = rows_plan.filter(pl.col(plan.key).is_in(wanted.implode())), len(wanted)
+            rows_plan, size = plan.rows_of(wanted), len(wanted)
         for rows in pieces(rows_plan, plan.key, size, piece_rows, scratch):
             piece = builder(part.typed(rows, plan.schema, rules), part, rules)
             for name, rows in piece.tables.items():

@@ -15,7 +15,7 @@ SELF_REFERENCES = {"social_posts": ["parent_post_id"]}
 
 def activity_plan(entity: str, part: Part) -> Plan:
     """The part's canonical rows, the key that keeps a piece self-contained, the types to parse."""
-    return Plan(part.canonical(), ENTITY_KEYS[entity], SCHEMAS[entity])
+    return Plan(part, ENTITY_KEYS[entity], SCHEMAS[entity])
 
 
 def build_activity(entity: str, frame: pl.DataFrame, part: Part, rules: Rules) -> Piece:

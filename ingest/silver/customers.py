@@ -14,7 +14,7 @@ NAME_COLUMNS = ["given_name", "family_name", "full_name"]
 
 def customer_plan(part: Part) -> Plan:
     """The part's canonical rows, the key that keeps a piece self-contained, the types to parse."""
-    return Plan(part.canonical(), "source_record_id", CUSTOMER_RECORDS)
+    return Plan(part, "source_record_id", CUSTOMER_RECORDS)
 
 
 def build_customer_records(frame: pl.DataFrame, part: Part, rules: Rules) -> Piece:

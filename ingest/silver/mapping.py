@@ -45,6 +45,30 @@ def apply_mapping(bronze: pl.LazyFrame, mapping: SilverMapping) -> pl.LazyFrame:
     return bronze.select(*columns, *lineage)
 
 
+def narrowed_to_keys(bronze: pl.LazyFrame, mapping: SilverMapping, key: str, keys: pl.Series) -> pl.LazyFrame:
+    """The bronze rows that can map to one of `keys` in canonical column `key` (a superset).
+
+    The canonical key is a cleaned copy of its source column, so a filter on it cannot reach the
+    Parquet scan: every bronze row would be read and mapped to keep a few. When the key comes from
+    one source column, the raw values that clean to a wanted key are found first (one column
+    read) and the bronze rows are filtered on those, which the scan applies as it reads. Other
+    references (JSON paths, templates) leave the bronze rows as they are.
+    """
+    ref = mapping.columns.get(key)
+    available = set(bronze.collect_schema().names())
+    if ref is None or ref.column is None or ref.column not in available:
+        return bronze
+    raw = pl.col(ref.column)
+    values = (
+        bronze.select(raw)
+        .filter(reference(ref, available).is_in(keys.implode()))
+        .unique()
+        .collect()
+        .to_series()
+    )
+    return bronze.filter(raw.is_in(values.implode()))
+
+
 def type_frame(
     frame: pl.DataFrame,
     schema: dict[str, pl.DataType],

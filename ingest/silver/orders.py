@@ -30,12 +30,12 @@ def order_plan(part: Part, line_part: Part | None) -> Plan:
         both = part.mapping.model_copy(
             update={"columns": {**line_part.mapping.columns, **part.mapping.columns}}
         )
-        return Plan(replace(part, mapping=both).canonical(), "source_order_id", {**LINE_INPUT, **ORDER_INPUT})
+        return Plan(replace(part, mapping=both), "source_order_id", {**LINE_INPUT, **ORDER_INPUT})
     lines_config = part.mapping.lines
     if lines_config:
         columns = {**part.mapping.columns, "_lines": ColumnRef(column=lines_config.column)}
         part = replace(part, mapping=part.mapping.model_copy(update={"columns": columns}))
-    return Plan(part.canonical(), "source_order_id", ORDER_INPUT)
+    return Plan(part, "source_order_id", ORDER_INPUT)
 
 
 def build_orders(frame: pl.DataFrame, part: Part, rules: Rules) -> Piece:

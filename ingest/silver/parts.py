@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import polars as pl
 
 from ingest.config import EntityConfig, SilverMapping, StandardizeSettings
-from ingest.silver.mapping import apply_mapping, type_frame
+from ingest.silver.mapping import apply_mapping, narrowed_to_keys, type_frame
 
 
 @dataclass(frozen=True)
@@ -36,6 +36,15 @@ class Part:
         """Mapped canonical columns (still text), plus lineage and the source name: a lazy plan."""
         return apply_mapping(self.bronze, self.mapping).with_columns(source=pl.lit(self.source))
 
+    def canonical_of(self, key: str, keys: pl.Series) -> pl.LazyFrame:
+        """The canonical rows whose `key` is one of `keys`, reading only the bronze rows that can be."""
+        bronze = narrowed_to_keys(self.bronze, self.mapping, key, keys)
+        return (
+            apply_mapping(bronze, self.mapping)
+            .with_columns(source=pl.lit(self.source))
+            .filter(pl.col(key).is_in(keys.implode()))
+        )
+
     def typed(self, frame: pl.DataFrame, schema: dict[str, pl.DataType], rules: Rules) -> pl.DataFrame:
         """Canonical text columns of one piece parsed into the schema's types (eager: see `type_frame`)."""
         return type_frame(
@@ -57,12 +66,21 @@ def prefixed(source_column: str, source: pl.Expr | str = "source") -> pl.Expr:
 
 @dataclass(frozen=True)
 class Plan:
-    """How to read one bronze table for one silver build: the lazy canonical rows (text), the key
+    """How to read one bronze table for one silver build: the part as this build maps it, the key
     that keeps a piece self-contained, and the types its columns are parsed into per piece."""
 
-    rows: pl.LazyFrame
+    part: Part
     key: str
     schema: dict[str, pl.DataType]
+
+    @property
+    def rows(self) -> pl.LazyFrame:
+        """The lazy canonical rows (text)."""
+        return self.part.canonical()
+
+    def rows_of(self, keys: pl.Series) -> pl.LazyFrame:
+        """The canonical rows of `keys` only (a daily rebuild of the keys that changed)."""
+        return self.part.canonical_of(self.key, keys)
 
 
 @dataclass(frozen=True)

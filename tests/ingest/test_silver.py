@@ -8,8 +8,10 @@ from decimal import Decimal
 import polars as pl
 import pytest
 
+from ingest.config import SilverMapping
 from ingest.loader import load_source
 from ingest.silver import text
+from ingest.silver.mapping import narrowed_to_keys
 from ingest.silver.schema import SCHEMAS
 from ingest.standardize import standardize
 from tests.ingest import landing as exports
@@ -151,3 +153,21 @@ def test_standardize_skips_entities_whose_bronze_did_not_change(everything):
     again = standardize(config, "b2")
     assert again["entities"]["customer_records"] == {"status": "unchanged"}
     assert lake.version(lake.paths.silver("customer_records")) == version
+
+
+def test_a_daily_rebuild_reads_only_the_bronze_rows_whose_raw_key_cleans_to_a_wanted_key(tmp_path):
+    """The key filter reaches the Parquet scan through the raw column: padded raw values that clean
+    to a wanted key are kept, every other row is left out before mapping."""
+    bronze = tmp_path / "bronze.parquet"
+    pl.DataFrame(
+        {"ticket_no": [" T1", "T1", "T2", "T3 ", None, ""], "store": ["a", "b", "c", "d", "e", "f"]}
+    ).write_parquet(bronze)
+    by_column = SilverMapping(columns={"source_order_id": "ticket_no", "store_id": "store"})
+    wanted = pl.Series(["T1", "T3", "T9"])
+
+    narrowed = narrowed_to_keys(pl.scan_parquet(bronze), by_column, "source_order_id", wanted).collect()
+
+    assert narrowed["store"].to_list() == ["a", "b", "d"]
+    by_template = SilverMapping(columns={"source_order_id": {"template": "{store}-{ticket_no}"}})
+    untouched = narrowed_to_keys(pl.scan_parquet(bronze), by_template, "source_order_id", wanted).collect()
+    assert untouched.height == 6

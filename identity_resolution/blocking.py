@@ -180,10 +180,20 @@ def no_longer_blocked(
         return suspect
     rows = np.flatnonzero(suspect)
     still = np.zeros(len(rows), dtype=bool)
+    # Only the blocks of the suspect pairs' records are sized (a semi-join, not a window over all rows).
+    involved = frame[np.unique(np.concatenate([left[rows], right[rows]]))]
     for rule, size in zip(rules, limits, strict=True):
-        small = _present(rule) & pl.len().over(rule).is_between(2, size)
-        blocks = frame.select(pl.when(small).then(pl.col("_row").min().over(rule)).otherwise(-1))
-        still |= same_block(blocks.to_series().to_numpy(), rows)
+        keys = involved.filter(_present(rule)).select(rule).unique()
+        small = (
+            frame.join(keys, on=rule, how="semi")
+            .group_by(rule)
+            .agg(pl.len().alias("_n"), pl.col("_row").min().alias("_b"))
+            .filter(pl.col("_n").is_between(2, size))
+        )
+        members = involved.join(small.select(*rule, "_b"), on=rule)
+        blocks = np.full(len(frame), -1, dtype=np.int64)
+        blocks[members["_row"].to_numpy()] = members["_b"].to_numpy()
+        still |= same_block(blocks, rows)
     log.info(
         "blocking: %d saved pairs only in blocks that crossed their size limit: dropped", int((~still).sum())
     )

@@ -132,6 +132,25 @@ def _present(rule: list[str]) -> pl.Expr:
     return pl.all_horizontal([pl.col(c).is_not_null() for c in rule])
 
 
+def _block_ids(frame: pl.DataFrame, of: pl.DataFrame, rule: list[str], keep: pl.Expr) -> np.ndarray | None:
+    """Per row of `frame`, the block (its first `_row`) that `rule` puts it in, when that block
+    holds one of the rows `of` and its counts (`_n` rows, `_c` changed ones) pass `keep`; -1 for
+    every other row. Only those blocks are grouped. None when no block passes."""
+    keys = of.filter(_present(rule)).select(rule).unique()
+    blocks = (
+        frame.join(keys, on=rule, how="semi")
+        .group_by(rule)
+        .agg(pl.len().alias("_n"), pl.col("_changed").sum().alias("_c"), pl.col("_row").min().alias("_b"))
+        .filter(keep)
+    )
+    if blocks.is_empty():
+        return None
+    members = frame.join(blocks.select(*rule, "_b"), on=rule)
+    ids = np.full(len(frame), -1, dtype=np.int64)
+    ids[members["_row"].to_numpy()] = members["_b"].to_numpy()
+    return ids
+
+
 def no_longer_blocked(
     features: pl.DataFrame,
     rules: list[list[str]],
@@ -163,37 +182,21 @@ def no_longer_blocked(
 
     for rule, size in zip(rules, limits, strict=True):
         # A block that crossed the limit holds a changed row: only those blocks are grouped.
-        touched = changed_rows.filter(_present(rule)).select(rule).unique()
-        crossed = (
-            frame.join(touched, on=rule, how="semi")
-            .group_by(rule)
-            .agg(pl.len().alias("_n"), pl.col("_changed").sum().alias("_c"), pl.col("_row").min().alias("_b"))
-            .filter((pl.col("_n") > size) & (pl.col("_n") - pl.col("_c") <= size))
+        crossed = _block_ids(
+            frame, changed_rows, rule, (pl.col("_n") > size) & (pl.col("_n") - pl.col("_c") <= size)
         )
-        if crossed.is_empty():
-            continue
-        members = frame.join(crossed.select(*rule, "_b"), on=rule)
-        blocks = np.full(len(frame), -1, dtype=np.int64)
-        blocks[members["_row"].to_numpy()] = members["_b"].to_numpy()
-        suspect |= same_block(blocks, slice(None))
+        if crossed is not None:
+            suspect |= same_block(crossed, slice(None))
     if not suspect.any():
         return suspect
     rows = np.flatnonzero(suspect)
     still = np.zeros(len(rows), dtype=bool)
-    # Only the blocks of the suspect pairs' records are sized (a semi-join, not a window over all rows).
+    # Only the blocks of the suspect pairs' records are sized, not every block of every rule.
     involved = frame[np.unique(np.concatenate([left[rows], right[rows]]))]
     for rule, size in zip(rules, limits, strict=True):
-        keys = involved.filter(_present(rule)).select(rule).unique()
-        small = (
-            frame.join(keys, on=rule, how="semi")
-            .group_by(rule)
-            .agg(pl.len().alias("_n"), pl.col("_row").min().alias("_b"))
-            .filter(pl.col("_n").is_between(2, size))
-        )
-        members = involved.join(small.select(*rule, "_b"), on=rule)
-        blocks = np.full(len(frame), -1, dtype=np.int64)
-        blocks[members["_row"].to_numpy()] = members["_b"].to_numpy()
-        still |= same_block(blocks, rows)
+        small = _block_ids(frame, involved, rule, pl.col("_n").is_between(2, size))
+        if small is not None:
+            still |= same_block(small, rows)
     log.info(
         "blocking: %d saved pairs only in blocks that crossed their size limit: dropped", int((~still).sum())
     )

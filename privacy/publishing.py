@@ -32,7 +32,7 @@ from privacy.keys import encryption_key, hmac_key
 from privacy.layout import PrivacyPaths
 from privacy.settings import PrivacySettings, load_settings
 from warehouse.config import CdpConfig
-from warehouse.publish import WritePlan, write_mart
+from warehouse.publish import WritePlan, staging_connection, write_mart
 
 log = logging.getLogger("cdp.privacy.publishing")
 
@@ -106,9 +106,8 @@ def pseudonymise_marts(
     settings = load_settings(config)
     key = hmac_key(config, settings)
     out_dir.mkdir(parents=True, exist_ok=True)
-    con = duckdb.connect()
     summary: dict[str, Any] = {"marts": {}, "restricted": [], "withheld_unclassified": []}
-    try:
+    with staging_connection() as con:
         con.execute(f"attach {pseudonymise.literal(str(build_db))} as build (read_only)")
         available = _mart_columns(con)
         missing = sorted(set(marts or []) - set(available))
@@ -144,8 +143,6 @@ def pseudonymise_marts(
                 target_dir = restricted_dir or PrivacyPaths.of(config).restricted
                 _write_restricted(config, con, name, available[name], source, settings, target_dir)
                 summary["restricted"].append(name)
-    finally:
-        con.close()
     audit.record(
         config,
         "publish",

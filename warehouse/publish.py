@@ -26,6 +26,11 @@ fingerprint, so a daily publish writes only the months whose rows changed, hard-
 into the staged folder and swaps the whole folder in with one atomic exchange (`renameat2`), and
 `cdp.duckdb` replaces only those months' rows (`replace_parts`).
 
+A mart named in `publish.cluster_by` is written with its rows grouped by those columns
+(`Clustered`): the ids that repeat along a device or a customer then sit side by side, where
+Parquet's dictionaries and zstd find them, so the file is smaller and cheaper to write and read.
+A carried file keeps the published order and appends the day's rows, grouped the same way.
+
 Which models are marts comes from dbt's manifest (models under `models/marts/`), so a model
 dropped from the project is not published from a stale table.
 """
@@ -38,9 +43,11 @@ import logging
 import os
 import shutil
 import sys
-from collections.abc import Callable, Collection
+import tempfile
+from collections.abc import Callable, Collection, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -72,18 +79,32 @@ BUILT_AT = "_built_at"
 # How every published Parquet file is written: zstd at level 1 compresses the marts ~5% less than
 # DuckDB's default level 3 for ~40% less CPU (measured on the 100k marts, bench/RESULTS.md).
 PARQUET_OPTIONS = "format parquet, compression zstd, compression_level 1"
+# DuckDB's memory while the published Parquet is written (`staging_connection`). Sorting a clustered
+# mart written whole (21M events at 1M people) held every row otherwise: 10.3 GB at peak. Capped,
+# the sort spills to disk and that publish peaked at 4.2 GB (bench/RESULTS.md, "Round 16").
+STAGING_MEMORY_LIMIT = "4GB"
 
 # Marts published as a folder of monthly Parquet files (mart -> date column), `publish.partition_by` in
 # `cdp.yaml`; none by default: on the generated data identity resolution re-keys a few old facts in
 # every month each day, so every month's file changed daily and the folders cost more than one file
 # (bench/RESULTS.md, "Round 6: publish"). Worth it where old months stay as they were.
 DEFAULT_PARTITION_BY: dict[str, str] = {}
+# Marts whose published rows are grouped by columns (mart -> columns), `publish.cluster_by` in
+# `cdp.yaml`. Pseudonymised device and session ids are random hex, unique per device or session;
+# spread over 21M events at 1M people they took 680 MB of fct_events' 1.26 GB. Grouped by device
+# the file is 534 MB and written in 8 s instead of 12; the sort costs ~11 s once, in a publish
+# that writes the mart whole (bench/RESULTS.md, "Round 16").
+DEFAULT_CLUSTER_BY: dict[str, list[str]] = {
+    "fct_events": ["device_id", "occurred_at"],
+    "fct_orders": ["customer_id", "ordered_at"],
+}
 PART_NONE = "none"  # the part of rows without a date
 PART_COLUMN = "cdp_part"  # transient column naming a row's part while a folder is written
 
 # (build database, staging folder, mart names, plans) -> details; writes <staging>/<mart>.parquet per
 # mart as its plan says (`write_mart`): the folder <staging>/<mart>/ of the months to write for a
-# `PartPlan`, the published file carried forward for a `Carry`, the built rows otherwise.
+# `PartPlan`, the published file carried forward for a `Carry`, the built rows grouped for a
+# `Clustered`, the built rows as they are otherwise.
 StageMarts = Callable[[Path, Path, list[str], "dict[str, WritePlan]"], dict[str, Any]]
 
 
@@ -114,6 +135,7 @@ class Carry:
     key: str
     since: datetime
     keys_dropped: bool = False  # the build dropped keys: the carried rows are checked against its keys
+    cluster: tuple[str, ...] = ()  # the rows built since are grouped by these (`Clustered`)
 
     def rows_since(self, source: str) -> str:
         """The rows of `source` (a built mart) to treat now, as a subquery."""
@@ -132,7 +154,33 @@ class Carry:
         return query
 
 
-WritePlan = PartPlan | Carry
+@dataclass(frozen=True)
+class Clustered:
+    """A mart written whole into one file with its rows grouped by `columns` (`publish.cluster_by`).
+
+    The first column is sorted by its hash: equal values still end up side by side, at a fraction
+    of the cost of comparing strings; the others order the rows within a group. The order is a
+    layout, not a promise to readers (`select` without `order by` has none)."""
+
+    columns: tuple[str, ...]
+
+    def ordered(self, con: Any, query: str) -> str:
+        """`query` sorted by the columns, or as it is when it does not return them all."""
+        names = {name for name, _ in _shape(con, query)}
+        if not self.columns or not set(self.columns) <= names:
+            return query
+        first, *rest = (f'"{c}"' for c in self.columns)
+        return f"select * from ({query}) order by {', '.join([f'hash({first})', *rest])}"
+
+
+WritePlan = PartPlan | Carry | Clustered
+
+
+def cluster_columns(config: CdpConfig) -> dict[str, tuple[str, ...]]:
+    """Mart -> columns its published rows are grouped by (`publish.cluster_by`)."""
+    section = config.raw.get("publish") or {}
+    configured = section.get("cluster_by", DEFAULT_CLUSTER_BY)
+    return {str(m): tuple(str(c) for c in columns) for m, columns in (configured or {}).items() if columns}
 
 
 def partition_columns(config: CdpConfig) -> dict[str, str]:
@@ -185,14 +233,16 @@ def write_mart(
         if _written_shape(con, treated, out_dir, mart) == _shape(
             con, f"select * from {parquet_source(plan.published)}"
         ):
-            _write_file(con, f"{treated} union all {plan.carried_rows(source)}", out_dir, mart)
+            added = Clustered(plan.cluster).ordered(con, treated)
+            _write_file(con, f"{plan.carried_rows(source)} union all ({added})", out_dir, mart)
             return
         log.info("%s: the published columns differ from the build's: written whole", mart)
-        plan = None
+        plan = Clustered(plan.cluster)
     if prepare is not None:
         prepare(source)
-    if plan is None:
-        _write_file(con, f"select {items} from {source}", out_dir, mart)
+    if plan is None or isinstance(plan, Clustered):
+        query = f"select {items} from {source}"
+        _write_file(con, plan.ordered(con, query) if plan else query, out_dir, mart)
         return
     folder = out_dir / mart
     scratch = out_dir / f".{mart}.parts"
@@ -408,6 +458,9 @@ def publish(
         built,
         {m: key for m in changed if (key := incremental.get(m)) and m in by_build and m not in rewrite},
     )
+    cluster = {m: c for m, c in cluster_columns(config).items() if m in changed and m not in partitioned}
+    carried = {m: replace(carry, cluster=cluster.get(m, ())) for m, carry in carried.items()}
+    clustered = {m: Clustered(c) for m, c in cluster.items() if m not in carried}
     staged_db = staging / "cdp.duckdb"
     deltas = _updated_in_place(built, unchanged, incremental, plans)
     # The copy of the published cdp.duckdb is disk work and the Parquet staging CPU work: side by side.
@@ -420,7 +473,9 @@ def publish(
             {m: b.rows for m, b in built.items() if m not in unchanged and m not in deltas},
         )
         if changed:
-            (stage_marts or copy_marts)(paths.build_duckdb, staging / "marts", changed, {**plans, **carried})
+            (stage_marts or copy_marts)(
+                paths.build_duckdb, staging / "marts", changed, {**plans, **carried, **clustered}
+            )
         for mart, plan in plans.items():
             _link_kept_parts(paths.marts / mart, staging / "marts" / mart, built[mart], plan)
         kept = copying.result()
@@ -459,13 +514,25 @@ def publish(
     )
 
 
+@contextmanager
+def staging_connection() -> Iterator[Any]:
+    """An in-memory DuckDB connection for writing published Parquet (`write_mart`): its memory
+    capped at `STAGING_MEMORY_LIMIT`, spilling to a temporary folder removed afterwards."""
+    import duckdb
+
+    with tempfile.TemporaryDirectory(prefix="cdp-publish-") as spill:
+        con = duckdb.connect(config={"memory_limit": STAGING_MEMORY_LIMIT, "temp_directory": spill})
+        try:
+            yield con
+        finally:
+            con.close()
+
+
 def copy_marts(
     build_db: Path, out_dir: Path, marts: list[str], parts: dict[str, WritePlan] | None = None
 ) -> dict[str, Any]:
     """The default staging: each mart from the build database to `out_dir` as it is (`write_mart`)."""
-    import duckdb
-
-    with duckdb.connect() as con:
+    with staging_connection() as con:
         con.execute(f"attach '{_sql_path(build_db)}' as build (read_only)")
         for mart in marts:
             source = f'build.{dbt.MARTS_SCHEMA}."{mart}"'

@@ -18,6 +18,7 @@ import pytest
 from cdp.pipeline import publish
 from privacy.layout import PrivacyPaths
 from privacy.roles import publish_roles
+from tests.fixtures.tiny_lake import BATCH
 from tests.warehouse.conftest import folder_config
 from warehouse.config import CdpConfig
 from warehouse.paths import LakePaths
@@ -480,3 +481,41 @@ def test_an_incremental_mart_is_fingerprinted_by_its_row_count_and_latest_build(
     con.execute("delete from t where id = 4")
     assert fingerprint() not in (first, rebuilt)
     assert mart_fingerprints(con, "main", ["t"])["t"].fingerprint != fingerprint()  # by hash: another kind
+
+
+def _device_runs(path: Path) -> tuple[int, int]:
+    """Runs of equal device ids in the file's row order, and distinct device ids: equal when each
+    device's events sit side by side."""
+    with duckdb.connect() as con:
+        return con.execute(
+            "select count(*) filter (where device_id is distinct from previous), count(distinct device_id) "
+            "from (select device_id, lag(device_id) over (order by file_row_number) as previous "
+            f"from read_parquet('{path}', file_row_number = true)) where device_id is not null"
+        ).fetchall()[0]
+
+
+def _republished_whole(config: CdpConfig, tmp_path: Path, cluster_by: dict) -> Path:
+    """fct_events as a publish writes it whole under `cluster_by`, on a copy of the data root."""
+    root = tmp_path / "whole"
+    shutil.copytree(config.data_root, root, symlinks=True)
+    (root / "marts" / "fct_events.parquet").unlink()
+    publish_section = {**config.raw["publish"], "cluster_by": cluster_by}
+    publish(
+        CdpConfig(path=config.path, raw={**config.raw, "publish": publish_section}, data_root=root), BATCH
+    )
+    return root / "marts" / "fct_events.parquet"
+
+
+def test_a_clustered_mart_is_published_with_the_rows_of_each_device_side_by_side(published, tmp_path):
+    """`publish.cluster_by` (fct_events by device by default) groups the rows in the file; the
+    same rows written as built are spread, and a column the mart lacks leaves them as built."""
+    events = LakePaths.at(published.data_root).mart("fct_events")
+    runs, devices = _device_runs(events)
+    assert runs == devices
+
+    as_built = _republished_whole(published, tmp_path / "as_built", {})
+    assert _device_runs(as_built)[0] > devices
+    assert _parquet_differences(as_built, events) == 0
+
+    unknown = _republished_whole(published, tmp_path / "unknown", {"fct_events": ["no_such_column"]})
+    assert _parquet_differences(unknown, events) == 0

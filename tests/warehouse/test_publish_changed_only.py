@@ -255,13 +255,20 @@ def _parquet_differences(a: Path, b: Path) -> int:
         ).fetchall()[0][0]
 
 
-def _published_whole(config: CdpConfig, batch: str, tmp_path: Path, mart: str) -> Path:
+def _published_whole(
+    config: CdpConfig, batch: str, tmp_path: Path, mart: str, cluster_by: dict | None = None
+) -> Path:
     """The mart as a publish writes it from the whole build: published on a copy of the data root
-    whose file of `mart` is gone (so nothing can be carried forward)."""
+    whose file of `mart` is gone (so nothing can be carried forward); with `cluster_by`, under
+    that `publish.cluster_by`."""
     root = tmp_path / "whole"
     shutil.copytree(config.data_root, root, symlinks=True)
     (root / "marts" / f"{mart}.parquet").unlink()
-    publish(folder_config(root), batch)
+    copy = folder_config(root)
+    if cluster_by is not None:
+        raw = {**copy.raw, "publish": {**copy.raw["publish"], "cluster_by": cluster_by}}
+        copy = CdpConfig(path=copy.path, raw=raw, data_root=root)
+    publish(copy, batch)
     return root / "marts" / f"{mart}.parquet"
 
 
@@ -494,18 +501,6 @@ def _device_runs(path: Path) -> tuple[int, int]:
         ).fetchall()[0]
 
 
-def _republished_whole(config: CdpConfig, tmp_path: Path, cluster_by: dict) -> Path:
-    """fct_events as a publish writes it whole under `cluster_by`, on a copy of the data root."""
-    root = tmp_path / "whole"
-    shutil.copytree(config.data_root, root, symlinks=True)
-    (root / "marts" / "fct_events.parquet").unlink()
-    publish_section = {**config.raw["publish"], "cluster_by": cluster_by}
-    publish(
-        CdpConfig(path=config.path, raw={**config.raw, "publish": publish_section}, data_root=root), BATCH
-    )
-    return root / "marts" / "fct_events.parquet"
-
-
 def test_a_clustered_mart_is_published_with_the_rows_of_each_device_side_by_side(published, tmp_path):
     """`publish.cluster_by` (fct_events by device by default) groups the rows in the file; the
     same rows written as built are spread, and a column the mart lacks leaves them as built."""
@@ -513,9 +508,11 @@ def test_a_clustered_mart_is_published_with_the_rows_of_each_device_side_by_side
     runs, devices = _device_runs(events)
     assert runs == devices
 
-    as_built = _republished_whole(published, tmp_path / "as_built", {})
+    as_built = _published_whole(published, BATCH, tmp_path / "as_built", "fct_events", {})
     assert _device_runs(as_built)[0] > devices
     assert _parquet_differences(as_built, events) == 0
 
-    unknown = _republished_whole(published, tmp_path / "unknown", {"fct_events": ["no_such_column"]})
+    unknown = _published_whole(
+        published, BATCH, tmp_path / "unknown", "fct_events", {"fct_events": ["no_such_column"]}
+    )
     assert _parquet_differences(unknown, events) == 0

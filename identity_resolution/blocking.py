@@ -12,12 +12,12 @@ the day's change, not the size of the graph.
 from __future__ import annotations
 
 import logging
-import tempfile
 from collections.abc import Sequence
 
-import duckdb
 import numpy as np
 import polars as pl
+
+from warehouse.duckdb_memory import capped_connection
 
 log = logging.getLogger(__name__)
 
@@ -106,10 +106,7 @@ def candidate_pairs(
         f"select * from ({_rule_sql(rule, size, incremental, left_out)})"
         for rule, size in zip(rules, limits, strict=True)
     )
-    with tempfile.TemporaryDirectory(prefix="cdp-blocking-") as spill, duckdb.connect() as con:
-        if memory_limit:
-            con.execute(f"set memory_limit = '{memory_limit}'")
-            con.execute(f"set temp_directory = '{spill}'")
+    with capped_connection(memory_limit, "blocking") as con:
         con.register("features", table.to_arrow())
         con.register("departed", departed.select(columns).cast(table.select(columns).schema).to_arrow())
         if not incremental:  # a full run reports the skipped blocks

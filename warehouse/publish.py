@@ -43,10 +43,9 @@ import logging
 import os
 import shutil
 import sys
-import tempfile
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Callable, Collection
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -166,8 +165,7 @@ class Clustered:
 
     def ordered(self, con: Any, query: str) -> str:
         """`query` sorted by the columns, or as it is when it does not return them all."""
-        names = {name for name, _ in _shape(con, query)}
-        if not self.columns or not set(self.columns) <= names:
+        if not self.columns or not set(self.columns) <= {name for name, _ in _shape(con, query)}:
             return query
         first, *rest = (f'"{c}"' for c in self.columns)
         return f"select * from ({query}) order by {', '.join([f'hash({first})', *rest])}"
@@ -514,18 +512,12 @@ def publish(
     )
 
 
-@contextmanager
-def staging_connection() -> Iterator[Any]:
-    """An in-memory DuckDB connection for writing published Parquet (`write_mart`): its memory
-    capped at `STAGING_MEMORY_LIMIT`, spilling to a temporary folder removed afterwards."""
-    import duckdb
+def staging_connection() -> AbstractContextManager[Any]:
+    """An in-memory DuckDB connection for writing published Parquet (`write_mart`), its memory
+    capped at `STAGING_MEMORY_LIMIT`."""
+    from warehouse.duckdb_memory import capped_connection
 
-    with tempfile.TemporaryDirectory(prefix="cdp-publish-") as spill:
-        con = duckdb.connect(config={"memory_limit": STAGING_MEMORY_LIMIT, "temp_directory": spill})
-        try:
-            yield con
-        finally:
-            con.close()
+    return capped_connection(STAGING_MEMORY_LIMIT, "publish")
 
 
 def copy_marts(

@@ -163,7 +163,9 @@ def test_a_daily_build_tests_the_keys_it_wrote_and_every_row_across_tables(daily
     """Key tests of an incremental fact look at the latest build's rows, which are all a
     delete+insert by key can duplicate; `relationships` still looks at every row."""
     config, paths = daily["config"], daily["paths"]
-    selected = "unique_fct_events_event_id relationships_fct_events_customer_id__customer_id__ref_dim_customer_"
+    selected = (
+        "unique_fct_events_event_id relationships_fct_events_customer_id__customer_id__ref_dim_customer_"
+    )
 
     def failing_after(sql: str) -> list[str]:
         with duckdb.connect(str(paths.build_duckdb)) as con:

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 import numpy as np
 import polars as pl
 
-from warehouse.duckdb_memory import capped_connection
+from warehouse.duckdb_connections import capped_connection
 
 log = logging.getLogger(__name__)
 

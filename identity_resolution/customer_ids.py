@@ -14,8 +14,9 @@ gives the same ids, and a new record joining an existing customer never changes 
 
 from __future__ import annotations
 
-import duckdb
 import polars as pl
+
+from warehouse.duckdb_connections import connect
 
 ID_PREFIX = "C"
 ID_HASH_CHARS = 16
@@ -29,7 +30,7 @@ HISTORY_SCHEMA = {
 
 def _md5(values: pl.Series) -> pl.Series:
     """MD5 hex digests (DuckDB, vectorised): stable across library versions, unlike frame hashes."""
-    with duckdb.connect() as con:
+    with connect() as con:
         con.register("ids", pl.DataFrame({"v": values}).to_arrow())
         digests = con.sql("select md5(v) as d from ids").pl()["d"]
     return digests.alias(values.name)

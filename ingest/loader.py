@@ -66,6 +66,7 @@ from ingest.validate import (
 from warehouse import delta
 from warehouse.config import CdpConfig
 from warehouse.delta import sql_string
+from warehouse.duckdb_connections import connect
 from warehouse.paths import LakePaths
 
 log = logging.getLogger("cdp.ingest")
@@ -360,7 +361,7 @@ def load_source(
     problems: list[str] = []
     workers = ingest_settings(config).workers
     pool = parallel.Pool(workers)
-    with contextlib.closing(duckdb.connect()) as con:
+    with contextlib.closing(connect()) as con:
         for name, entity in source_config.entities.items():
             entity_summary, entity_problems = load_entity(
                 config, source, name, entity, batch_id, con, row_filter, pool
@@ -406,7 +407,7 @@ def load_entity(
     pool: parallel.Pool | None = None,
 ) -> tuple[dict[str, Any], list[str]]:
     if con is None:
-        with contextlib.closing(duckdb.connect()) as own:
+        with contextlib.closing(connect()) as own:
             return load_entity(config, source, name, entity, batch_id, own, row_filter, pool)
     paths = LakePaths.at(config.data_root)
     settings = ingest_settings(config)
@@ -610,7 +611,7 @@ def read_unit(job: UnitJob) -> UnitOutput:
     """Read and check one run of files (in a worker process); rows go to spill files."""
     global _WORKER_CON  # one connection per worker process: opening one costs ~0.1 s
     if _WORKER_CON is None:
-        _WORKER_CON = duckdb.connect()
+        _WORKER_CON = connect()
     load = _UnitLoad(
         source=job.source,
         name=job.name,

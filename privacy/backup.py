@@ -30,8 +30,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, BinaryIO, Literal
 
-import duckdb
-
 from privacy import audit
 from privacy.encryption import decrypt_stream, encrypt_stream
 from privacy.errors import BackupError, CorruptFileError
@@ -40,6 +38,7 @@ from privacy.pseudonymise import literal
 from privacy.settings import PrivacySettings, config_path, load_settings
 from warehouse import delta
 from warehouse.config import CdpConfig
+from warehouse.duckdb_connections import connect
 
 log = logging.getLogger("cdp.privacy.backup")
 
@@ -213,7 +212,7 @@ def _mart_rows(data_root: Path) -> dict[str, int]:
     marts = data_root / "marts"
     if not marts.is_dir():
         return {}
-    con = duckdb.connect()
+    con = connect()
     try:
         return {
             p.relative_to(data_root).as_posix(): int(
@@ -402,7 +401,7 @@ def _check_tables(restored: Path, manifest: dict[str, Any]) -> dict[str, int]:
 
 
 def _check_marts(restored: Path, manifest: dict[str, Any]) -> dict[str, int]:
-    con = duckdb.connect()
+    con = connect()
     checked = {}
     try:
         for relative, expected in manifest["marts"].items():

@@ -20,6 +20,7 @@ from privacy.errors import CatalogueError
 from privacy.settings import load_settings
 from warehouse import delta
 from warehouse.config import REPO_ROOT, CdpConfig
+from warehouse.duckdb_connections import connect
 from warehouse.paths import LakePaths
 
 MARTS_LAYER = "marts"
@@ -75,7 +76,7 @@ def published_marts(paths: LakePaths) -> list[TableColumns]:
     if not paths.marts.is_dir():
         return []
     found = []
-    con = duckdb.connect()
+    con = connect()
     for item in sorted(paths.marts.iterdir()):
         if item.suffix == ".parquet" or item.is_dir():
             pattern = str(item / "*.parquet") if item.is_dir() else str(item)
@@ -94,7 +95,7 @@ def built_marts(build_db: Path) -> list[TableColumns]:
     if not build_db.is_file():
         return []
     try:
-        con = duckdb.connect(str(build_db), read_only=True)
+        con = connect(build_db, read_only=True)
     except duckdb.Error as exc:
         raise CatalogueError(f"{build_db}: cannot open the build database ({exc}); is dbt running?") from exc
     try:

@@ -57,6 +57,7 @@ from privacy.subject import Request, resolve
 from privacy.sweep import SweepResult, strong_values, sweep
 from warehouse import delta
 from warehouse.config import CdpConfig
+from warehouse.duckdb_connections import connect
 from warehouse.paths import LakePaths
 
 log = logging.getLogger("cdp.privacy.erasure")
@@ -358,7 +359,7 @@ def _plan_marts(
 ) -> None:
     if not paths.marts.is_dir():
         return
-    con = duckdb.connect()
+    con = connect()
     try:
         for name in paths.published_marts():
             for item in paths.mart_files(name):
@@ -379,7 +380,7 @@ def _plan_restricted(
     if not files:
         return
     secret = encryption_key(config, settings)
-    con = duckdb.connect()
+    con = connect()
     try:
         for path in files:
             name = path.name.removesuffix(RESTRICTED_SUFFIX)
@@ -399,7 +400,7 @@ def _plan_databases(
     """cdp.duckdb: each table is a published mart by name."""
     if not paths.duckdb.is_file():
         return
-    con = duckdb.connect(str(paths.duckdb), read_only=True)
+    con = connect(paths.duckdb, read_only=True)
     try:
         for schema, table, columns in _duckdb_tables(con):
             predicate = sql_predicate(table, columns, subject, settings, key)
@@ -555,7 +556,7 @@ def _purge_all(paths: LakePaths, outcome: ErasureOutcome) -> None:
 
 def _filter_parquet(step: FileStep) -> None:
     partial = step.path.with_name(f".{step.path.name}.partial")
-    con = duckdb.connect()
+    con = connect()
     try:
         con.execute(
             f"copy (select * from read_parquet({literal(str(step.path))}) where not coalesce({step.predicate}, false)) "
@@ -569,7 +570,7 @@ def _filter_parquet(step: FileStep) -> None:
 def _filter_restricted(config: CdpConfig, step: FileStep, settings: PrivacySettings) -> None:
     secret = encryption_key(config, settings)
     table = pq.read_table(io.BytesIO(read_encrypted(step.path, secret)))
-    con = duckdb.connect()
+    con = connect()
     try:
         con.register("restricted_mart", table)
         kept = con.sql(
@@ -599,7 +600,7 @@ def rewrite_duckdb(path: Path, predicates: dict[str, str]) -> None:
     """`path` rebuilt table by table (rows matching `predicates[schema.table]` left out), views kept."""
     partial = path.with_name(f".{path.name}.partial")
     partial.unlink(missing_ok=True)
-    con = duckdb.connect(str(partial))
+    con = connect(partial)
     try:
         con.execute(f"attach {literal(str(path))} as old (read_only)")
         schemas = [

@@ -26,6 +26,7 @@ from privacy.layout import PrivacyPaths
 from privacy.pseudonymise import literal, quote
 from privacy.settings import PrivacySettings, RoleSettings, load_settings
 from warehouse.config import CdpConfig
+from warehouse.duckdb_connections import connect
 from warehouse.paths import LakePaths, parquet_glob
 from warehouse.publish import (
     DELTA_MAX_SHARE,
@@ -78,7 +79,7 @@ def published_columns(paths: LakePaths) -> dict[str, list[str]]:
     marts = paths.published_marts()
     if not marts:
         return {}
-    con = duckdb.connect()
+    con = connect()
     try:
         return {
             mart: [
@@ -166,7 +167,7 @@ def _build_role_db(
     elif reuse:
         kept, synced, before = _reuse_previous(lake, target, partial, granted, sources, set(deltas))
     partitioned = partition_columns(config)
-    con = duckdb.connect(str(partial))
+    con = connect(partial)
     try:
         for table in copied or []:
             con.execute(f"drop table {quote(table)}")
@@ -267,7 +268,7 @@ def _reuse_previous(
     if not target.is_file():
         return set(), set(), {}
     try:
-        with duckdb.connect(str(target), read_only=True) as con:
+        with connect(target, read_only=True) as con:
             previous = {
                 t: (list(c), s) for t, c, s in con.execute(f"select * from {SOURCES_TABLE}").fetchall()
             }
@@ -307,7 +308,7 @@ def _copy_published_db(lake: LakePaths, partial: Path, granted: RoleGrant) -> li
     source = lake.duckdb
     if not source.is_file() or source.with_name(source.name + ".wal").exists():
         return None
-    con = duckdb.connect(str(source), read_only=True)
+    con = connect(source, read_only=True)
     try:
         tables = dict(
             con.execute(
@@ -333,7 +334,7 @@ def role_tables(config: CdpConfig, role: str) -> dict[str, list[str]]:
     path = PrivacyPaths.of(config).role_db(role)
     if not path.is_file():
         raise PrivacyError(f"no database for role {role!r} at {path}: run `cdp publish-roles` first")
-    con = duckdb.connect(str(path), read_only=True)
+    con = connect(path, read_only=True)
     try:
         rows = con.execute(f"select table_name, column_name from {ACCESS_TABLE}").fetchall()
     finally:

@@ -18,6 +18,7 @@ import duckdb
 
 from privacy.matching import Subject
 from privacy.pseudonymise import literal, quote, regex_literal
+from warehouse.duckdb_connections import connect
 
 READ_BYTES = 8 << 20
 
@@ -69,7 +70,7 @@ def sweep(root: Path, subject: Subject, min_chars: int, *, names: bool = True) -
     decoded_needles = sorted(
         {v.lower() for values in strong_values(subject, min_chars).values() for v in values}
     )
-    con = duckdb.connect()  # one engine for every Parquet file
+    con = connect()  # one engine for every Parquet file
     try:
         for path in sorted(p for p in root.rglob("*") if p.is_file()):
             result.files_searched += 1

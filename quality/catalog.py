@@ -24,13 +24,13 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-import duckdb
 import polars as pl
 import pyarrow as pa
 
 from quality.scope import GateScope, changed_files
 from warehouse import delta
 from warehouse.dbt import MARTS_SCHEMA
+from warehouse.duckdb_connections import connect
 from warehouse.paths import LakePaths
 
 DerivedBuilder = Callable[["Catalog"], "pl.DataFrame | None"]
@@ -58,7 +58,7 @@ class Catalog:
         self._derived = dict(derived or {})
         self._known: dict[str, bool] = {}
         self._keep_alive: list[Any] = []  # registered Arrow objects must outlive their views
-        self.con = duckdb.connect()
+        self.con = connect()
         self.con.execute("set enable_progress_bar = false")  # no bars in Airflow task logs
         for schema in (*LAKE_SCHEMAS, "meta", "gold", "derived", CHANGED_SCHEMA):
             self.con.execute(f"create schema {schema}")

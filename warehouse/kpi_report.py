@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from warehouse.config import CdpConfig
+from warehouse.duckdb_connections import connect
 from warehouse.errors import CdpError
 from warehouse.marts_settings import load_settings
 from warehouse.paths import LakePaths
@@ -91,13 +92,12 @@ class WeeklyReport:
 
 def export_weekly_report(config: CdpConfig) -> WeeklyReport:
     """Write `reports/weekly_kpis_<week>.{csv,xlsx,pdf}` for the weeks up to the marts' as-of week."""
-    import duckdb
 
     paths = LakePaths.at(config.data_root)
     if not paths.duckdb.exists():
         raise ReportError(f"{paths.duckdb} not found: publish the marts first (cdp run / the cdp_daily DAG)")
     weeks = load_settings(config).report.weeks
-    with duckdb.connect(str(paths.duckdb), read_only=True) as con:
+    with connect(paths.duckdb, read_only=True) as con:
         as_of = con.execute("select max(as_of_date) from customer_lifecycle").fetchall()[0][0]
         if as_of is None:
             raise ReportError(f"{paths.duckdb}: the marts are empty; nothing to report")

@@ -53,6 +53,7 @@ from typing import Any
 
 from warehouse import dbt
 from warehouse.config import CdpConfig
+from warehouse.duckdb_connections import connect
 from warehouse.errors import CdpError
 from warehouse.paths import LakePaths, mart_location, parquet_glob
 
@@ -515,7 +516,7 @@ def publish(
 def staging_connection() -> AbstractContextManager[Any]:
     """An in-memory DuckDB connection for writing published Parquet (`write_mart`), its memory
     capped at `STAGING_MEMORY_LIMIT`."""
-    from warehouse.duckdb_memory import capped_connection
+    from warehouse.duckdb_connections import capped_connection
 
     return capped_connection(STAGING_MEMORY_LIMIT, "publish")
 
@@ -579,7 +580,7 @@ def carried_marts(
     found: dict[str, Carry] = {}
     if not keys:
         return found
-    with duckdb.connect() as con:
+    with connect() as con:
         con.execute(f"attach {_literal(str(paths.build_duckdb))} as build (read_only)")
         for mart, key in keys.items():
             carry = _carry(
@@ -708,7 +709,7 @@ def published_fingerprints(paths: LakePaths) -> dict[str, str]:
     if not paths.duckdb.is_file() or paths.duckdb.with_name(paths.duckdb.name + ".wal").exists():
         return {}
     try:
-        with duckdb.connect(str(paths.duckdb), read_only=True) as con:
+        with connect(paths.duckdb, read_only=True) as con:
             return dict(
                 con.execute(
                     f"select mart, fingerprint from {PUBLISH_LOG_TABLE} where fingerprint is not null"
@@ -741,7 +742,7 @@ def _read_log(paths: LakePaths, *columns: str) -> list[tuple]:
     if not paths.duckdb.is_file() or paths.duckdb.with_name(paths.duckdb.name + ".wal").exists():
         return []
     try:
-        with duckdb.connect(str(paths.duckdb), read_only=True) as con:
+        with connect(paths.duckdb, read_only=True) as con:
             return con.execute(f"select mart, {', '.join(columns)} from {PUBLISH_LOG_TABLE}").fetchall()
     except duckdb.Error:
         return []
@@ -794,7 +795,7 @@ def _built_columns(duckdb: Any, build_db: Path, marts: list[str]) -> dict[str, l
     if not build_db.exists():
         return {}
     _release_dbt()
-    with duckdb.connect(str(build_db), read_only=True) as build:
+    with connect(build_db, read_only=True) as build:
         rows = build.execute(
             "select table_name, list(column_name) from information_schema.columns "
             "where table_schema = ? group by table_name",
@@ -815,7 +816,7 @@ def _built_marts(
     if not build_db.exists():
         raise PublishError(f"build database not found: {build_db}")
     _release_dbt()
-    with duckdb.connect(str(build_db), read_only=True) as build:
+    with connect(build_db, read_only=True) as build:
         available = {
             r[0]
             for r in build.execute(
@@ -845,13 +846,12 @@ def reuse_copy(previous: Path, target: Path, keep: dict[str, float], rebuild: di
     with most tables replaced would be nearly twice the size of a fresh one. Returns the tables kept
     (empty: nothing copied, start from an empty database).
     """
-    import duckdb
 
     kept_weight, total = sum(keep.values()), sum(keep.values()) + sum(rebuild.values())
     if not keep or not previous.is_file() or kept_weight < REUSE_MIN_SHARE * total:
         return set()
     shutil.copyfile(previous, target)
-    with duckdb.connect(str(target)) as con:
+    with connect(target) as con:
         for (table,) in con.execute("select table_name from duckdb_tables()").fetchall():
             if table not in keep:
                 con.execute(f'drop table main."{table}"')
@@ -907,7 +907,7 @@ def _stage_database(
     delta_rows: dict[str, int | None] = {}
     sync_keys: dict[str, str] = {}
     replaced = {m: mart_signature(paths, m) for m in deltas}
-    with duckdb.connect(str(staged_db)) as con:
+    with connect(staged_db) as con:
         columns = dict(
             con.execute(
                 "select table_name, list(column_name) from duckdb_columns() "

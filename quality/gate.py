@@ -307,7 +307,9 @@ def _run_suite(
         raise SuiteDefinitionError(
             f"{suite.path}: batch_by/label_by column(s) not in the query's result: {', '.join(absent)}"
         )
-    batches = partitions(table, suite.batch_by)
+    # A changed-scope suite with nothing changed has nothing to judge, batched by source or not.
+    nothing_changed = run.scope == CHANGED and table.num_rows == 0
+    batches = [] if nothing_changed else partitions(table, suite.batch_by)
     if not batches:
         run.skipped = "no rows"
     gx_parameters = _gx_parameters(parameters)

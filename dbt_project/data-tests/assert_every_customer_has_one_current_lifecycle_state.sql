@@ -1,5 +1,7 @@
--- One current lifecycle state per dim_customer row, and history intervals that follow each other
--- without gaps (each interval ends where the next begins).
+-- One current lifecycle state per customer, and history intervals that follow each other
+-- without gaps (each interval ends where the next begins). The customers are the golden records,
+-- the rows dim_customer is built from (one each): read from there, the test runs beside the other
+-- marts instead of after dim_customer, which ends the build.
 with
 
 history as (
@@ -10,7 +12,7 @@ current_counts as (
     select
         dim.customer_id,
         sum(case when history.is_current then 1 else 0 end) as current_states
-    from {{ ref('dim_customer') }} as dim
+    from {{ ref('stg_identity__golden_customer') }} as dim
     left join history
         on dim.customer_id = history.customer_id
     group by dim.customer_id

@@ -54,6 +54,7 @@ def day(tmp_path_factory):
     _, daily_error = gate_once(lake, DAY_RUN)
     _, retry_error = gate_once(lake, RETRY_RUN)
     _, full_error = gate_once(lake, FULL_RUN, full=True)
+    assert full_error is not None  # the reused id fails the full gate too
     return {
         "lake": lake,
         "first": first,
@@ -145,3 +146,36 @@ def test_a_clean_day_passes_and_advances_the_state(tmp_path):
     again = run_gate(lake.config, SILVER_GATE, RETRY_RUN, checked_at=DAY)
     assert orders_rule(lake, RETRY_RUN, "negative_totals").is_empty()
     assert again.suite_scopes["silver_orders"] == CHANGED
+
+
+def test_a_daily_gate_judges_the_day_coupons_and_finds_an_id_reused_from_an_earlier_day(tmp_path):
+    lake = clean_lake(tmp_path / "data")
+    run_gate(lake.config, SILVER_GATE, RUN_ID, checked_at=CHECKED_AT)
+    coupons = lake.silver("coupons")
+    old_id = coupons.sort("coupon_id").item(0, "coupon_id")
+    day = coupons.sort("coupon_id").head(2).with_columns(coupon_id=pl.Series(["CP-DAY-1", old_id]))
+    delta.write(day, lake.paths.silver("coupons"), "append")
+
+    _, error = gate_once(lake, DAY_RUN)
+
+    assert error is not None
+    assert ("silver_coupons", "id_copies") in {(o.suite, o.column) for o in error.report.critical_failures}
+    results = delta.read(lake.paths.lake / "quality" / "dq_results")
+    rule = results.filter(
+        (pl.col("run_id") == DAY_RUN)
+        & (pl.col("suite") == "silver_coupons")
+        & (pl.col("column") == "id_copies")
+    )
+    # the day's two coupons were judged, not the whole table; the reused id failed
+    assert rule.select("checked", "passed", "scope").rows() == [(2, 1, CHANGED)]
+    assert old_id in rule.item(0, "details")
+    _, full_error = gate_once(lake, FULL_RUN, full=True)
+    assert full_error is not None  # the reused id fails the full gate too
+    full = delta.read(lake.paths.lake / "quality" / "dq_results").filter(
+        (pl.col("run_id") == FULL_RUN)
+        & (pl.col("suite") == "silver_coupons")
+        & (pl.col("column") == "id_copies")
+    )
+    assert full.select("checked", "passed", "scope").rows() == [
+        (len(coupons) + 2, len(coupons) + 2 - 2, FULL)
+    ]

@@ -317,3 +317,39 @@ def test_a_person_deleted_from_the_lake_leaves_the_facts(daily):
     )
     assert left == [(0,)], customer_id
     assert _differences(config, _snapshot(config)) == dict.fromkeys(FACTS, (0, 0))
+
+
+@pytest.mark.slow
+def test_anonymous_events_lose_their_customer_when_their_device_is_seen_on_another(daily):
+    """A shared family tablet: the device of a customer's anonymous events turns up on another
+    customer's record, so it belongs to nobody and those events to no customer, as a full rebuild
+    says."""
+    config, paths = daily["config"], daily["paths"]
+    assert dbt.invoke(config, ["run"], "--select", FACT_MODELS).success  # continue from the last build
+    device, owner = _rows(
+        paths,
+        "select device_id, any_value(customer_id) from marts.fct_events "
+        "where record_id is null and customer_id is not null "
+        "group by device_id order by count(*) desc, device_id limit 1",
+    )[0]
+    records = delta.read(paths.silver("customer_records"))
+    links = delta.read(paths.identity("identity_links"), ["record_id", "customer_id"])
+    other = (
+        records.join(links, on="record_id")
+        .filter(pl.col("customer_id") != owner)
+        .sort("record_id")
+        .item(0, "record_id")
+    )
+    shared = pl.when(pl.col("record_id") == other).then(pl.lit(device)).otherwise(pl.col("device_id"))
+    delta.write(
+        records.with_columns(shared.alias("device_id")), paths.silver("customer_records"), "overwrite"
+    )
+
+    assert dbt.invoke(config, ["run"], "--select", FACT_MODELS).success
+
+    owners = _rows(
+        paths,
+        f"select distinct customer_id from marts.fct_events where record_id is null and device_id = '{device}'",
+    )
+    assert owners == [(None,)]
+    assert _differences(config, _snapshot(config)) == dict.fromkeys(FACTS, (0, 0))

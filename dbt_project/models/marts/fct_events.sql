@@ -29,15 +29,22 @@ changed as (
     -- new or corrected events
     {{ cdp.lake_changed_keys('silver', 'events', 'event_id', 'silver_events', this, event_columns) }}
     union
-    -- events whose record or device now belongs to another customer (or to none)
+    -- events whose record now belongs to another customer (or to none)
     select built.event_id
     from {{ this }} as built
     left join records
         on built.record_id = records.record_id
+    where built.record_id is not null
+        and built.customer_id is distinct from records.customer_id
+    union
+    -- anonymous events whose device now belongs to another customer (or to none); apart from the
+    -- events of a record, so each of the 21M built rows (at 1M people) is looked up once, not twice
+    select built.event_id
+    from {{ this }} as built
     left join device_owners
-        on built.record_id is null
-        and built.device_id = device_owners.device_id
-    where built.customer_id is distinct from coalesce(records.customer_id, device_owners.customer_id)
+        on built.device_id = device_owners.device_id
+    where built.record_id is null
+        and built.customer_id is distinct from device_owners.customer_id
 ),
 {% endif %}
 

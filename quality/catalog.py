@@ -58,8 +58,7 @@ class Catalog:
         self._derived = dict(derived or {})
         self._known: dict[str, bool] = {}
         self._keep_alive: list[Any] = []  # registered Arrow objects must outlive their views
-        self.con = connect()
-        self.con.execute("set enable_progress_bar = false")  # no bars in Airflow task logs
+        self.con = connect()  # no progress bar in Airflow task logs (warehouse.duckdb_connections)
         for schema in (*LAKE_SCHEMAS, "meta", "gold", "derived", CHANGED_SCHEMA):
             self.con.execute(f"create schema {schema}")
         for name, value in self.parameters.items():

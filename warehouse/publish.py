@@ -53,7 +53,7 @@ from typing import Any
 
 from warehouse import dbt
 from warehouse.config import CdpConfig
-from warehouse.duckdb_connections import connect
+from warehouse.duckdb_connections import capped_connection, connect
 from warehouse.errors import CdpError
 from warehouse.paths import LakePaths, mart_location, parquet_glob
 
@@ -412,8 +412,6 @@ def publish(
     Marts in `rewrite` are staged even when unchanged (for example when a copy that the staging
     writes beside the Parquet is missing).
     """
-    import duckdb
-
     paths = LakePaths.at(config.data_root)
     if built_batch(config) != batch_id:
         raise PublishError(
@@ -432,11 +430,11 @@ def publish(
         raise PublishError(f"dbt manifest not found at {manifest}; run the marts build first")
     marts = mart_names(manifest)
 
-    columns_of = _built_columns(duckdb, paths.build_duckdb, marts)
+    columns_of = _built_columns(paths.build_duckdb, marts)
     partitioned = {m: c for m, c in partition_columns(config).items() if c in columns_of.get(m, ())}
     incremental = incremental_marts(manifest)
     by_build = [m for m in incremental if BUILT_AT in columns_of.get(m, ()) and m not in partitioned]
-    built = _built_marts(duckdb, paths.build_duckdb, marts, treatment, partitioned, by_build)
+    built = _built_marts(paths.build_duckdb, marts, treatment, partitioned, by_build)
     previous, previous_parts = published_fingerprints(paths), published_parts(paths)
     if published_treatment(paths) != treatment_id(treatment):
         # rows the build did not touch are published differently now: keys cannot tell what changed
@@ -452,7 +450,6 @@ def publish(
     changed = [m for m in marts if m not in unchanged]
     plans = _part_plans(paths, built, changed, partitioned, previous_parts)
     carried = carried_marts(
-        duckdb,
         paths,
         built,
         {m: key for m in changed if (key := incremental.get(m)) and m in by_build and m not in rewrite},
@@ -479,7 +476,6 @@ def publish(
             _link_kept_parts(paths.marts / mart, staging / "marts" / mart, built[mart], plan)
         kept = copying.result()
     _stage_database(
-        duckdb,
         paths,
         staged_db,
         staging / "marts",
@@ -516,8 +512,6 @@ def publish(
 def staging_connection() -> AbstractContextManager[Any]:
     """An in-memory DuckDB connection for writing published Parquet (`write_mart`), its memory
     capped at `STAGING_MEMORY_LIMIT`."""
-    from warehouse.duckdb_connections import capped_connection
-
     return capped_connection(STAGING_MEMORY_LIMIT, "publish")
 
 
@@ -565,9 +559,7 @@ def _part_plans(
     return plans
 
 
-def carried_marts(
-    duckdb: Any, paths: LakePaths, built: dict[str, BuiltMart], keys: dict[str, str]
-) -> dict[str, Carry]:
+def carried_marts(paths: LakePaths, built: dict[str, BuiltMart], keys: dict[str, str]) -> dict[str, Carry]:
     """Which of the changed incremental marts `keys` (mart -> key) to carry forward (`Carry`).
 
     A mart qualifies when it is published as one file holding its key and `_built_at`, at most
@@ -790,7 +782,7 @@ def file_signature(file: Path) -> str:
     return f"{file.name}:{stat.st_size}:{stat.st_mtime_ns}"
 
 
-def _built_columns(duckdb: Any, build_db: Path, marts: list[str]) -> dict[str, list[str]]:
+def _built_columns(build_db: Path, marts: list[str]) -> dict[str, list[str]]:
     """Columns of each built mart (none when the build database is missing: `_built_marts` says so)."""
     if not build_db.exists():
         return {}
@@ -805,7 +797,6 @@ def _built_columns(duckdb: Any, build_db: Path, marts: list[str]) -> dict[str, l
 
 
 def _built_marts(
-    duckdb: Any,
     build_db: Path,
     marts: list[str],
     treatment: str,
@@ -846,7 +837,6 @@ def reuse_copy(previous: Path, target: Path, keep: dict[str, float], rebuild: di
     with most tables replaced would be nearly twice the size of a fresh one. Returns the tables kept
     (empty: nothing copied, start from an empty database).
     """
-
     kept_weight, total = sum(keep.values()), sum(keep.values()) + sum(rebuild.values())
     if not keep or not previous.is_file() or kept_weight < REUSE_MIN_SHARE * total:
         return set()
@@ -872,7 +862,6 @@ def _updated_in_place(
 
 
 def _stage_database(
-    duckdb: Any,
     paths: LakePaths,
     staged_db: Path,
     parquet_dir: Path,

@@ -39,6 +39,7 @@ from privacy.settings import PrivacySettings, config_path, load_settings
 from warehouse import delta
 from warehouse.config import CdpConfig
 from warehouse.duckdb_connections import connect
+from warehouse.paths import mart_locations, parquet_glob
 
 log = logging.getLogger("cdp.privacy.backup")
 
@@ -216,9 +217,9 @@ def _mart_rows(data_root: Path) -> dict[str, int]:
     try:
         return {
             p.relative_to(data_root).as_posix(): int(
-                con.execute(f"select count(*) from read_parquet({literal(p.as_posix())})").fetchall()[0][0]
+                con.execute(f"select count(*) from read_parquet({literal(parquet_glob(p))})").fetchall()[0][0]
             )
-            for p in sorted(marts.glob("*.parquet"))
+            for p in mart_locations(marts).values()
         }
     finally:
         con.close()
@@ -407,7 +408,7 @@ def _check_marts(restored: Path, manifest: dict[str, Any]) -> dict[str, int]:
         for relative, expected in manifest["marts"].items():
             rows = int(
                 con.execute(
-                    f"select count(*) from read_parquet({literal((restored / relative).as_posix())})"
+                    f"select count(*) from read_parquet({literal(parquet_glob(restored / relative))})"
                 ).fetchall()[0][0]
             )
             if rows != expected:

@@ -26,6 +26,11 @@ fingerprint, so a daily publish writes only the months whose rows changed, hard-
 into the staged folder and swaps the whole folder in with one atomic exchange (`renameat2`), and
 `cdp.duckdb` replaces only those months' rows (`replace_parts`).
 
+A mart named in `publish.file_rows` (the big facts by default) is published as a folder of files
+of about that many rows each (`FileSplit`), so that carrying it forward rewrites only the files that
+hold a key rebuilt since: the others are hard-linked into the staged folder, the day's rows added as
+new files, and the folder swapped in as a monthly one is.
+
 A mart named in `publish.cluster_by` is written with its rows grouped by those columns
 (`Clustered`): the ids that repeat along a device or a customer then sit side by side, where
 Parquet's dictionaries and zstd find them, so the file is smaller and cheaper to write and read.
@@ -41,6 +46,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import shutil
 import sys
 from collections.abc import Callable, Collection
@@ -55,7 +61,7 @@ from warehouse import dbt
 from warehouse.config import CdpConfig
 from warehouse.duckdb_connections import capped_connection, connect
 from warehouse.errors import CdpError
-from warehouse.paths import LakePaths, mart_location, parquet_glob
+from warehouse.paths import LakePaths, mart_location, parquet_files, parquet_glob
 
 log = logging.getLogger("cdp.publish")
 
@@ -93,11 +99,24 @@ DEFAULT_PARTITION_BY: dict[str, str] = {}
 # `cdp.yaml`. Pseudonymised device and session ids are random hex, unique per device or session;
 # spread over 21M events at 1M people they took 680 MB of fct_events' 1.26 GB. Grouped by device
 # the file is 534 MB and written in 8 s instead of 12; the sort costs ~11 s once, in a publish
-# that writes the mart whole (bench/RESULTS.md, "Round 16").
+# that writes the mart whole (bench/RESULTS.md, "Round 16"). Customer first: a customer's devices
+# stay together, and so do the rows a day re-keys when customers merge (`FileSplit`).
 DEFAULT_CLUSTER_BY: dict[str, list[str]] = {
-    "fct_events": ["device_id", "occurred_at"],
+    "fct_events": ["customer_id", "device_id", "occurred_at"],
     "fct_orders": ["customer_id", "ordered_at"],
+    "fct_order_lines": ["customer_id", "order_date"],
 }
+# Marts published as a folder of files of about this many rows each (mart -> rows), `publish.file_rows`
+# in `cdp.yaml`. A carried fact (`Carry`) then rewrites only the files holding a key rebuilt since
+# and adds one file of the rows built since; the other files are hard-linked as published. Grouped
+# by `cluster_by`, the few customers re-keyed in a day sit in few files: at 1M people a day
+# re-keys 263 events of 3 devices and 433 orders of 54 customers (bench/RESULTS.md, "Round 18").
+DEFAULT_FILE_ROWS: dict[str, int] = {"fct_events": 245_760, "fct_orders": 61_440, "fct_order_lines": 61_440}
+# Rows per Parquet row group (DuckDB's default); a folder mart's files hold whole row groups.
+ROW_GROUP_ROWS = 122_880
+# A carried folder mart whose files have grown to more than this many times the files it would be
+# written in whole (each day adds one, and rewritten files shrink) is written whole again.
+MAX_FILES_GROWTH = 2
 PART_NONE = "none"  # the part of rows without a date
 PART_COLUMN = "cdp_part"  # transient column naming a row's part while a folder is written
 
@@ -136,6 +155,7 @@ class Carry:
     since: datetime
     keys_dropped: bool = False  # the build dropped keys: the carried rows are checked against its keys
     cluster: tuple[str, ...] = ()  # the rows built since are grouped by these (`Clustered`)
+    files: FileSplit | None = None  # published as a folder of files (`FileSplit`), carried file by file
 
     def rows_since(self, source: str) -> str:
         """The rows of `source` (a built mart) to treat now, as a subquery."""
@@ -155,14 +175,37 @@ class Carry:
 
 
 @dataclass(frozen=True)
+class FileSplit:
+    """A mart published as a folder of files of about `rows` rows each, in the order written
+    (`publish.file_rows`): `marts/<mart>/<stamp>-<n>.parquet`.
+
+    One file would be rewritten whole to change a few rows; a folder lets a carried fact rewrite
+    only the files that hold them (`Carry`). Files are whole row groups, so the split costs no
+    compression."""
+
+    rows: int
+
+    def options(self) -> str:
+        """`COPY` options that split a query's rows into files of `rows` rows."""
+        group = min(self.rows, ROW_GROUP_ROWS)
+        return f"row_group_size {group}, row_groups_per_file {max(1, self.rows // group)}"
+
+    def max_files(self, rows: int) -> int:
+        """Files beyond which a carried folder is written whole again (`MAX_FILES_GROWTH`)."""
+        return MAX_FILES_GROWTH * max(1, -(-rows // self.rows)) + 1
+
+
+@dataclass(frozen=True)
 class Clustered:
-    """A mart written whole into one file with its rows grouped by `columns` (`publish.cluster_by`).
+    """A mart written whole, one file or a folder of files (`files`), with its rows grouped by
+    `columns` (`publish.cluster_by`).
 
     The first column is sorted by its hash: equal values still end up side by side, at a fraction
     of the cost of comparing strings; the others order the rows within a group. The order is a
     layout, not a promise to readers (`select` without `order by` has none)."""
 
     columns: tuple[str, ...]
+    files: FileSplit | None = None  # written as a folder of files (`FileSplit`)
 
     def ordered(self, con: Any, query: str) -> str:
         """`query` sorted by the columns, or as it is when it does not return them all."""
@@ -173,6 +216,13 @@ class Clustered:
 
 
 WritePlan = PartPlan | Carry | Clustered
+
+
+def file_rows(config: CdpConfig) -> dict[str, FileSplit]:
+    """Mart -> how its published folder is split into files (`publish.file_rows`)."""
+    section = config.raw.get("publish") or {}
+    configured = section.get("file_rows", DEFAULT_FILE_ROWS)
+    return {str(m): FileSplit(int(rows)) for m, rows in (configured or {}).items() if rows}
 
 
 def cluster_columns(config: CdpConfig) -> dict[str, tuple[str, ...]]:
@@ -233,15 +283,24 @@ def write_mart(
             con, f"select * from {parquet_source(plan.published)}"
         ):
             added = Clustered(plan.cluster).ordered(con, treated)
+            if plan.files is not None:
+                _carry_files(con, plan, added, source, out_dir / mart)
+                return
             _write_file(con, f"{plan.carried_rows(source)} union all ({added})", out_dir, mart)
             return
         log.info("%s: the published columns differ from the build's: written whole", mart)
-        plan = Clustered(plan.cluster)
+        plan = Clustered(plan.cluster, plan.files)
     if prepare is not None:
         prepare(source)
     if plan is None or isinstance(plan, Clustered):
         query = f"select {items} from {source}"
-        _write_file(con, plan.ordered(con, query) if plan else query, out_dir, mart)
+        ordered = plan.ordered(con, query) if plan else query
+        if plan is not None and plan.files is not None:
+            folder = out_dir / mart
+            _write_files(con, ordered, folder, plan.files, _file_stamp())
+            _keep_readable(con, ordered, folder)
+            return
+        _write_file(con, ordered, out_dir, mart)
         return
     folder = out_dir / mart
     scratch = out_dir / f".{mart}.parts"
@@ -268,6 +327,88 @@ def write_mart(
         con.execute(
             f"copy (select {items} from {source} limit 0) to {_literal(str(empty))} ({PARQUET_OPTIONS})"
         )
+
+
+def _carry_files(con: Any, plan: Carry, added: str, source: str, folder: Path) -> None:
+    """A carried folder mart (`FileSplit`): the published files holding no key built since (nor a
+    key the build dropped) hard-linked into `folder` as they are; the other rows of the files that
+    do written again, in their order, as new files (one `COPY`, so DuckDB writes them side by side);
+    the rows built since (`added`) as new files too.
+
+    At 1M people a day re-keys the events of a handful of customers: grouped by customer, they sit
+    in a few of fct_events' 86 files, and the others cost a link each instead of a read and a write."""
+    key = f'"{plan.key}"'
+    con.execute(
+        f"create or replace temp table cdp_gone as select distinct {key} as k from {plan.rows_since(source)}"
+    )
+    if plan.keys_dropped:
+        con.execute(
+            f"insert into cdp_gone select distinct p.{key} from {parquet_source(plan.published)} as p "
+            f"where not exists (select 1 from {source} as b where b.{key} = p.{key})"
+        )
+    kept = f"not exists (select 1 from cdp_gone as g where g.k = p.{key})"
+    touched = {
+        Path(row[0]).name
+        for row in con.execute(
+            f"select distinct filename from read_parquet({_literal(parquet_glob(plan.published))}, "
+            f"filename = true) as p where not {kept}"
+        ).fetchall()
+    }
+    files = parquet_files(plan.published)
+    folder.mkdir(parents=True, exist_ok=True)
+    for file in files:
+        if file.name not in touched:
+            os.link(file, folder / file.name)
+    split, stamp = plan.files or FileSplit(ROW_GROUP_ROWS), _file_stamp()
+    rewritten = [f for f in files if f.name in touched]
+    written = 0
+    if rewritten:
+        rows = f"select * from read_parquet([{', '.join(_literal(str(f)) for f in rewritten)}]) as p where {kept}"
+        written = _write_files(con, rows, folder, split, f"{stamp}-kept")
+    con.execute("drop table cdp_gone")
+    new = _write_files(con, added, folder, split, f"{stamp}-added")
+    _keep_readable(con, added, folder)
+    log.info(
+        "%s: %d of %d files held keys built since, their other rows written again as %d; %d files added",
+        folder.name,
+        len(rewritten),
+        len(files),
+        written,
+        new,
+    )
+
+
+def _write_files(con: Any, query: str, folder: Path, split: FileSplit, prefix: str) -> int:
+    """Write `query` into `folder` as files of `split.rows` rows (at least 2,048: DuckDB's vector),
+    `<prefix>-<n>.parquet` in the order written; returns the number of files."""
+    scratch = folder.with_name(f".{folder.name}.{prefix}.files")
+    shutil.rmtree(scratch, ignore_errors=True)
+    rows = con.execute(f"copy ({query}) to {_literal(str(scratch))} ({PARQUET_OPTIONS}, {split.options()})")
+    folder.mkdir(parents=True, exist_ok=True)
+    # no rows, no file (DuckDB writes one empty file)
+    written = sorted(scratch.glob("*.parquet"), key=_written_order) if rows.fetchall()[0][0] else []
+    for n, file in enumerate(written):
+        os.replace(file, folder / f"{prefix}-{n:05d}.parquet")
+    shutil.rmtree(scratch, ignore_errors=True)
+    return len(written)
+
+
+def _written_order(file: Path) -> tuple[int, str]:
+    """DuckDB names the files of one `COPY` `data_0.parquet`, `data_1.parquet`, ... in order."""
+    digits = re.search(r"(\d+)$", file.stem)
+    return (int(digits.group(1)) if digits else -1, file.name)
+
+
+def _keep_readable(con: Any, query: str, folder: Path) -> None:
+    """A folder mart left with no file gets one empty file, so its columns stay readable."""
+    if not any(folder.glob("*.parquet")):
+        empty = folder / f"{PART_NONE}.parquet"
+        con.execute(f"copy (select * from ({query}) limit 0) to {_literal(str(empty))} ({PARQUET_OPTIONS})")
+
+
+def _file_stamp() -> str:
+    """Names a write's files apart from every earlier one (a reader's file list changes with them)."""
+    return datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
 
 
 def _write_file(con: Any, query: str, out_dir: Path, mart: str) -> None:
@@ -432,6 +573,7 @@ def publish(
 
     columns_of = _built_columns(paths.build_duckdb, marts)
     partitioned = {m: c for m, c in partition_columns(config).items() if c in columns_of.get(m, ())}
+    split = {m: f for m, f in file_rows(config).items() if m in columns_of and m not in partitioned}
     incremental = incremental_marts(manifest)
     by_build = [m for m in incremental if BUILT_AT in columns_of.get(m, ()) and m not in partitioned]
     built = _built_marts(paths.build_duckdb, marts, treatment, partitioned, by_build)
@@ -443,7 +585,7 @@ def publish(
         m
         for m in marts
         if previous.get(m) == built[m].fingerprint
-        and paths.mart(m) == _layout(paths, m, partitioned)
+        and paths.mart(m) == _layout(paths, m, [*partitioned, *split])
         and paths.mart(m).exists()
         and m not in rewrite
     ]
@@ -453,10 +595,15 @@ def publish(
         paths,
         built,
         {m: key for m in changed if (key := incremental.get(m)) and m in by_build and m not in rewrite},
+        split,
     )
     cluster = {m: c for m, c in cluster_columns(config).items() if m in changed and m not in partitioned}
     carried = {m: replace(carry, cluster=cluster.get(m, ())) for m, carry in carried.items()}
-    clustered = {m: Clustered(c) for m, c in cluster.items() if m not in carried}
+    clustered = {
+        m: Clustered(cluster.get(m, ()), split.get(m))
+        for m in changed
+        if (m in cluster or m in split) and m not in carried and m not in partitioned
+    }
     staged_db = staging / "cdp.duckdb"
     deltas = _updated_in_place(built, unchanged, incremental, plans)
     # The copy of the published cdp.duckdb is disk work and the Parquet staging CPU work: side by side.
@@ -527,9 +674,10 @@ def copy_marts(
     return {"treatment": "as built"}
 
 
-def _layout(paths: LakePaths, mart: str, partitioned: dict[str, str]) -> Path:
-    """Where `mart` belongs under the current settings: a folder or one file."""
-    return paths.marts / mart if mart in partitioned else paths.marts / f"{mart}.parquet"
+def _layout(paths: LakePaths, mart: str, folders: Collection[str]) -> Path:
+    """Where `mart` belongs under the current settings: a folder (`folders`: monthly or split into
+    files) or one file."""
+    return paths.marts / mart if mart in folders else paths.marts / f"{mart}.parquet"
 
 
 def _part_plans(
@@ -559,10 +707,16 @@ def _part_plans(
     return plans
 
 
-def carried_marts(paths: LakePaths, built: dict[str, BuiltMart], keys: dict[str, str]) -> dict[str, Carry]:
+def carried_marts(
+    paths: LakePaths,
+    built: dict[str, BuiltMart],
+    keys: dict[str, str],
+    split: dict[str, FileSplit] | None = None,
+) -> dict[str, Carry]:
     """Which of the changed incremental marts `keys` (mart -> key) to carry forward (`Carry`).
 
-    A mart qualifies when it is published as one file holding its key and `_built_at`, at most
+    A mart qualifies when it is published as one file holding its key and `_built_at` (a folder of
+    files for a mart in `split`, `FileSplit`, as long as it has not grown too many), at most
     `DELTA_MAX_SHARE` of its built rows are newer than that file's latest `_built_at`, and those
     rows plus the file's rows of every other key are exactly the build's row count. Keys the build
     dropped (a customer merged away, rows gone upstream) fail that count; checked against the
@@ -575,21 +729,24 @@ def carried_marts(paths: LakePaths, built: dict[str, BuiltMart], keys: dict[str,
     with connect() as con:
         con.execute(f"attach {_literal(str(paths.build_duckdb))} as build (read_only)")
         for mart, key in keys.items():
-            carry = _carry(
-                con,
-                paths.marts / f"{mart}.parquet",
-                key,
-                f'build.{dbt.MARTS_SCHEMA}."{mart}"',
-                built[mart].rows,
-            )
+            files = (split or {}).get(mart)
+            published = _layout(paths, mart, [mart] if files else [])
+            if not published.exists() or published.is_dir() != bool(files):
+                continue
+            if files and len(parquet_files(published)) > files.max_files(built[mart].rows):
+                log.info(
+                    "%s: %d files, more than a whole write makes: written whole",
+                    mart,
+                    len(parquet_files(published)),
+                )
+                continue
+            carry = _carry(con, published, key, f'build.{dbt.MARTS_SCHEMA}."{mart}"', built[mart].rows)
             if carry is not None:
-                found[mart] = carry
+                found[mart] = replace(carry, files=files)
     return found
 
 
 def _carry(con: Any, published: Path, key: str, source: str, rows: int) -> Carry | None:
-    if not published.is_file():
-        return None
     columns = [name for name, _ in _shape(con, f"select * from {parquet_source(published)}")]
     if key not in columns or BUILT_AT not in columns:
         return None

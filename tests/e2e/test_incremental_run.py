@@ -73,7 +73,7 @@ def test_every_stage_runs_in_both_modes(runs):
 def test_the_day_adds_orders_and_customer_records(runs):
     daily, _, _, _ = runs
     manifest = _published(
-        daily, "select count(*) from 'MARTS/fct_orders.parquet' where order_date >= date '2026-11-01'"
+        daily, "select count(*) from 'MARTS/fct_orders/*.parquet' where order_date >= date '2026-11-01'"
     )
     assert manifest[0][0] > 0
 
@@ -90,7 +90,7 @@ def test_fct_orders_has_the_full_rebuilds_orders_and_amounts(runs):
     daily, rebuilt, _, _ = runs
     sql = (
         "select order_id, status, total_amount, line_count, order_date "
-        "from 'MARTS/fct_orders.parquet' order by order_id"
+        "from 'MARTS/fct_orders/*.parquet' order by order_id"
     )
     incremental, full = _published(daily, sql), _published(rebuilt, sql)
     assert len(incremental) == len(full)
@@ -120,7 +120,7 @@ def test_orders_belong_to_the_same_customers(runs):
         "with members as ("
         "  select customer_id, list(source || ':' || source_record_id order by source, source_record_id) as m"
         "  from 'MARTS/identity_links.parquet' group by customer_id)"
-        " select o.order_id, members.m from 'MARTS/fct_orders.parquet' as o"
+        " select o.order_id, members.m from 'MARTS/fct_orders/*.parquet' as o"
         " left join members on o.customer_id = members.customer_id order by o.order_id"
     )
     assert _published(daily, sql) == _published(rebuilt, sql)

@@ -19,7 +19,6 @@ from cdp.pipeline import publish
 from privacy.layout import PrivacyPaths
 from privacy.roles import publish_roles
 from tests.fixtures.tiny_lake import BATCH
-from tests.warehouse.conftest import folder_config
 from warehouse.config import CdpConfig
 from warehouse.paths import LakePaths
 from warehouse.publish import (
@@ -247,11 +246,11 @@ def test_a_fact_that_changed_a_little_is_updated_row_by_row_everywhere(published
 
 
 def _parquet_differences(a: Path, b: Path) -> int:
-    """Rows in one Parquet file and not the other (both ways)."""
+    """Rows in one published mart (file or folder) and not the other (both ways)."""
     with duckdb.connect() as con:
         return con.execute(
-            f"select count(*) from ((select * from '{a}' except all select * from '{b}') "
-            f"union all (select * from '{b}' except all select * from '{a}'))"
+            f"select count(*) from ((select * from {_source(a)} except all select * from {_source(b)}) "
+            f"union all (select * from {_source(b)} except all select * from {_source(a)}))"
         ).fetchall()[0][0]
 
 
@@ -263,13 +262,14 @@ def _published_whole(
     that `publish.cluster_by`."""
     root = tmp_path / "whole"
     shutil.copytree(config.data_root, root, symlinks=True)
-    (root / "marts" / f"{mart}.parquet").unlink()
-    copy = folder_config(root)
+    published = LakePaths.at(root).mart(mart)
+    shutil.rmtree(published) if published.is_dir() else published.unlink()
+    copy = CdpConfig(path=config.path, raw=config.raw, data_root=root)
     if cluster_by is not None:
         raw = {**copy.raw, "publish": {**copy.raw["publish"], "cluster_by": cluster_by}}
         copy = CdpConfig(path=copy.path, raw=raw, data_root=root)
     publish(copy, batch)
-    return root / "marts" / f"{mart}.parquet"
+    return LakePaths.at(root).mart(mart)
 
 
 def test_an_incremental_fact_carries_its_published_file_forward_and_treats_only_the_rows_built_since(
@@ -295,7 +295,7 @@ def test_an_incremental_fact_carries_its_published_file_forward_and_treats_only_
     with caplog.at_level(logging.INFO, logger="cdp.publish"):
         publish(published, NEXT)
 
-    assert "fct_events.parquet: 1 rows built since" in caplog.text
+    assert "fct_events: 1 rows built since" in caplog.text
     assert "the others carried forward from it" in caplog.text
     assert events.stat().st_ino != before
     assert _count_parquet(events) == built
@@ -314,7 +314,7 @@ def test_an_incremental_fact_carries_its_published_file_forward_and_treats_only_
     with caplog.at_level(logging.INFO, logger="cdp.publish"):
         publish(published, later)
 
-    assert "fct_events.parquet: 0 rows built since" in caplog.text
+    assert "fct_events: 0 rows built since" in caplog.text
     assert _count_parquet(events) == built - 1
     assert _parquet_differences(events, whole) == 0
 
@@ -330,9 +330,82 @@ def test_an_incremental_fact_carries_its_published_file_forward_and_treats_only_
     assert _parquet_differences(events, whole) == 0
 
 
+def _split_events(config: CdpConfig, rows: int) -> CdpConfig:
+    """`config` with fct_events published as a folder of files of `rows` rows (`publish.file_rows`)."""
+    raw = {**config.raw, "publish": {**config.raw["publish"], "file_rows": {"fct_events": rows}}}
+    return CdpConfig(path=config.path, raw=raw, data_root=config.data_root)
+
+
+def _inodes(folder: Path) -> dict[int, str]:
+    return {f.stat().st_ino: f.name for f in folder.glob("*.parquet")}
+
+
+def test_a_fact_published_as_files_rewrites_only_the_files_holding_the_rows_built_since(
+    published, tmp_path, caplog
+):
+    """fct_events split into files of 2,048 rows (`publish.file_rows`): a day that rebuilt one event
+    rewrites the one file holding it and adds a file of the rows built since; every other file is
+    the published one (same inode). The folder holds the rows a publish of the whole build writes."""
+    root = published.data_root
+    config = _split_events(published, 2048)
+    # 12,000+ events on 600 devices, stamped as a later build: too many to carry, written whole
+    _rebuild(
+        config,
+        NEXT,
+        "insert into marts.fct_events select e.* replace ('synthetic-' || r.n || '-' || e.event_id as event_id, "
+        "'device-' || (r.n % 600) as device_id, e._built_at + interval 1 day as _built_at) "
+        "from marts.fct_events as e, range((12000 // (select count(*) from marts.fct_events)) + 1) as r(n)",
+    )
+    publish(config, NEXT)
+    events = LakePaths.at(root).mart("fct_events")
+    before = _inodes(events)
+    assert events.is_dir() and len(before) >= 6
+
+    later = "b20260702T000000"
+    _rebuild(
+        config,
+        later,
+        "update marts.fct_events set session_id = 'session-rebuilt', _built_at = _built_at + interval 2 day "
+        "where event_id = (select max(event_id) from marts.fct_events where event_id like 'synthetic-%')",
+    )
+    whole = _published_whole(config, later, tmp_path / "whole", "fct_events")
+    with caplog.at_level(logging.INFO, logger="cdp.publish"):
+        publish(config, later)
+
+    after = _inodes(events)
+    assert (
+        f"fct_events: 1 of {len(before)} files held keys built since, their other rows written again as 1; 1 files added"
+        in caplog.text
+    )
+    assert len(set(after) & set(before)) == len(before) - 1  # every other file is the published one
+    assert len(after) == len(before) + 1
+    assert _parquet_differences(events, whole) == 0
+    assert _differences(root / "cdp.duckdb", "fct_events", events) == 0
+
+    # the next build dropped an event (gone upstream): the file holding it is written again without it
+    last = "b20260703T000000"
+    _rebuild(
+        config,
+        last,
+        "delete from marts.fct_events where event_id = (select min(event_id) from marts.fct_events)",
+    )
+    whole = _published_whole(config, last, tmp_path / "last", "fct_events")
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="cdp.publish"):
+        publish(config, last)
+
+    assert (
+        f"fct_events: 1 of {len(after)} files held keys built since, their other rows written again as 1; 0 files added"
+        in caplog.text
+    )
+    assert len(set(_inodes(events)) & set(after)) == len(after) - 1
+    assert _parquet_differences(events, whole) == 0
+    assert _differences(root / "cdp.duckdb", "fct_events", events) == 0
+
+
 def _count_parquet(path: Path) -> int:
     with duckdb.connect() as con:
-        return con.execute(f"select count(*) from '{path}'").fetchall()[0][0]
+        return con.execute(f"select count(*) from {_source(path)}").fetchall()[0][0]
 
 
 def test_a_folder_mart_rewrites_only_the_months_whose_rows_changed(published, caplog):

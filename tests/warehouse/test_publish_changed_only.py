@@ -403,6 +403,36 @@ def test_a_fact_published_as_files_rewrites_only_the_files_holding_the_rows_buil
     assert _differences(root / "cdp.duckdb", "fct_events", events) == 0
 
 
+def test_a_fact_split_into_more_files_than_a_whole_write_makes_is_written_whole_again(published, caplog):
+    """Each carried day adds files: once a folder holds more than twice the files a whole write
+    makes (`MAX_FILES_GROWTH`), the next publish writes it whole, back to the files of `file_rows`."""
+    root = published.data_root
+    _rebuild(
+        _split_events(published, 2048),
+        NEXT,
+        "insert into marts.fct_events select e.* replace ('synthetic-' || r.n || '-' || e.event_id as event_id, "
+        "e._built_at + interval 1 day as _built_at) "
+        "from marts.fct_events as e, range((12000 // (select count(*) from marts.fct_events)) + 1) as r(n)",
+    )
+    publish(_split_events(published, 2048), NEXT)
+    events = LakePaths.at(root).mart("fct_events")
+    assert len(_inodes(events)) >= 6
+    later = "b20260702T000000"
+    _rebuild(
+        published,
+        later,
+        "update marts.fct_events set session_id = 'session-rebuilt', _built_at = _built_at + interval 2 day "
+        "where event_id = (select max(event_id) from marts.fct_events)",
+    )
+
+    with caplog.at_level(logging.INFO, logger="cdp.publish"):
+        publish(_split_events(published, 1_000_000), later)  # a whole write makes one file: 3 at most
+
+    assert "files, more than a whole write makes: written whole" in caplog.text
+    assert len(_inodes(events)) == 1
+    assert _differences(root / "cdp.duckdb", "fct_events", events) == 0
+
+
 def _count_parquet(path: Path) -> int:
     with duckdb.connect() as con:
         return con.execute(f"select count(*) from {_source(path)}").fetchall()[0][0]

@@ -109,8 +109,9 @@ DEFAULT_CLUSTER_BY: dict[str, list[str]] = {
 # Marts published as a folder of files of about this many rows each (mart -> rows), `publish.file_rows`
 # in `cdp.yaml`. A carried fact (`Carry`) then rewrites only the files holding a key rebuilt since
 # and adds one file of the rows built since; the other files are hard-linked as published. Grouped
-# by `cluster_by`, the few customers re-keyed in a day sit in few files: at 1M people a day
-# re-keys 263 events of 3 devices and 433 orders of 54 customers (bench/RESULTS.md, "Round 18").
+# by `cluster_by`, the few customers re-keyed in a day sit in few files: at 1M people the bench
+# day's rebuilt rows sit in 11 of fct_events' 85 files and 31 of fct_orders' 159; the daily
+# publish went from 54 to 40 s (bench/RESULTS.md, "Round 18").
 DEFAULT_FILE_ROWS: dict[str, int] = {"fct_events": 245_760, "fct_orders": 61_440, "fct_order_lines": 61_440}
 # Rows per Parquet row group (DuckDB's default); a folder mart's files hold whole row groups.
 ROW_GROUP_ROWS = 122_880
@@ -335,8 +336,8 @@ def _carry_files(con: Any, plan: Carry, added: str, source: str, folder: Path) -
     do written again, in their order, as new files (one `COPY`, so DuckDB writes them side by side);
     the rows built since (`added`) as new files too.
 
-    At 1M people a day re-keys the events of a handful of customers: grouped by customer, they sit
-    in a few of fct_events' 86 files, and the others cost a link each instead of a read and a write."""
+    At 1M people a day re-keys the events of a few dozen customers: grouped by customer, they sit
+    in 11 of fct_events' 85 files, and the others cost a link each instead of a read and a write."""
     key = f'"{plan.key}"'
     con.execute(
         f"create or replace temp table cdp_gone as select distinct {key} as k from {plan.rows_since(source)}"

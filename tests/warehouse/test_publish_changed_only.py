@@ -272,6 +272,17 @@ def _published_whole(
     return LakePaths.at(root).mart(mart)
 
 
+def _republished(config: CdpConfig, batch: str, scratch: Path, caplog, *statements: str) -> Path:
+    """A new build for `batch` (the last one with `statements` applied) published, its log in
+    `caplog`; returns fct_events as a publish of the whole build writes it (`_published_whole`)."""
+    _rebuild(config, batch, *statements)
+    whole = _published_whole(config, batch, scratch, "fct_events")
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="cdp.publish"):
+        publish(config, batch)
+    return whole
+
+
 def test_an_incremental_fact_carries_its_published_file_forward_and_treats_only_the_rows_built_since(
     published, tmp_path, caplog
 ):
@@ -281,19 +292,17 @@ def test_an_incremental_fact_carries_its_published_file_forward_and_treats_only_
     root = published.data_root
     events = LakePaths.at(root).mart("fct_events")
     before = events.stat().st_ino
-    _rebuild(
+    whole = _republished(
         published,
         NEXT,
+        tmp_path,
+        caplog,
         # a rebuilt event, as dbt writes it: a new session id (hashed when published), stamped later
         "update marts.fct_events set session_id = 'session-rebuilt', _built_at = _built_at + interval 1 day "
         "where event_id = (select max(event_id) from marts.fct_events)",
     )
     with duckdb.connect(str(LakePaths.at(root).build_duckdb), read_only=True) as con:
         built = con.execute("select count(*) from marts.fct_events").fetchall()[0][0]
-    whole = _published_whole(published, NEXT, tmp_path, "fct_events")
-
-    with caplog.at_level(logging.INFO, logger="cdp.publish"):
-        publish(published, NEXT)
 
     assert "fct_events: 1 rows built since" in caplog.text
     assert "the others carried forward from it" in caplog.text
@@ -303,28 +312,26 @@ def test_an_incremental_fact_carries_its_published_file_forward_and_treats_only_
     assert _differences(root / "cdp.duckdb", "fct_events", events) == 0
 
     # the next build dropped an event (gone upstream): its published row is left out too
-    later = "b20260702T000000"
-    _rebuild(
+    whole = _republished(
         published,
-        later,
+        "b20260702T000000",
+        tmp_path / "later",
+        caplog,
         "delete from marts.fct_events where event_id = (select min(event_id) from marts.fct_events)",
     )
-    whole = _published_whole(published, later, tmp_path / "later", "fct_events")
-    caplog.clear()
-    with caplog.at_level(logging.INFO, logger="cdp.publish"):
-        publish(published, later)
 
     assert "fct_events: 0 rows built since" in caplog.text
     assert _count_parquet(events) == built - 1
     assert _parquet_differences(events, whole) == 0
 
     # a full rebuild (every row stamped anew): nothing to carry, the file is written whole
-    last = "b20260703T000000"
-    _rebuild(published, last, "update marts.fct_events set _built_at = _built_at + interval 2 day")
-    whole = _published_whole(published, last, tmp_path / "last", "fct_events")
-    caplog.clear()
-    with caplog.at_level(logging.INFO, logger="cdp.publish"):
-        publish(published, last)
+    whole = _republished(
+        published,
+        "b20260703T000000",
+        tmp_path / "last",
+        caplog,
+        "update marts.fct_events set _built_at = _built_at + interval 2 day",
+    )
 
     assert "carried forward" not in caplog.text
     assert _parquet_differences(events, whole) == 0
@@ -361,16 +368,14 @@ def test_a_fact_published_as_files_rewrites_only_the_files_holding_the_rows_buil
     before = _inodes(events)
     assert events.is_dir() and len(before) >= 6
 
-    later = "b20260702T000000"
-    _rebuild(
+    whole = _republished(
         config,
-        later,
+        "b20260702T000000",
+        tmp_path / "whole",
+        caplog,
         "update marts.fct_events set session_id = 'session-rebuilt', _built_at = _built_at + interval 2 day "
         "where event_id = (select max(event_id) from marts.fct_events where event_id like 'synthetic-%')",
     )
-    whole = _published_whole(config, later, tmp_path / "whole", "fct_events")
-    with caplog.at_level(logging.INFO, logger="cdp.publish"):
-        publish(config, later)
 
     after = _inodes(events)
     assert (
@@ -383,16 +388,13 @@ def test_a_fact_published_as_files_rewrites_only_the_files_holding_the_rows_buil
     assert _differences(root / "cdp.duckdb", "fct_events", events) == 0
 
     # the next build dropped an event (gone upstream): the file holding it is written again without it
-    last = "b20260703T000000"
-    _rebuild(
+    whole = _republished(
         config,
-        last,
+        "b20260703T000000",
+        tmp_path / "last",
+        caplog,
         "delete from marts.fct_events where event_id = (select min(event_id) from marts.fct_events)",
     )
-    whole = _published_whole(config, last, tmp_path / "last", "fct_events")
-    caplog.clear()
-    with caplog.at_level(logging.INFO, logger="cdp.publish"):
-        publish(config, last)
 
     assert (
         f"fct_events: 1 of {len(after)} files held keys built since, their other rows written again as 1; 0 files added"

@@ -359,7 +359,7 @@ def _carry_files(con: Any, plan: Carry, added: str, source: str, folder: Path) -
     folder.mkdir(parents=True, exist_ok=True)
     for file in files:
         if file.name not in touched:
-            os.link(file, folder / file.name)
+            link_or_copy(file, folder / file.name)
     split, stamp = plan.files or FileSplit(ROW_GROUP_ROWS), _file_stamp()
     rewritten = [f for f in files if f.name in touched]
     written = 0
@@ -377,6 +377,16 @@ def _carry_files(con: Any, plan: Carry, added: str, source: str, folder: Path) -
         written,
         new,
     )
+
+
+def link_or_copy(source: Path, target: Path) -> None:
+    """A published file kept as it is in a staged folder: a hard link (no bytes, no time, same size
+    and modification time, so role databases see it unchanged), or a copy keeping its times where
+    the staging is on another file system or links are not allowed."""
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copy2(source, target)
 
 
 def _write_files(con: Any, query: str, folder: Path, split: FileSplit, prefix: str) -> int:
@@ -773,7 +783,7 @@ def _carry(con: Any, published: Path, key: str, source: str, rows: int) -> Carry
 
 
 def _link_kept_parts(published: Path, staged: Path, built: BuiltMart, plan: PartPlan) -> None:
-    """Hard-link the published files of the months not written again into the staged folder.
+    """Hard-link (`link_or_copy`) the published files of the months not written again into the staged folder.
 
     Months the build no longer has are left out; a link costs no bytes and no time, and the file
     keeps its size and modification time (role databases see it as unchanged).
@@ -785,7 +795,7 @@ def _link_kept_parts(published: Path, staged: Path, built: BuiltMart, plan: Part
     for file in sorted(published.glob("*.parquet")):
         part = part_of(file)
         if part in built.parts and part not in write:
-            os.link(file, staged / file.name)
+            link_or_copy(file, staged / file.name)
 
 
 @dataclass(frozen=True)

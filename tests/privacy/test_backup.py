@@ -45,6 +45,7 @@ def test_a_full_backup_restores_byte_for_byte_with_equal_row_counts(lake_copy, t
     customers = LakePaths.at(lake_copy.root).silver("customer_records")
     assert restored.tables_checked["lake/silver/customer_records"] == delta.row_count(customers)
     assert restored.marts_checked["marts/dim_customer.parquet"] > 0
+    assert restored.marts_checked["marts/fct_orders"] > 0  # a folder mart (`publish.file_rows`)
 
 
 def test_backup_files_are_encrypted_and_the_manifest_has_checksums(lake_copy):

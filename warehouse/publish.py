@@ -157,17 +157,19 @@ class Carry:
     keys_dropped: bool = False  # the build dropped keys: the carried rows are checked against its keys
     cluster: tuple[str, ...] = ()  # the rows built since are grouped by these (`Clustered`)
     files: FileSplit | None = None  # published as a folder of files (`FileSplit`), carried file by file
+    touched: frozenset[str] = frozenset()  # a folder's files holding rows not carried (names)
 
     def rows_since(self, source: str) -> str:
         """The rows of `source` (a built mart) to treat now, as a subquery."""
         return f'(select * from {source} where "{BUILT_AT}" > {_timestamp(self.since)})'
 
-    def carried_rows(self, source: str) -> str:
+    def carried_rows(self, source: str, read: str | None = None) -> str:
         """The published rows to keep: those of the keys with no row built since in `source` (and,
-        when keys were dropped, still in it)."""
+        when keys were dropped, still in it); `read` reads the published rows another way (some of
+        a folder's files, their names as a column) than `parquet_source`."""
         key = f'"{self.key}"'
         query = (
-            f"select * from {parquet_source(self.published)} as p "
+            f"select * from {read or parquet_source(self.published)} as p "
             f"where not exists (select 1 from {self.rows_since(source)} as n where n.{key} = p.{key})"
         )
         if self.keys_dropped:
@@ -285,7 +287,7 @@ def write_mart(
         ):
             added = Clustered(plan.cluster).ordered(con, treated)
             if plan.files is not None:
-                _carry_files(con, plan, added, source, out_dir / mart)
+                _carry_files(con, plan, plan.files, added, source, out_dir / mart)
                 return
             _write_file(con, f"{plan.carried_rows(source)} union all ({added})", out_dir, mart)
             return
@@ -323,50 +325,29 @@ def write_mart(
             os.replace(file, folder / (f"{part}.parquet" if i == 0 else f"{part}_{i}.parquet"))
             written += 1
     shutil.rmtree(scratch, ignore_errors=True)
-    if not written and plan.parts is None:
-        empty = folder / f"{PART_NONE}.parquet"
-        con.execute(
-            f"copy (select {items} from {source} limit 0) to {_literal(str(empty))} ({PARQUET_OPTIONS})"
-        )
+    if plan.parts is None:
+        _keep_readable(con, f"select {items} from {source}", folder)
 
 
-def _carry_files(con: Any, plan: Carry, added: str, source: str, folder: Path) -> None:
-    """A carried folder mart (`FileSplit`): the published files holding no key built since (nor a
-    key the build dropped) hard-linked into `folder` as they are; the other rows of the files that
-    do written again, in their order, as new files (one `COPY`, so DuckDB writes them side by side);
+def _carry_files(con: Any, plan: Carry, split: FileSplit, added: str, source: str, folder: Path) -> None:
+    """A carried folder mart (`FileSplit`): the published files holding only rows carried
+    forward hard-linked into `folder` as they are; the carried rows of the others (`plan.touched`)
+    written again, in their order, as new files (one `COPY`, so DuckDB writes them side by side);
     the rows built since (`added`) as new files too.
 
     At 1M people a day re-keys the events of a few dozen customers: grouped by customer, they sit
     in 11 of fct_events' 85 files, and the others cost a link each instead of a read and a write."""
-    key = f'"{plan.key}"'
-    con.execute(
-        f"create or replace temp table cdp_gone as select distinct {key} as k from {plan.rows_since(source)}"
-    )
-    if plan.keys_dropped:
-        con.execute(
-            f"insert into cdp_gone select distinct p.{key} from {parquet_source(plan.published)} as p "
-            f"where not exists (select 1 from {source} as b where b.{key} = p.{key})"
-        )
-    kept = f"not exists (select 1 from cdp_gone as g where g.k = p.{key})"
-    touched = {
-        Path(row[0]).name
-        for row in con.execute(
-            f"select distinct filename from read_parquet({_literal(parquet_glob(plan.published))}, "
-            f"filename = true) as p where not {kept}"
-        ).fetchall()
-    }
     files = parquet_files(plan.published)
     folder.mkdir(parents=True, exist_ok=True)
     for file in files:
-        if file.name not in touched:
+        if file.name not in plan.touched:
             link_or_copy(file, folder / file.name)
-    split, stamp = plan.files or FileSplit(ROW_GROUP_ROWS), _file_stamp()
-    rewritten = [f for f in files if f.name in touched]
+    stamp = _file_stamp()
+    rewritten = [_literal(str(f)) for f in files if f.name in plan.touched]
     written = 0
     if rewritten:
-        rows = f"select * from read_parquet([{', '.join(_literal(str(f)) for f in rewritten)}]) as p where {kept}"
-        written = _write_files(con, rows, folder, split, f"{stamp}-kept")
-    con.execute("drop table cdp_gone")
+        kept = plan.carried_rows(source, f"read_parquet([{', '.join(rewritten)}])")
+        written = _write_files(con, kept, folder, split, f"{stamp}-kept")
     new = _write_files(con, added, folder, split, f"{stamp}-added")
     _keep_readable(con, added, folder)
     log.info(
@@ -744,12 +725,9 @@ def carried_marts(
             published = _layout(paths, mart, [mart] if files else [])
             if not published.exists() or published.is_dir() != bool(files):
                 continue
-            if files and len(parquet_files(published)) > files.max_files(built[mart].rows):
-                log.info(
-                    "%s: %d files, more than a whole write makes: written whole",
-                    mart,
-                    len(parquet_files(published)),
-                )
+            count = len(parquet_files(published))
+            if files and count > files.max_files(built[mart].rows):
+                log.info("%s: %d files, more than a whole write makes: written whole", mart, count)
                 continue
             carry = _carry(con, published, key, f'build.{dbt.MARTS_SCHEMA}."{mart}"', built[mart].rows)
             if carry is not None:
@@ -769,17 +747,35 @@ def _carry(con: Any, published: Path, key: str, source: str, rows: int) -> Carry
     ][0]
     if new > DELTA_MAX_SHARE * max(rows, 1):
         return None
+    by_file = f"read_parquet({_literal(parquet_glob(published))}, filename = true)"
     for dropped in (False, True):
         carry = Carry(published, key, since, keys_dropped=dropped)
-        if new + con.execute(f"select count(*) from ({carry.carried_rows(source)})").fetchall()[0][0] == rows:
+        kept = {
+            Path(name).name: count
+            for name, count in con.execute(
+                f"select filename, count(*) from ({carry.carried_rows(source, by_file)}) group by filename"
+            ).fetchall()
+        }
+        if new + sum(kept.values()) == rows:
             log.info(
                 "%s: %d rows built since %s, the others carried forward from it", published.name, new, since
             )
-            return carry
+            return replace(carry, touched=_files_not_kept_whole(con, published, kept))
     log.info(
         "%s: its rows and the %d built since do not add up to the build's: written whole", published.name, new
     )
     return None
+
+
+def _files_not_kept_whole(con: Any, published: Path, kept: dict[str, int]) -> frozenset[str]:
+    """The files of a folder mart with fewer rows `kept` (file name -> rows) than they hold (none
+    for a single file: it is written again whole anyway)."""
+    if not published.is_dir():
+        return frozenset()
+    held = con.execute(
+        f"select file_name, num_rows from parquet_file_metadata({_literal(parquet_glob(published))})"
+    ).fetchall()
+    return frozenset(Path(name).name for name, rows in held if kept.get(Path(name).name, 0) < rows)
 
 
 def _link_kept_parts(published: Path, staged: Path, built: BuiltMart, plan: PartPlan) -> None:

@@ -151,7 +151,12 @@ def _features(
     fresh = pl.concat([fresh, keyed.filter(stale).drop("record_id")], how="horizontal")
     kept = cached.filter(~stale).select(fresh.columns).cast(fresh.schema)  # type: ignore[arg-type]
     log.info("comparison features: %d built now, %d saved taken over", len(fresh), len(kept))
-    return pl.concat([kept, fresh]).sort("record_id"), len(fresh)
+    # Back in the records' order by position, not by a second sort of the record ids' strings.
+    built = stale.to_numpy()
+    position = np.empty(len(records), dtype=np.int64)
+    position[~built] = np.arange(len(kept))
+    position[built] = len(kept) + np.arange(len(fresh))
+    return pl.concat([kept, fresh]).select(pl.all().gather(position)), len(fresh)
 
 
 def _can_continue(previous: SavedGraph | None, settings: IdentitySettings, full: bool) -> bool:
@@ -285,11 +290,24 @@ def _blocked_pairs(
         len(kept),
         int(changed.sum()),
     )
-    if len(kept):
-        # One sort of the two parts; the saved pairs' frame is already gone (see _reusable_pairs).
-        fresh = pl.concat([kept.select(fresh.columns).cast(fresh.schema), fresh], rechunk=False)  # type: ignore[arg-type]
-        del kept
-    return fresh.sort("l_idx", "r_idx"), changed, same_records
+    if not len(kept):
+        return fresh.sort("l_idx", "r_idx"), changed, same_records
+    # The saved pairs' frame is already gone (see _reusable_pairs).
+    return _in_pair_order(kept.select(fresh.columns).cast(fresh.schema), fresh), changed, same_records  # type: ignore[arg-type]
+
+
+def _in_pair_order(kept: pl.DataFrame, fresh: pl.DataFrame) -> pl.DataFrame:
+    """The reused and the fresh pairs as one frame sorted by (l_idx, r_idx).
+
+    The reused pairs come back in the order they were saved (sorted, renumbering keeps the order):
+    the few fresh ones are merged into them instead of sorting every pair again (at 1M people
+    1.4 s instead of 2.6 s for 26M pairs). Reused pairs found out of order are sorted with the
+    fresh ones."""
+    pair = (pl.col("l_idx").cast(pl.Int64) * 2**32 + pl.col("r_idx")).alias("_pair")
+    kept = kept.with_columns(pair)
+    if not kept.get_column("_pair").is_sorted():
+        return pl.concat([kept.drop("_pair"), fresh], rechunk=False).sort("l_idx", "r_idx")
+    return kept.merge_sorted(fresh.with_columns(pair).sort("_pair"), key="_pair").drop("_pair")
 
 
 def _u_gammas(
@@ -469,7 +487,11 @@ def resolve(
     `profile`: the records with their typed profile columns for the golden record (silver rows);
     defaults to `records`. `overrides`: manual force-link / cannot-link pairs.
     """
-    records = records.sort("record_id")
+    if profile is None:
+        profile = records  # golden choices end on record_id: they do not depend on row order
+    # Only the identity columns are sorted: gathering a wide silver frame (35 columns) in
+    # record_id order was 1.3 of the sort's 1.8 s at 1M people.
+    records = records.select([c for c in records.columns if c in CANONICAL_COLUMNS]).sort("record_id")
     incremental = _can_continue(previous, settings, full)
     built, built_now = _features(
         records, settings, default_region, resolved_at.date(), previous if incremental else None
@@ -526,7 +548,6 @@ def resolve(
         how="horizontal",
     )
     links_count, refused_count, records_count = len(edges), len(result.refused), len(records)
-    profile = profile if profile is not None else records  # else the sorted copy goes too
     del decided, decisions, edges, conflicts, best, result, features, built, records
     hashes = _profile_hashes(profile, settings)
     golden_customers = _golden(profile, hashes, assignments, settings, previous if incremental else None)

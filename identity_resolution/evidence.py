@@ -53,21 +53,22 @@ def best_links(decided: pl.DataFrame, labels: np.ndarray, comparisons: list[Comp
     """Per record in a multi-record cluster: its strongest accepted link to a fellow member."""
     accepted = decided.filter(pl.col("accepted"))
     inside = labels[accepted["l_idx"].to_numpy()] == labels[accepted["r_idx"].to_numpy()]
-    links = accepted.filter(pl.Series(inside)).with_columns(_evidence_json(comparisons).alias("evidence"))
-    keep = ["link_rule", "match_probability", "match_weight", "priority", "evidence"]
+    links = accepted.filter(pl.Series(inside)).with_row_index("_link")
+    keep = ["link_rule", "match_probability", "match_weight", "priority", "_link"]
     both_ways = pl.concat(
         [
             links.select(pl.col("l_idx").alias("idx"), pl.col("r_idx").alias("other_idx"), *keep),
             links.select(pl.col("r_idx").alias("idx"), pl.col("l_idx").alias("other_idx"), *keep),
         ]
     )
-    return (
-        both_ways.sort(
-            ["idx", "priority", "match_weight", "other_idx"], descending=[False, False, True, False]
-        )
-        .unique("idx", keep="first", maintain_order=True)
-        .drop("priority")
-    )
+    best = both_ways.sort(
+        ["idx", "priority", "match_weight", "other_idx"], descending=[False, False, True, False]
+    ).unique("idx", keep="first", maintain_order=True)
+    # The evidence of the chosen links only, written once per link: built before the choice, the
+    # JSON of every link was copied both ways and carried through the sort.
+    chosen = links.filter(pl.col("_link").is_in(best.get_column("_link").implode()))
+    evidence = chosen.select("_link", _evidence_json(comparisons).alias("evidence"))
+    return best.join(evidence, on="_link", how="left", maintain_order="left").drop("priority", "_link")
 
 
 def identity_links(

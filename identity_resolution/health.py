@@ -82,7 +82,14 @@ def graph_health(
     for reason in ("blocklist", "cardinality"):
         cut = audit.filter(pl.col("reason") == reason)
         rows.append((f"identifier_values_cut_{reason}", len(cut), None))
-    largest = sizes.sort(["records", "customer_id"], descending=[True, False]).head(TOP_N)
+    # Only the customers as large as the TOP_N-th largest are ordered (sorting all of them by
+    # size and id was 1.4 s at 1M people); ties at that size still go by id.
+    smallest_listed = sizes.get_column("records").top_k(TOP_N).min()
+    largest = (
+        sizes.filter(pl.col("records") >= smallest_listed)
+        .sort(["records", "customer_id"], descending=[True, False])
+        .head(TOP_N)
+    )
     # The sources of the largest customers only: joining every customer's sources was most of
     # the cost of the report.
     sources = (

@@ -124,7 +124,14 @@ def u_sample(record_ids: pl.Series, settings: ModelSettings) -> pl.DataFrame:
         [record_ids.hash(seed=settings.seed + k).to_numpy() for k in range(RING_POINTS_PER_RECORD)]
     )
     owner = np.tile(np.arange(n, dtype=np.int32), RING_POINTS_PER_RECORD)
-    order = np.argsort(ring, kind="stable")
+    # Polars' sort runs on every core (numpy's argsort on one: 2.2 s of 14M points at 1M people);
+    # ties, if two points ever hash alike, stay in point order as a stable sort keeps them.
+    order = (
+        pl.DataFrame({"point": ring, "at": np.arange(len(ring), dtype=np.int64)})
+        .sort("point", "at")
+        .get_column("at")
+        .to_numpy()
+    )
     ring, owner = ring[order], owner[order]
     points = np.random.default_rng(settings.seed).integers(
         0, np.iinfo(np.uint64).max, size=(size, 2), dtype=np.uint64, endpoint=True

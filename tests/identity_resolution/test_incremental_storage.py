@@ -5,6 +5,7 @@ reads."""
 
 from __future__ import annotations
 
+import shutil
 from datetime import datetime
 
 import duckdb
@@ -109,3 +110,35 @@ def test_the_copies_a_run_replaced_are_vacuumed_only_after_the_retention(config)
         path = paths.identity(table)
         assert parquet_on_disk(path) == current_files(path), table  # appended tables keep every file
     assert delta.read(paths.identity(store.LINKS)).height == 48
+
+
+def test_a_daily_run_gives_the_same_graph_when_the_saved_pairs_come_back_out_of_order(config, tmp_path):
+    """A daily run merges the fresh pairs into the saved ones, which come back in the order they
+    were written (sorted); saved pairs read in any other order are sorted instead, to the same graph."""
+    config = with_identity(config)
+    paths = LakePaths.at(config.data_root)
+    delta.write(silver(300), paths.silver("customer_records"), "overwrite")
+    service.resolve_lake(config, "b1")
+    saved = tmp_path / "saved"
+    shutil.copytree(paths.identity(store.LINKS).parent, saved)
+    delta.write(silver(320), paths.silver("customer_records"), "overwrite")  # a day: 20 more
+
+    def daily() -> dict[str, pl.DataFrame]:
+        assert service.resolve_lake(config, "b2")["mode"] == "incremental"
+        tables = {t: delta.read(paths.identity(t)) for t in (store.PAIRS, store.LINKS, store.GOLDEN)}
+        # The pairs are saved in order (one small file: read back as written), the others sorted here.
+        assert tables[store.PAIRS].equals(tables[store.PAIRS].sort("l_idx", "r_idx"))
+        tables[store.LINKS] = tables[store.LINKS].drop("run_id", "resolved_at").sort("record_id")
+        tables[store.GOLDEN] = tables[store.GOLDEN].sort("customer_id")
+        return tables
+
+    in_order = daily()
+    shutil.rmtree(paths.identity(store.LINKS).parent)
+    shutil.copytree(saved, paths.identity(store.LINKS).parent)
+    pairs = delta.read(paths.identity(store.PAIRS))
+    delta.write(pairs.sample(fraction=1.0, shuffle=True, seed=7), paths.identity(store.PAIRS), "overwrite")
+    assert not delta.read(paths.identity(store.PAIRS))["l_idx"].is_sorted()
+
+    shuffled = daily()
+    for table, frame in in_order.items():
+        assert shuffled[table].equals(frame), table

@@ -70,6 +70,13 @@ def _to_arrow(data: pl.DataFrame | pa.Table) -> pa.Table:
     return data.to_arrow() if isinstance(data, pl.DataFrame) else data
 
 
+def _as_written(data: pl.DataFrame | pa.Table) -> pa.Table:
+    """Polars' own Arrow buffers (string views), without a copy: the Parquet writer takes them as
+    they are and the table's schema still says `string`. Converting to Arrow's classic strings
+    first copied every string (0.5 s of 1.3M golden records, 2.3 s of a daily resolve's writes)."""
+    return data.to_arrow(compat_level=pl.CompatLevel.newest()) if isinstance(data, pl.DataFrame) else data
+
+
 def _commit(batch_id: str | None, operation: str | None) -> CommitProperties | None:
     metadata = {k: v for k, v in {"cdp_batch_id": batch_id, "cdp_operation": operation}.items() if v}
     return CommitProperties(custom_metadata=metadata) if metadata else None
@@ -121,7 +128,7 @@ def write(
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     write_deltalake(
         str(path),
-        _to_arrow(data),
+        _as_written(data),
         mode=mode,
         partition_by=partition_by if not exists(path) else None,
         schema_mode="merge" if mode == "append" else ("merge" if predicate else "overwrite"),

@@ -12,6 +12,8 @@ a replaced given name next to the same birthday is left to the Fellegi-Sunter we
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import polars as pl
 from scipy.sparse import coo_matrix
@@ -28,9 +30,7 @@ def identity_score_expr(settings: IdentitySettings) -> pl.Expr:
     level, added up (missing values score 0), plus the score of every identity vouch whose
     comparisons all sit at their named level or a better one (`guards.identity_vouches`)."""
     scores = [
-        pl.col(gamma_column(c)).replace_strict(
-            dict(enumerate(c.identity_scores)), default=0.0, return_dtype=pl.Float64
-        )
+        _score_of_level(gamma_column(c), c.identity_scores)
         for c in settings.comparisons
         if c.identity_scores is not None
     ]
@@ -41,6 +41,16 @@ def identity_score_expr(settings: IdentitySettings) -> pl.Expr:
         )
         scores.append(pl.when(agree).then(score).otherwise(0.0))
     return pl.sum_horizontal(scores) if scores else pl.lit(0.0)
+
+
+def _score_of_level(gamma: str, scores: list[float]) -> pl.Expr:
+    """The score of the pair's level of one comparison, 0 for a missing value (or a level
+    without a score). A chain of comparisons of the small level codes: a third of the time of a
+    `replace_strict` mapping on the 26M candidate pairs of 1M people."""
+    chosen: Any = pl
+    for level, score in enumerate(scores):
+        chosen = chosen.when(pl.col(gamma) == level).then(pl.lit(score, dtype=pl.Float64))
+    return pl.lit(0.0) if chosen is pl else chosen.otherwise(pl.lit(0.0))
 
 
 def _contradictions(settings: IdentitySettings) -> list[pl.Expr]:

@@ -370,10 +370,14 @@ def _decide(
     shared = hygiene.shared_values(features, settings.deterministic_keys, settings.max_people_to_link_alone)
     frequencies = model.term_frequency_table(features, settings.comparisons)
 
-    def decided(pairs: pl.DataFrame) -> pl.DataFrame:
+    def decided(pairs: pl.DataFrame, all_pairs: bool = True) -> pl.DataFrame:
+        """The pairs scored and decided; without `all_pairs`, only those that may link or
+        conflict (`linking.may_link_or_conflict_expr`): the others would be dropped anyway."""
         scored = model.score(
             features, pairs, fs_model, settings.comparisons, settings.model.min_probability, frequencies
         )
+        if not all_pairs:
+            scored = scored.filter(linking.may_link_or_conflict_expr(settings))
         return linking.decide(scored, shared, settings)
 
     forced = linking.apply_overrides(
@@ -385,11 +389,12 @@ def _decide(
         """The chunk's links and chain conflicts (unsorted), and its counts."""
         if len(manual):  # a manual pair is decided by its manual row alone
             chunk = chunk.join(manual.select("l_idx", "r_idx"), on=["l_idx", "r_idx"], how="anti")
-        part = decided(chunk).with_columns(pl.lit(None, dtype=forced.schema["manual"]).alias("manual"))
+        part = decided(chunk, all_pairs=False)
+        part = part.with_columns(pl.lit(None, dtype=forced.schema["manual"]).alias("manual"))
         return Decisions(
             part.filter(pl.col("accepted")),
             part.filter(pl.col("chain_conflict")).select(chain_columns),
-            len(part),
+            len(chunk),
             int(part["conflict"].sum()),
         )
 

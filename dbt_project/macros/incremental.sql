@@ -36,7 +36,7 @@
     build and the data files of `lake_tables` ('layer.table') it was built from. One declaration
     for the four facts. -#}
 {% macro fact_config(unique_key, upstream, unchanged_since_built=false, lake_tables=[], as_of=false) -%}
-    {%- set since = ', unchanged_since_built=true' if unchanged_since_built else ', lake_tables=' ~ tojson(lake_tables) -%}
+    {%- set since = (', unchanged_since_built=true' if unchanged_since_built else '') ~ ', lake_tables=' ~ tojson(lake_tables) -%}
     {{ return({
         'materialized': cdp.fact_materialization(),
         'unique_key': unique_key,
@@ -44,6 +44,20 @@
         'on_schema_change': 'sync_all_columns',
         'pre_hook': "{{ cdp.start_incremental_fact('" ~ unique_key ~ "', ref('" ~ upstream ~ "')" ~ since ~ ") }}",
         'post_hook': '{{ cdp.finish_incremental_fact(' ~ tojson(lake_tables) ~ ', ' ~ tojson(as_of) ~ ') }}',
+    }) }}
+{%- endmacro %}
+
+{#- The config of `int_identity_keys__owners`: keyed on (key_type, key_value), and a key is never
+    removed (one that loses its owner is rewritten without a customer), so its pre-hook only empties
+    a table built by another fingerprint. -#}
+{% macro key_owners_config() -%}
+    {{ return({
+        'materialized': cdp.fact_materialization(),
+        'unique_key': ['key_type', 'key_value'],
+        'incremental_strategy': 'delete+insert',
+        'on_schema_change': 'sync_all_columns',
+        'pre_hook': "{{ cdp.start_incremental_fact(none, none) }}",
+        'post_hook': '{{ cdp.finish_incremental_fact() }}',
     }) }}
 {%- endmacro %}
 
@@ -215,7 +229,9 @@
     (with `unchanged_since_built`: among its rows written before this table was last built), so
     keys gone upstream disappear and rebuilt keys lose every old row, even when none replaces it.
     When the lineage of its `lake_tables` shows they were only appended to since, no key can be
-    gone and every rebuilt key has rows again: that scan is skipped. -#}
+    gone and every rebuilt key has rows again: that scan is skipped (at 1M people, an anti-join of
+    the 19M order lines or 10M orders with the 10M orders). Without an `upstream` no key is ever
+    gone (`key_owners_config`). -#}
 {% macro start_incremental_fact(key, upstream, unchanged_since_built=false, lake_tables=[]) -%}
     {{ return(adapter.dispatch('start_incremental_fact', 'cdp')(key, upstream, unchanged_since_built, lake_tables)) }}
 {%- endmacro %}
@@ -223,7 +239,9 @@
 {%- endmacro %}
 {% macro duckdb__start_incremental_fact(key, upstream, unchanged_since_built, lake_tables) -%}
     {%- if execute and is_incremental() -%}
-        {%- if cdp.incremental_fact() and lake_tables and not cdp.lake_files_removed(lake_tables) -%}
+        {%- if cdp.incremental_fact() and upstream is none -%}
+            {#- keys are never removed -#}
+        {%- elif cdp.incremental_fact() and lake_tables and not cdp.lake_files_removed(lake_tables) -%}
             {#- only appended to since: no key can be gone, every rebuilt key has rows again -#}
         {%- elif cdp.incremental_fact() -%}
             delete from {{ this }}

@@ -607,14 +607,20 @@ def _device_runs(path: Path) -> tuple[int, int]:
 
 
 def test_a_clustered_mart_is_published_with_the_rows_of_each_device_side_by_side(published, tmp_path):
-    """`publish.cluster_by` (fct_events by device by default) groups the rows in the file; the
-    same rows written as built are spread, and a column the mart lacks leaves them as built."""
+    """`publish.cluster_by` (fct_events by customer and device by default) groups the rows in the
+    file; clustered by another column (event type: the tiny lake's two events of device d-007 are
+    a product view and an add to cart) the same rows are spread, and written as built, or with a
+    column the mart lacks, they are the same rows too."""
     events = LakePaths.at(published.data_root).mart("fct_events")
     runs, devices = _device_runs(events)
     assert runs == devices
 
+    by_type = _published_whole(
+        published, BATCH, tmp_path / "by_type", "fct_events", {"fct_events": ["event_type"]}
+    )
+    assert _device_runs(by_type)[0] > devices
+    assert _parquet_differences(by_type, events) == 0
     as_built = _published_whole(published, BATCH, tmp_path / "as_built", "fct_events", {})
-    assert _device_runs(as_built)[0] > devices
     assert _parquet_differences(as_built, events) == 0
 
     unknown = _published_whole(

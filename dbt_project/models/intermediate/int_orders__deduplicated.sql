@@ -1,6 +1,7 @@
 {#- Incremental on DuckDB (macros/incremental.sql): a daily run rebuilds only the orders that are
     new or corrected in silver, whose lines changed since this table was built, or whose
-    record now belongs to another customer; `_built_at` tells the facts downstream which. -#}
+    record changed owner since (`int_identity_keys__owners`); `_built_at` tells the facts
+    downstream which. -#}
 {{ config(cdp.fact_config('order_id', 'stg_silver__orders', lake_tables=['silver.orders', 'silver.order_lines'])) }}
 {%- set order_columns = [
     'record_id', 'source', 'source_order_id', 'store_id', 'status', 'status_path', 'status_path_valid',
@@ -15,7 +16,9 @@ silver_orders as {{ cdp.full_build_reread() }} (
 ),
 
 links as (
-    select record_id, customer_id from {{ ref('stg_identity__identity_links') }}
+    select key_value as record_id, customer_id, _built_at
+    from {{ ref('int_identity_keys__owners') }}
+    where key_type = 'record'
 ),
 
 {% if cdp.incremental_fact() %}
@@ -25,13 +28,10 @@ changed as (
     -- new, corrected or re-delivered orders
     {{ cdp.lake_changed_keys('silver', 'orders', 'order_id', 'silver_orders', this, order_columns, ['_batch_id']) }}
     union
-    -- orders whose record now belongs to another customer (or to none)
+    -- orders whose record changed owner since (another customer, or none)
     select built.order_id
     from {{ this }} as built
-    left join links
-        on built.record_id = links.record_id
-    where built.record_id is not null
-        and built.customer_id is distinct from links.customer_id
+    where built.record_id in (select record_id from links where _built_at > {{ cdp.last_built_at() }})
     {%- if lines_built is not none %}
     union
     -- orders whose lines are new, corrected or gone since this table was built

@@ -1,7 +1,8 @@
 {#- Behavioural events with the customer they belong to: through the event's customer record, or
     for anonymous events through a device id that belongs to exactly one customer.
     Incremental on DuckDB (macros/incremental.sql): a daily run rebuilds the events that are new or
-    corrected in silver and those whose customer changed (their record's or device's owner). -#}
+    corrected in silver and those whose record or device changed owner since this table was built
+    (`int_identity_keys__owners`). -#}
 {{ config(cdp.fact_config('event_id', 'stg_silver__events', lake_tables=['silver.events'])) }}
 {%- set event_columns = ['record_id', 'device_id', 'session_id', 'event_type', 'sku', 'channel', 'occurred_at'] -%}
 with
@@ -10,18 +11,21 @@ silver_events as (
     select * from {{ ref('stg_silver__events') }}
 ),
 
+owners as (
+    select * from {{ ref('int_identity_keys__owners') }}
+),
+
 records as (
-    select * from {{ ref('int_customer_records__linked') }}
+    select key_value as record_id, customer_id
+    from owners
+    where key_type = 'record'
 ),
 
 device_owners as (
-    select
-        device_id,
-        min(customer_id) as customer_id
-    from records
-    where device_id is not null
-    group by device_id
-    having count(distinct customer_id) = 1
+    select key_value as device_id, customer_id
+    from owners
+    where key_type = 'device'
+        and customer_id is not null
 ),
 
 {% if cdp.incremental_fact() %}
@@ -29,22 +33,22 @@ changed as (
     -- new or corrected events
     {{ cdp.lake_changed_keys('silver', 'events', 'event_id', 'silver_events', this, event_columns) }}
     union
-    -- events whose record now belongs to another customer (or to none)
+    -- events whose record changed owner since (another customer, or none)
     select built.event_id
     from {{ this }} as built
-    left join records
-        on built.record_id = records.record_id
-    where built.record_id is not null
-        and built.customer_id is distinct from records.customer_id
+    where built.record_id in (
+        select key_value from owners
+        where key_type = 'record' and _built_at > {{ cdp.last_built_at() }}
+    )
     union
-    -- anonymous events whose device now belongs to another customer (or to none); apart from the
-    -- events of a record, so each of the 21M built rows (at 1M people) is looked up once, not twice
+    -- anonymous events whose device changed owner since (another customer, or none)
     select built.event_id
     from {{ this }} as built
-    left join device_owners
-        on built.device_id = device_owners.device_id
     where built.record_id is null
-        and built.customer_id is distinct from device_owners.customer_id
+        and built.device_id in (
+            select key_value from owners
+            where key_type = 'device' and _built_at > {{ cdp.last_built_at() }}
+        )
 ),
 {% endif %}
 

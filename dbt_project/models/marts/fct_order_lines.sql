@@ -2,8 +2,12 @@
     in the one pass that also attaches the order's customer, date and purchase flag: at 1M people
     the 25M lines are written once, not once deduplicated and again joined.
     Incremental on DuckDB (macros/incremental.sql): a daily run rebuilds the lines of the orders
-    `int_orders__deduplicated` rebuilt since this table was last built. -#}
-{{ config(cdp.fact_config('order_id', 'int_orders__deduplicated', unchanged_since_built=true)) }}
+    `int_orders__deduplicated` rebuilt since this table was last built (while silver orders and
+    lines were only appended to since, no order can be gone, so the old lines need no scan). -#}
+{{ config(cdp.fact_config(
+    'order_id', 'int_orders__deduplicated', unchanged_since_built=true,
+    lake_tables=['silver.orders', 'silver.order_lines']
+)) }}
 with
 
 silver_lines as {{ cdp.full_build_reread() }} (

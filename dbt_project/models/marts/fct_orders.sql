@@ -1,7 +1,11 @@
 {#- Incremental on DuckDB (macros/incremental.sql): a daily run rebuilds the orders
     `int_orders__deduplicated` rebuilt since this table was last built (their lines are rebuilt
-    with them). -#}
-{{ config(cdp.fact_config('order_id', 'int_orders__deduplicated', unchanged_since_built=true)) }}
+    with them; while silver orders and lines were only appended to since, no order can be gone, so
+    the old rows need no scan). -#}
+{{ config(cdp.fact_config(
+    'order_id', 'int_orders__deduplicated', unchanged_since_built=true,
+    lake_tables=['silver.orders', 'silver.order_lines']
+)) }}
 with
 
 orders as (

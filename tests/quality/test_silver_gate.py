@@ -23,6 +23,7 @@ from tests.quality.lake import (
     published_checksums,
     undate_orders,
 )
+from warehouse import delta
 
 SILVER_GATE = ["bronze", "silver"]
 
@@ -111,6 +112,31 @@ def test_duplicate_rates_before_and_after_resolution_are_measured(clean):
     assert value["records_per_customer"] == pytest.approx(21 / 12)
     assert value["duplicate_rate_after"] == 0
     assert {"freshness_hours", "rows_landed", "row_count"} <= set(metrics["metric"])
+
+
+def test_cross_source_consistency_judges_every_customer_with_several_records(clean):
+    """Only customers with two or more records are compared: one judged row each, per attribute
+    that at least one of their records holds (a null count is not judged, as in GX)."""
+    links = delta.read(clean.lake.paths.identity("identity_links"), ["record_id", "customer_id"])
+    records = clean.lake.silver("customer_records").select(
+        "record_id", "date_of_birth", "gender", "name_pinyin"
+    )
+    several = (
+        links.join(records, on="record_id")
+        .group_by("customer_id")
+        .agg(
+            pl.len().alias("records"),
+            pl.col("date_of_birth").is_not_null().any().alias("date_of_birth_values"),
+            (pl.col("gender").is_not_null() & (pl.col("gender") != "U")).any().alias("gender_values"),
+            pl.col("name_pinyin").is_not_null().any().alias("name_values"),
+        )
+        .filter(pl.col("records") > 1)
+    )
+    assert 0 < several["gender_values"].sum() < several.height  # some customers hold no gender
+    judged = clean.results.filter(pl.col("suite") == "silver_cross_source_consistency")
+    assert dict(zip(judged["column"], judged["checked"], strict=True)) == {
+        column: several[column].sum() for column in ("date_of_birth_values", "gender_values", "name_values")
+    }
 
 
 def test_records_below_the_completeness_threshold_are_listed_for_repair(clean):

@@ -2,6 +2,10 @@
 -- without gaps (each interval ends where the next begins). The customers are the golden records,
 -- the rows dim_customer is built from (one each): read from there, the test runs beside the other
 -- marts instead of after dim_customer, which ends the build.
+-- The intervals are ordered for the customers the latest build wrote: the history is rebuilt by
+-- customer (delete+insert, macros/incremental.sql), so only their intervals can have changed
+-- since the last build's test; a full build writes, so orders, every customer (at 1M people a
+-- daily build writes 2% of the 7M rows).
 with
 
 history as (
@@ -18,6 +22,12 @@ current_counts as (
     group by dim.customer_id
 ),
 
+rewritten as (
+    select customer_id
+    from history
+    where _built_at = (select max(_built_at) from history)
+),
+
 ordered as (
     select
         customer_id,
@@ -25,6 +35,7 @@ ordered as (
         valid_to,
         lead(valid_from) over (partition by customer_id order by valid_from) as next_valid_from
     from history
+    where customer_id in (select customer_id from rewritten)
 )
 
 select customer_id, 'current states: ' || cast(current_states as {{ dbt.type_string() }}) as problem

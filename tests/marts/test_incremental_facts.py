@@ -158,25 +158,33 @@ def test_the_daily_build_continues_the_facts(daily):
     assert new[0][0] > 0
 
 
+def _tests_failing_after(daily: dict, relation: str, selected: str, sql: str) -> list[str]:
+    """The data tests of `selected` that fail once `sql` has added rows to `relation` of the daily
+    build (dbt's test names); the added rows are deleted again."""
+    config, paths = daily["config"], daily["paths"]
+    with duckdb.connect(str(paths.build_duckdb)) as con:
+        last = con.execute(f"select max(rowid) from {relation}").fetchall()[0][0]
+        con.execute(sql)
+        assert con.execute(f"select max(rowid) from {relation}").fetchall()[0][0] > last, sql
+    try:
+        result = dbt.invoke(config, ["test"], "--select", selected, check=False)
+        return sorted(node.unique_id.split(".")[2] for node in result.failures)
+    finally:
+        with duckdb.connect(str(paths.build_duckdb)) as con:
+            con.execute(f"delete from {relation} where rowid > {last}")
+
+
 @pytest.mark.slow
 def test_a_daily_build_tests_the_keys_it_wrote_and_every_row_across_tables(daily):
     """Key tests of an incremental fact look at the latest build's rows, which are all a
     delete+insert by key can duplicate; `relationships` still looks at every row."""
-    config, paths = daily["config"], daily["paths"]
     selected = (
         "unique_fct_events_event_id relationships_fct_events_customer_id__customer_id__ref_dim_customer_"
     )
 
     def failing_after(sql: str) -> list[str]:
-        with duckdb.connect(str(paths.build_duckdb)) as con:
-            last = con.execute("select max(rowid) from marts.fct_events").fetchall()[0][0]
-            con.execute(sql)
-        try:
-            result = dbt.invoke(config, ["test"], "--select", selected, check=False)
-            return sorted(node.unique_id.split(".")[2].split("_customer_id")[0] for node in result.failures)
-        finally:
-            with duckdb.connect(str(paths.build_duckdb)) as con:
-                con.execute(f"delete from marts.fct_events where rowid > {last}")
+        failing = _tests_failing_after(daily, "marts.fct_events", selected, sql)
+        return [name.split("_customer_id")[0] for name in failing]
 
     latest = "(select max(_built_at) from marts.fct_events)"
     copy_of = "insert into marts.fct_events select * from marts.fct_events where _built_at {} limit 1"
@@ -187,6 +195,21 @@ def test_a_daily_build_tests_the_keys_it_wrote_and_every_row_across_tables(daily
         f"from marts.fct_events where _built_at < {latest} limit 1"
     )
     assert failing_after(orphan) == ["relationships_fct_events"]
+
+
+@pytest.mark.slow
+def test_a_daily_build_orders_the_lifecycle_intervals_of_the_customers_it_rewrote(daily):
+    """An overlapping interval (a copy of a past one) fails the lifecycle test for a customer the
+    daily build rewrote; the full load's customers, rebuilt by customer only, are not ordered again."""
+    test = "assert_every_customer_has_one_current_lifecycle_state"
+    history = "marts.customer_lifecycle_history"
+    latest = f"(select max(_built_at) from {history})"
+    copy_of = (
+        f"insert into {history} select * from {history} "
+        "where not is_current and _built_at {} order by customer_id, valid_from limit 1"
+    )
+    assert _tests_failing_after(daily, history, test, copy_of.format(f"= {latest}")) == [test]
+    assert _tests_failing_after(daily, history, test, copy_of.format(f"< {latest}")) == []
 
 
 def _built_at(paths: LakePaths, relation: str) -> str:

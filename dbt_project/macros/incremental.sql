@@ -31,34 +31,30 @@
     {{ return('incremental') }}
 {%- endmacro %}
 
-{#- The config of an incremental fact keyed on `unique_key`: its pre-hook keeps only the rows whose
-    key is still in the model `upstream` (see start_incremental_fact), its post-hook records the
-    build and the data files of `lake_tables` ('layer.table') it was built from. One declaration
-    for the four facts. -#}
+{#- The config of an incremental fact keyed on `unique_key` (a column, or a list of them): its
+    pre-hook keeps only the rows whose key is still in the model `upstream` (see
+    start_incremental_fact; none: a key is never removed, as in `int_identity_keys__owners`), its
+    post-hook records the build and the data files of `lake_tables` ('layer.table') it was built
+    from. One declaration for the incremental facts. -#}
 {% macro fact_config(unique_key, upstream, unchanged_since_built=false, lake_tables=[], as_of=false) -%}
     {%- set since = (', unchanged_since_built=true' if unchanged_since_built else '') ~ ', lake_tables=' ~ tojson(lake_tables) -%}
+    {%- set kept_in = "ref('" ~ upstream ~ "')" if upstream is not none else 'none' -%}
     {{ return({
         'materialized': cdp.fact_materialization(),
         'unique_key': unique_key,
         'incremental_strategy': 'delete+insert',
         'on_schema_change': 'sync_all_columns',
-        'pre_hook': "{{ cdp.start_incremental_fact('" ~ unique_key ~ "', ref('" ~ upstream ~ "')" ~ since ~ ") }}",
+        'pre_hook': "{{ cdp.start_incremental_fact(" ~ tojson(unique_key) ~ ", " ~ kept_in ~ since ~ ") }}",
         'post_hook': '{{ cdp.finish_incremental_fact(' ~ tojson(lake_tables) ~ ', ' ~ tojson(as_of) ~ ') }}',
     }) }}
 {%- endmacro %}
 
-{#- The config of `int_identity_keys__owners`: keyed on (key_type, key_value), and a key is never
-    removed (one that loses its owner is rewritten without a customer), so its pre-hook only empties
-    a table built by another fingerprint. -#}
-{% macro key_owners_config() -%}
-    {{ return({
-        'materialized': cdp.fact_materialization(),
-        'unique_key': ['key_type', 'key_value'],
-        'incremental_strategy': 'delete+insert',
-        'on_schema_change': 'sync_all_columns',
-        'pre_hook': "{{ cdp.start_incremental_fact(none, none) }}",
-        'post_hook': '{{ cdp.finish_incremental_fact() }}',
-    }) }}
+{#- The `key_type` ('record', 'device') key values whose owner changed since this table was last
+    built (`int_identity_keys__owners`), as a subquery for `in (...)`: the keys whose rows a fact
+    attached to a customer must rebuild. -#}
+{% macro keys_with_new_owner(key_type) -%}
+    select key_value from {{ ref('int_identity_keys__owners') }}
+    where key_type = '{{ key_type }}' and _built_at > {{ cdp.last_built_at() }}
 {%- endmacro %}
 
 {#- Hash of everything a fact's rows depend on besides the data: every model and macro of this
@@ -231,7 +227,7 @@
     When the lineage of its `lake_tables` shows they were only appended to since, no key can be
     gone and every rebuilt key has rows again: that scan is skipped (at 1M people, an anti-join of
     the 19M order lines or 10M orders with the 10M orders). Without an `upstream` no key is ever
-    gone (`key_owners_config`). -#}
+    gone (`int_identity_keys__owners`). -#}
 {% macro start_incremental_fact(key, upstream, unchanged_since_built=false, lake_tables=[]) -%}
     {{ return(adapter.dispatch('start_incremental_fact', 'cdp')(key, upstream, unchanged_since_built, lake_tables)) }}
 {%- endmacro %}

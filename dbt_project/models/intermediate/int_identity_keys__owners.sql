@@ -6,7 +6,7 @@
     that loses its owner keeps its row without a customer. So `_built_at` names every key whose
     owner changed since a fact was built, and the facts rebuild just those keys' rows instead of
     looking up the owner of each row they hold (21M events and 10M orders at 1M people). -#}
-{{ config(cdp.key_owners_config()) }}
+{{ config(cdp.fact_config(['key_type', 'key_value'], none)) }}
 with
 
 records as (

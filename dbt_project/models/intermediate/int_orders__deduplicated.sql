@@ -16,7 +16,7 @@ silver_orders as {{ cdp.full_build_reread() }} (
 ),
 
 links as (
-    select key_value as record_id, customer_id, _built_at
+    select key_value as record_id, customer_id
     from {{ ref('int_identity_keys__owners') }}
     where key_type = 'record'
 ),
@@ -31,7 +31,7 @@ changed as (
     -- orders whose record changed owner since (another customer, or none)
     select built.order_id
     from {{ this }} as built
-    where built.record_id in (select record_id from links where _built_at > {{ cdp.last_built_at() }})
+    where built.record_id in ({{ cdp.keys_with_new_owner('record') }})
     {%- if lines_built is not none %}
     union
     -- orders whose lines are new, corrected or gone since this table was built

@@ -36,19 +36,13 @@ changed as (
     -- events whose record changed owner since (another customer, or none)
     select built.event_id
     from {{ this }} as built
-    where built.record_id in (
-        select key_value from owners
-        where key_type = 'record' and _built_at > {{ cdp.last_built_at() }}
-    )
+    where built.record_id in ({{ cdp.keys_with_new_owner('record') }})
     union
     -- anonymous events whose device changed owner since (another customer, or none)
     select built.event_id
     from {{ this }} as built
     where built.record_id is null
-        and built.device_id in (
-            select key_value from owners
-            where key_type = 'device' and _built_at > {{ cdp.last_built_at() }}
-        )
+        and built.device_id in ({{ cdp.keys_with_new_owner('device') }})
 ),
 {% endif %}
 

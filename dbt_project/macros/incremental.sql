@@ -14,11 +14,12 @@
     vacuumed, a table built before) the keys are found by content: a hash of the columns a fact keeps, compared with the same hash of
     the rows the table holds.
 
-    A table is only continued when it was built by this very project and settings: its comment
-    holds the fingerprint of every model, macro and `marts:` setting (and when it was built, and
-    from which files), so a changed rule (`purchase_statuses`) or model rebuilds it in full, as the
-    first run and `--full-refresh` do. The build database is deleted by an erasure, so the next
-    run is full too. Other engines (dbt-spark) build these models as plain tables. -#}
+    A table is only continued when it was built by the same code and settings: its comment holds
+    the fingerprint of its lineage (its model and every model upstream, the macros and `marts:`
+    settings; `lineage_fingerprint`), when it was built and from which files, so a changed rule
+    (`purchase_statuses`) or upstream model rebuilds it in full, as the first run and
+    `--full-refresh` do, while a change downstream or beside it does not. The build database is
+    deleted by an erasure, so the next run is full too. Other engines (dbt-spark) build these models as plain tables. -#}
 
 {#- 'incremental' on DuckDB, 'table' elsewhere (read in config(), at parse time). -#}
 {% macro fact_materialization() -%}
@@ -57,15 +58,28 @@
     where key_type = '{{ key_type }}' and _built_at > {{ cdp.last_built_at() }}
 {%- endmacro %}
 
-{#- Hash of everything a fact's rows depend on besides the data: every model and macro of this
-    project and the business settings (the `cdp` var). -#}
-{% macro project_fingerprint() -%}
+{#- Hash of everything the rows of the model being built depend on besides the data: its code and
+    that of every model upstream of it, every macro of this project and the business settings (the
+    `cdp` var). A change elsewhere (a new mart, a fix in dim_customer) leaves it as it was, so a
+    deploy rebuilds in full only the incremental tables whose lineage it touched. -#}
+{% macro lineage_fingerprint() -%}
     {%- set parts = [tojson(var('cdp', {}))] -%}
-    {%- for unique_id in graph.nodes.keys() | sort -%}
+    {%- set lineage = [model.unique_id] -%}
+    {%- set walk = namespace(frontier=[model.unique_id]) -%}
+    {%- for _ in range(graph.nodes | length) if walk.frontier -%}
+        {%- set parents = [] -%}
+        {%- for unique_id in walk.frontier -%}
+            {%- for parent in graph.nodes[unique_id].depends_on.nodes
+                if parent in graph.nodes and parent not in lineage -%}
+                {%- do lineage.append(parent) -%}
+                {%- do parents.append(parent) -%}
+            {%- endfor -%}
+        {%- endfor -%}
+        {%- set walk.frontier = parents -%}
+    {%- endfor -%}
+    {%- for unique_id in lineage | sort -%}
         {%- set node = graph.nodes[unique_id] -%}
-        {%- if node.resource_type == 'model' and node.package_name == project_name -%}
-            {%- do parts.append(unique_id ~ '\n' ~ node.raw_code) -%}
-        {%- endif -%}
+        {%- do parts.append(unique_id ~ '\n' ~ node.raw_code ~ '\n' ~ node.checksum.checksum) -%}
     {%- endfor -%}
     {%- set macros = context[project_name] -%}
     {%- for name in macros.keys() | sort -%}
@@ -90,13 +104,13 @@
 {%- endmacro %}
 
 {#- True when this run continues the table: dbt's is_incremental() (it exists, no --full-refresh)
-    and its last build had this project's fingerprint. -#}
+    and its last build had its lineage's fingerprint. -#}
 {% macro incremental_fact() -%}
     {%- if not execute or not is_incremental() -%}
         {{ return(false) }}
     {%- endif -%}
     {%- set state = cdp.built_state(this) -%}
-    {{ return(state is not none and state.get('fingerprint') == cdp.project_fingerprint()) }}
+    {{ return(state is not none and state.get('fingerprint') == cdp.lineage_fingerprint()) }}
 {%- endmacro %}
 
 {#- The rows of `rows` (a CTE) this build writes: on a continued run only those whose `key` is in
@@ -269,7 +283,7 @@
             {%- endif -%}
         {%- endfor -%}
         {%- set state = {
-            'fingerprint': cdp.project_fingerprint(),
+            'fingerprint': cdp.lineage_fingerprint(),
             'built_at': run_started_at.strftime('%Y-%m-%d %H:%M:%S.%f'),
             'lake_files': lake_files,
         } -%}
@@ -285,7 +299,7 @@
     last build. Its measure is the rows of the model `upstream` matching `where` (e.g. the purchase
     lines); the mart is kept while |measure now - measure at its last build| < `min_growth` x the
     latter (0: rebuilt every run), and its
-    last build had this project's fingerprint (so a changed rule, model or setting rebuilds it, as
+    last build had its lineage's fingerprint (so a changed rule, upstream model or setting rebuilds it, as
     the first run and --full-refresh do). Other engines build it as a plain table every run. -#}
 {% macro kept_mart_config(upstream, where, min_growth) -%}
     {{ return({
@@ -331,7 +345,7 @@
 {% macro duckdb__finish_kept_mart(upstream, where, min_growth) -%}
     {%- if execute and not cdp.keep_mart(upstream, where, min_growth) -%}
         {%- set state = {
-            'fingerprint': cdp.project_fingerprint(),
+            'fingerprint': cdp.lineage_fingerprint(),
             'built_at': run_started_at.strftime('%Y-%m-%d %H:%M:%S.%f'),
             'measure': cdp.measured(upstream, where),
         } -%}

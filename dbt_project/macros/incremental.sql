@@ -298,9 +298,9 @@
     new data barely moves (association rules) is rebuilt only when its input grew enough since its
     last build. Its measure is the rows of the model `upstream` matching `where` (e.g. the purchase
     lines); the mart is kept while |measure now - measure at its last build| < `min_growth` x the
-    latter (0: rebuilt every run), and its
-    last build had its lineage's fingerprint (so a changed rule, upstream model or setting rebuilds it, as
-    the first run and --full-refresh do). Other engines build it as a plain table every run. -#}
+    latter (0: rebuilt every run), and its last build had its lineage's fingerprint (so a changed
+    rule, upstream model or setting rebuilds it, as the first run and --full-refresh do). Other
+    engines build it as a plain table every run. -#}
 {% macro kept_mart_config(upstream, where, min_growth) -%}
     {{ return({
         'materialized': cdp.fact_materialization(),

@@ -19,7 +19,8 @@
     settings; `lineage_fingerprint`), when it was built and from which files, so a changed rule
     (`purchase_statuses`) or upstream model rebuilds it in full, as the first run and
     `--full-refresh` do, while a change downstream or beside it does not. The build database is
-    deleted by an erasure, so the next run is full too. Other engines (dbt-spark) build these models as plain tables. -#}
+    deleted by an erasure, so the next run is full too. Other engines (dbt-spark) build these
+    models as plain tables. -#}
 
 {#- 'incremental' on DuckDB, 'table' elsewhere (read in config(), at parse time). -#}
 {% macro fact_materialization() -%}

@@ -1,7 +1,7 @@
 {#- One row per customer with what dim_customer counts over the big tables: linked records, orders,
     web events, service tickets, survey answers and social posts. A table of its own so that dbt
     builds it beside the segment and CLV models dim_customer also waits for (at 1M people these
-    aggregates over 21M events, 10M orders and 1.8M records were 4-5 s of dim_customer's own time,
+    aggregates over 21M events, 10M orders and 1.8M records were ~4 s of dim_customer's own time,
     the last model of a build). -#}
 with
 

@@ -76,8 +76,7 @@ surveys as (
 social as (
     select
         linked_records.customer_id,
-        count(*) as social_posts,
-        max(posts.created_at) as last_social_post_at
+        count(*) as social_posts
     from {{ ref('stg_silver__social_posts') }} as posts
     inner join linked_records
         on posts.record_id = linked_records.record_id

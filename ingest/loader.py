@@ -227,7 +227,7 @@ class EntityLoad:
             self.fail(item.name, f"cannot be read as {self.entity.format}: {exc}")
         appended_note = [f"appended after record {item.rows_before:,}"] if item.tail_from else []
         result.messages = [*appended_note, *notes.messages]
-        result.sha256 = result.sha256 or notes.sha256 or item.hashed().sha256
+        result.sha256 = result.sha256 or notes.sha256 or _sha256_if_readable(item)
         if item.name in self.group.files:
             self.group.files[item.name] = True  # done when its group is checked and handed over
         else:
@@ -459,7 +459,10 @@ def load_entity(
     for item in discover(paths.landing, entity):
         before = loaded_before.get(item.name)
         if before is not None:  # only a file loaded before needs its sha256 up front
-            item = _fingerprinted(item, before, entity, settings, fingerprint)
+            try:
+                item = _fingerprinted(item, before, entity, settings, fingerprint)
+            except OSError as exc:  # unreadable now: read it, so that it fails as a file, not the source
+                log.debug("%s: cannot be fingerprinted (%s); reading it", item.name, exc)
             if (item.sha256, fingerprint) == (before["sha256"], before["config_hash"]):
                 if item.name not in seen_in_batch:
                     manifest.append(
@@ -498,6 +501,14 @@ def load_entity(
         if file not in load.failed:
             reasons.update(result.reasons)
     return _entity_summary(manifest, reasons, added, load), problems
+
+
+def _sha256_if_readable(item: LandedItem) -> str | None:
+    """The item's sha256, or None when its bytes cannot be read (the file has failed already)."""
+    try:
+        return item.hashed().sha256
+    except OSError:
+        return None
 
 
 def _fingerprinted(

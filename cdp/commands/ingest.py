@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import click
 from rich.console import Console
 from rich.table import Table
@@ -9,6 +11,8 @@ from rich.table import Table
 from cdp.batch import new_batch_id
 from cdp.context import CliContext, pass_cli
 from cdp.report import print_summary
+
+log = logging.getLogger("cdp.ingest")
 
 
 @click.command()
@@ -50,7 +54,11 @@ def ingest(
             stages.append(
                 {"stage": "ingest", "source": name, "status": "failed", "error": "; ".join(exc.problems)}
             )
-    if standardize and not failures:
+        except Exception as exc:  # a failing source does not stop the others
+            log.exception("source %s failed", name)
+            failures.append(f"source {name}: {exc}")
+            stages.append({"stage": "ingest", "source": name, "status": "failed", "error": str(exc)})
+    if standardize:  # as the DAG does: silver from what landed, the failed files' earlier rows kept
         stages.append(pipeline.standardize(cli.config, batch))
     print_summary({"batch_id": batch, "stages": stages})
     if failures:

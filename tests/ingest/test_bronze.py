@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import copy
 import json
+import os
+import shutil
+import subprocess
+import sys
 from datetime import date
 
 import polars as pl
@@ -356,3 +360,54 @@ def test_the_report_counts_each_files_latest_load_not_its_later_skips(config, la
     assert report["rejected"].select("entity", "reason", "rows").rows() == [
         ("tickets", "missing_primary_key", 1)
     ]
+
+
+def _without_file_access_overrides() -> list[str]:
+    """A command prefix under which unreadable files are unreadable: root reads them anyway unless
+    its override capabilities are dropped (CI runs as root)."""
+    if os.geteuid() != 0:
+        return []
+    caps = "-dac_override,-dac_read_search"
+    return ["setpriv", f"--inh-caps={caps}", f"--bounding-set={caps}"]
+
+
+@pytest.mark.skipif(
+    os.geteuid() == 0 and shutil.which("setpriv") is None, reason="as root, needs setpriv to drop overrides"
+)
+def test_an_unreadable_file_fails_alone_and_every_other_file_and_source_lands(config, landing, lake):
+    loaded = exports.pos_members(landing, store="S001")
+    load_source(config, "pos", "b1")
+    exports.pos_members(
+        landing, store="S001", rows=["8800000009,,李雷,13900139009,M,,,S001,2024-04-01 09:00:00"]
+    )
+    unreadable_new = exports.pos_members(landing, store="S002")
+    exports.pos_members(landing, store="S003")
+    exports.service_tickets(landing)
+    for path in (loaded, unreadable_new):
+        path.chmod(0)
+    command = [sys.executable, "-m", "cdp.cli", "--config", str(config.path), "--data-root"]
+    proc = subprocess.run(
+        [*_without_file_access_overrides(), *command, str(config.data_root), "ingest", "--batch-id", "b2"],
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 1, proc.stderr
+    for path in (loaded, unreadable_new):
+        assert f"{path.relative_to(landing).as_posix()}: cannot be read as csv" in proc.stderr
+        assert "Permission denied" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    bronze = lake.bronze("pos", "members")
+    assert bronze.filter(pl.col("_batch_id") == "b1")["_file"].unique().to_list() == [
+        "pos/stores/S001/members.csv"  # the unreadable re-delivery keeps its earlier rows
+    ]
+    assert bronze.filter(pl.col("_batch_id") == "b2")["_file"].unique().to_list() == [
+        "pos/stores/S003/members.csv"
+    ]
+    assert lake.bronze("service", "tickets").height == 2  # a later source still ran
+    latest = lake.manifest().filter(pl.col("batch_id") == "b2")
+    assert dict(zip(latest["file"], latest["status"], strict=True)) == {
+        "pos/stores/S001/members.csv": "failed",
+        "pos/stores/S002/members.csv": "failed",
+        "pos/stores/S003/members.csv": "loaded",
+        "service/tickets_2025-03.csv": "loaded",
+    }

@@ -30,10 +30,16 @@ def is_utf8(encoding: str) -> bool:
 
 
 def guess_encoding(path: Path, candidates: tuple[str, ...] = ("utf-8", "gb18030", "big5")) -> str | None:
-    """The first candidate that decodes the file's first chunk: a hint for the error message only."""
+    """The first candidate that decodes the file's first chunk: a hint for the error message only.
+
+    UTF-16 decodes almost any even-length run of bytes, so it is offered only for a sample that
+    looks like it (a byte order mark, or NUL bytes in a fifth of its positions, as ASCII text in
+    UTF-16 has): a Latin-1 file must not be told to read itself as UTF-16."""
     with path.open("rb") as handle:
         sample = handle.read(1 << 20)
     for candidate in candidates:
+        if _is_utf16(candidate) and not _looks_utf16(sample):
+            continue
         try:
             sample.decode(candidate)
         except UnicodeDecodeError as exc:
@@ -42,3 +48,11 @@ def guess_encoding(path: Path, candidates: tuple[str, ...] = ("utf-8", "gb18030"
             continue
         return candidate
     return None
+
+
+def _is_utf16(encoding: str) -> bool:
+    return codecs.lookup(encoding).name.startswith("utf-16")
+
+
+def _looks_utf16(sample: bytes) -> bool:
+    return sample.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)) or sample.count(0) * 5 >= len(sample)

@@ -44,7 +44,7 @@ def close_stream(request: ReadRequest, stream: LandingStream) -> None:
     encoding = request.entity.encoding_for(request.item.name)
     if stream.first_undecodable is not None and is_utf8(encoding):
         assert request.item.path is not None
-        guess = guess_encoding(request.item.path, ("gb18030", "big5", "utf-16"))
+        guess = guess_encoding(request.item.path, ("gb18030", "big5", "utf-16", "cp1252"))
         hint = (
             f" (it decodes as {guess}: set `encoding` or `encoding_overrides` for this file)" if guess else ""
         )

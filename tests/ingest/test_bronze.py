@@ -136,6 +136,15 @@ def test_gbk_file_declared_utf8_quarantines_undecodable_rows_and_says_so(config,
     assert reconciled(lake.manifest())
 
 
+def test_a_latin1_file_declared_utf8_is_not_told_to_read_as_utf16(config, landing, lake):
+    rows = ["8800000001,,José Müller,13800138000,M,1985-03-12,,S001,2024-03-01 10:22:05"]
+    exports.pos_members(landing, rows=rows, encoding="latin-1")
+    load_source(config, "pos", "b1")
+    assert lake.quarantine("pos")["reason"].to_list() == ["undecodable_bytes"]
+    message = lake.manifest()["message"][0]
+    assert "decodes as cp1252" in message and "utf-16" not in message
+
+
 def test_gbk_override_reads_legacy_tills(config, landing, lake):
     exports.pos_members(landing, legacy=True)
     load_source(config, "pos", "b1")

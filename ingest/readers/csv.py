@@ -16,6 +16,7 @@ from collections.abc import Iterator
 import numpy as np
 import polars as pl
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from ingest.config import DEFAULT_NULL_VALUES
@@ -101,24 +102,86 @@ def read_csv(request: ReadRequest) -> Iterator[RawBatch]:
             produced = True
             numbers, next_number = valid_row_numbers(next_number, batch.num_rows, set(invalid))
             done = [n for n in invalid if n < next_number]
-            rejects = _reject_rows(invalid, done)
-            yield RawBatch(pa.Table.from_batches([batch]), numbers, rejects, marked=stream.marked)
+            table, numbers, runaway = _without_runaway_quotes(
+                pa.Table.from_batches([batch]), numbers, entity.delimiter
+            )
+            rejects = _reject_rows(invalid, done, entity.delimiter, runaway)
+            yield RawBatch(table, numbers, rejects, marked=stream.marked)
         if (
             invalid or not produced
         ):  # bad records after the last good one (a truncated last line), or header only
             empty = pl.DataFrame(schema=dict.fromkeys(names, pl.String))
-            yield RawBatch(empty, np.empty(0, dtype=np.int64), _reject_rows(invalid, list(invalid)))
+            yield RawBatch(
+                empty, np.empty(0, dtype=np.int64), _reject_rows(invalid, list(invalid), entity.delimiter)
+            )
     finally:
         close_stream(request, stream)
 
 
-def _reject_rows(invalid: dict[int, tuple[str, int, int]], numbers: list[int]) -> pl.DataFrame | None:
-    """Quarantine rows for the records pyarrow skipped; they leave `invalid` once reported."""
-    rows = []
+def _reject_rows(
+    invalid: dict[int, tuple[str, int, int]],
+    numbers: list[int],
+    delimiter: str,
+    runaway: list[tuple[int, str, str, str]] | None = None,
+) -> pl.DataFrame | None:
+    """Quarantine rows for the records pyarrow skipped (they leave `invalid` once reported) and
+    the records a runaway quote ran into (`_without_runaway_quotes`)."""
+    rows = list(runaway or [])
     for n in sorted(numbers):
         text, expected, actual = invalid.pop(n)
         if UNDECODABLE_MARK in text:
             rows.append((n, text, "undecodable_bytes", "bytes that do not decode in the declared encoding"))
+        elif '"' in text and _runs_over_records(text.split("\n")[1:], delimiter, expected):
+            detail = (
+                f"expected {expected} fields, found {actual}: a quote that is not closed ran over "
+                f"{text.count(chr(10))} more line(s) that look like records; fix the quoting and "
+                "deliver the file again"
+            )
+            rows.append((n, text, "unbalanced_quote", detail))
         else:
             rows.append((n, text, "wrong_column_count", f"expected {expected} fields, found {actual}"))
-    return rejects_frame(rows)
+    return rejects_frame(sorted(rows))
+
+
+def _runs_over_records(lines: list[str], delimiter: str, columns: int) -> bool:
+    """Whether any of a value's later lines holds as many delimiters as a record (not an address line)."""
+    least = max(2, columns - 1)
+    return any(line.count(delimiter) >= least for line in lines)
+
+
+def _without_runaway_quotes(
+    table: pa.Table, numbers: np.ndarray, delimiter: str
+) -> tuple[pa.Table, np.ndarray, list[tuple[int, str, str, str]]]:
+    """The records whose value ran on over lines that look like records of their own, taken out
+    for quarantine (`unbalanced_quote`), and the rest.
+
+    A quote opened and never closed makes the parser read the following lines into one field:
+    with newlines allowed in values (addresses have them), the record still has its right number
+    of fields and would land with the next records swallowed. A line inside a value holding as
+    many delimiters as a record has is not an address line. Only values with a newline are looked
+    at, so a clean file costs one substring scan per column.
+    """
+    suspect = None
+    for column in table.columns:
+        has_newline = pc.fill_null(pc.match_substring(column, "\n"), False)
+        suspect = has_newline if suspect is None else pc.or_(suspect, has_newline)
+    if suspect is None or not pc.any(suspect).as_py():
+        return table, numbers, []
+    keep = np.ones(table.num_rows, dtype=bool)
+    rows = []
+    for index in np.flatnonzero(np.asarray(suspect)):
+        values = table.slice(int(index), 1).to_pylist()[0]
+        for name, value in values.items():
+            lines = (value or "").split("\n")[1:]
+            if _runs_over_records(lines, delimiter, table.num_columns):
+                keep[index] = False
+                raw = delimiter.join("" if v is None else v for v in values.values())
+                detail = (
+                    f"field '{name}' opens a quote that is not closed: it runs over {len(lines)} more "
+                    "line(s) that look like records; fix the quoting and deliver the file again"
+                )
+                rows.append((int(numbers[index]), raw, "unbalanced_quote", detail))
+                break
+    if not rows:
+        return table, numbers, []
+    return table.filter(pa.array(keep)), numbers[keep], rows

@@ -112,6 +112,50 @@ def test_truncated_last_line_is_quarantined_with_its_text(config, landing, lake)
     assert reconciled(lake.manifest())
 
 
+def test_a_quote_never_closed_quarantines_the_record_it_ran_over_instead_of_landing_it(config, landing, lake):
+    rows = [
+        "8800000001,L00000001,王芳,13800138000,女,1985-03-12,,S001,2024-03-01 10:22:05",
+        '8800000002,,Wang Fang,13800138001,F,1985/3/12,"wf@example.com,S001,2024-03-02 11:00:00',
+        "8800000003,L00000003,FANG WANG,13800138002,M,12.03.1985,,S001,2024-03-03 12:00:00",
+        "8800000004,L00000004,Li Lei,13800138003,M,1990-01-01,,S001,2024-03-04 12:00:00",
+    ]
+    exports.pos_members(landing, rows=rows)
+    load_source(config, "pos", "b1")
+    assert lake.bronze("pos", "members")["card_no"].to_list() == ["8800000001"]
+    bad = lake.quarantine("pos").row(0, named=True)
+    assert (bad["row_number"], bad["reason"]) == (2, "unbalanced_quote")
+    assert "a quote that is not closed ran over 2 more line(s)" in bad["detail"]
+    assert "8800000003" in bad["raw"] and "8800000004" in bad["raw"]  # the swallowed lines are kept
+    assert reconciled(lake.manifest())
+
+
+def test_a_quote_never_closed_in_the_last_field_is_not_landed_with_the_lines_it_ran_over(
+    config, landing, lake
+):
+    rows = [
+        "8800000001,L00000001,王芳,13800138000,女,1985-03-12,,S001,2024-03-01 10:22:05",
+        '8800000002,,Wang Fang,13800138001,F,1985/3/12,,S001,"2024-03-02 11:00:00',
+        "8800000003,L00000003,FANG WANG,13800138002,M,12.03.1985,,S001,2024-03-03 12:00:00",
+    ]
+    exports.pos_members(landing, rows=rows)
+    load_source(config, "pos", "b1")
+    assert lake.bronze("pos", "members")["card_no"].to_list() == ["8800000001"]
+    bad = lake.quarantine("pos").row(0, named=True)
+    assert (bad["row_number"], bad["reason"]) == (2, "unbalanced_quote")
+    assert "field 'registered_at' opens a quote that is not closed" in bad["detail"]
+    assert "8800000003" in bad["raw"]
+    assert reconciled(lake.manifest())
+
+
+def test_an_address_over_two_lines_still_lands(config, landing, lake):
+    rows = [
+        '8800000001,L00000001,王芳,13800138000,女,1985-03-12,"Room 5\nBuilding 2, Chaoyang",S001,2024-03-01'
+    ]
+    exports.pos_members(landing, rows=rows, header=exports.MEMBERS_HEADER)
+    load_source(config, "pos", "b1")
+    assert lake.bronze("pos", "members").height == 1
+
+
 def test_wrong_delimiter_fails_with_a_hint(config, landing, lake):
     exports.pos_members(
         landing,

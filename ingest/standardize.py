@@ -312,7 +312,12 @@ def _read_files(uris: list[str]) -> pl.DataFrame | None:
 
 def _rebuilt(keys: dict[tuple[str, str], pl.Series]) -> pl.DataFrame:
     """The rebuilt keys as (`source`, `key`): a silver key is `<source>:<key>`."""
-    frames = [pl.DataFrame({"source": source, "key": k.cast(pl.String)}) for (source, _), k in keys.items()]
+    # The schema keeps `source` a string for a source with no rebuilt keys (a scalar beside an
+    # empty column would make both columns Null, which no longer stacks with the others).
+    frames = [
+        pl.DataFrame({"source": source, "key": k.cast(pl.String)}, schema=REBUILT)
+        for (source, _), k in keys.items()
+    ]
     return pl.concat(frames, how="vertical").unique() if frames else pl.DataFrame(schema=REBUILT)
 
 

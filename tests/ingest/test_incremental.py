@@ -139,3 +139,21 @@ def test_replacing_keys_rewrites_only_the_files_that_hold_them(tmp_path):
     replace_keys(path, new.to_arrow(), pl.DataFrame({"order_id": ["e"]}), batch_id="b3", operation="t")
     assert before < set(delta.open_table(path).file_uris())
     assert delta.row_count(path) == 5
+
+
+def test_a_day_where_one_source_of_an_entity_changes_no_key_still_builds_incrementally(config, landing, lake):
+    members = exports.pos_members(landing)
+    customers = exports.ecom_customers(landing)
+    for source in ("pos", "ecom"):
+        load_source(config, source, "day0")
+    standardize(config, "day0")
+    before = lake.silver("customer_records").height
+    members.write_bytes(members.read_bytes().replace(b"\n", b"\r\n"))  # the same rows in new bytes
+    new_customer = json.loads(customers.read_text(encoding="utf-8").splitlines()[1]) | {"id": 700000003}
+    with customers.open("a", encoding="utf-8") as handle:
+        handle.write(json.dumps(new_customer, ensure_ascii=False) + "\n")
+    for source in ("pos", "ecom"):
+        load_source(config, source, "day1")
+    summary = standardize(config, "day1")  # the tills' keys: none, listed first
+    assert summary["entities"]["customer_records"]["status"] == "incremental"
+    assert lake.silver("customer_records").height == before + 1

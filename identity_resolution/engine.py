@@ -188,14 +188,23 @@ def _reusable_pairs(previous: SavedGraph, index: pl.DataFrame) -> tuple[pl.DataF
     changed = np.ones(len(index), dtype=bool)
     changed[unchanged["idx"].to_numpy()] = False
     same_records = len(unchanged) == len(index) == len(previous.features)
-    renumber = np.full(len(previous.features), -1, dtype=np.int32)
-    renumber[unchanged["idx_saved"].to_numpy()] = unchanged["idx"].to_numpy()
     saved = previous.pairs.lazy().collect()
+    # Sized by the highest row named, not by the saved records: an erasure deletes its person's
+    # rows from the saved features (the rows left keep their numbers), and the saved pairs that
+    # named them are dropped here.
+    rows = 1 + max(_highest(unchanged["idx_saved"]), _highest(saved["l_idx"]), _highest(saved["r_idx"]))
+    renumber = np.full(rows, -1, dtype=np.int32)
+    renumber[unchanged["idx_saved"].to_numpy()] = unchanged["idx"].to_numpy()
     left = renumber[saved["l_idx"].to_numpy()]
     right = renumber[saved["r_idx"].to_numpy()]
     keep = pl.Series((left >= 0) & (right >= 0))
     pairs = saved.with_columns(pl.Series("l_idx", left), pl.Series("r_idx", right)).filter(keep)
-    return pairs, changed, same_records
+    # A pair naming an erased record means the saved model was trained on records now gone.
+    return pairs, changed, same_records and bool(keep.all())
+
+
+def _highest(column: pl.Series) -> int:
+    return int(column.max()) if len(column) else -1  # type: ignore[arg-type]
 
 
 def _in_chunks(pairs: pl.DataFrame, settings: IdentitySettings, work: Callable[[pl.DataFrame], T]) -> list[T]:

@@ -158,6 +158,21 @@ def test_ingesting_a_redelivered_old_export_does_not_bring_her_back(erased, publ
     assert XIAOYU.card not in bronze["card_no"].to_list()  # ...without her
 
 
+def test_the_next_daily_resolve_after_an_erasure_runs_and_keeps_everyone_elses_customer(erased, tmp_path):
+    from cdp import pipeline
+
+    root = tmp_path / "data"
+    shutil.copytree(erased.lake.root, root, symlinks=True)
+    config = privacy_config(root)
+    links = LakePaths.at(root).identity("identity_links")
+    before = delta.read(links).select("record_id", "customer_id")
+    pipeline.standardize(config, "b20260401T000000")
+    summary = pipeline.resolve(config, "b20260401T000000")
+    assert summary["mode"] == "incremental", summary
+    after = delta.read(links).select("record_id", "customer_id")
+    assert before.sort("record_id").equals(after.sort("record_id"))
+
+
 def test_erasing_an_unknown_person_is_an_error_and_changes_nothing(lake_copy):
     before = snapshot(lake_copy.root)
     with pytest.raises(UnknownSubjectError, match="no one with customer_id 'C-nobody'"):

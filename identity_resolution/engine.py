@@ -423,8 +423,11 @@ def _decide(
 
 def _profile_hashes(profile: pl.DataFrame, settings: IdentitySettings) -> pl.DataFrame:
     """record_id and a hash of the record's profile row (lineage columns `_*` aside) and of the
-    survivorship rules: what decides whether its customer's golden record must be rebuilt."""
-    rules = hashlib.sha256(settings.survivorship.model_dump_json().encode()).hexdigest()
+    survivorship rules (the configured ones and the built-in defaults, so that a release changing
+    a default rebuilds the golden records it chose): what decides whether its customer's golden
+    record must be rebuilt."""
+    shaping = settings.survivorship.model_dump_json() + json.dumps(golden.DEFAULT_RULES, sort_keys=True)
+    rules = hashlib.sha256(shaping.encode()).hexdigest()
     columns = [c for c in profile.columns if not c.startswith("_")]
     return profile.select(
         "record_id",

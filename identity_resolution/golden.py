@@ -3,6 +3,9 @@
 Rules (per attribute in `identity.survivorship.rules`, else the default):
 - `most_recent_valid`: the latest value that is valid (`<attr>_valid` when the input has it),
   by `updated_at` / `created_at`;
+- `most_recent_consent`: the consent given or withdrawn last, dated by `consent_updated_at`, else
+  `updated_at` / `created_at` (ties: the greater record id), as `privacy.consent` reads consent:
+  a withdrawal newer than a grant wins even when the granting record was edited later;
 - `most_frequent`: the value most records agree on;
 - `most_trusted_source`: the value from the most trusted source (`source_trust` order);
 - `longest_complete_address`: every address part from the one record whose address is most
@@ -26,11 +29,13 @@ DEFAULT_RULES = {
     "date_of_birth": "most_trusted_source",
     "national_id": "most_trusted_source",
     "member_id": "most_trusted_source",
-    "consent_email": "most_recent_valid",
-    "consent_sms": "most_recent_valid",
-    "consent_wechat": "most_recent_valid",
-    "consent_profiling": "most_recent_valid",
+    "consent_email": "most_recent_consent",
+    "consent_sms": "most_recent_consent",
+    "consent_wechat": "most_recent_consent",
+    "consent_profiling": "most_recent_consent",
 }
+# What dates a record's consent (the privacy settings' default `consent.timestamp_columns`).
+CONSENT_DATE_COLUMNS = ("consent_updated_at", *RECENCY_COLUMNS)
 # The person columns of the identity input, plus what only silver records carry.
 PROFILE_ATTRIBUTES = (
     *OPTIONAL_COLUMNS,
@@ -42,13 +47,25 @@ PROFILE_ATTRIBUTES = (
 )
 
 
-def _recency(records: pl.DataFrame) -> pl.Expr:
-    candidates = [
-        pl.col(c).cast(pl.Datetime, strict=False)
-        for c in ("updated_at", "created_at")
-        if c in records.columns
-    ]
-    return pl.coalesce(candidates) if candidates else pl.lit(None, dtype=pl.Datetime)
+def _timestamp(records: pl.DataFrame, column: str) -> pl.Expr:
+    """A column as a naive UTC timestamp whatever `cdp resolve` was given: dates, timestamps with
+    or without a zone, or text (a CSV's), which reads as missing where it is not a timestamp."""
+    dtype = records.schema[column]
+    value = pl.col(column)
+    if isinstance(dtype, pl.Datetime):
+        if dtype.time_zone is not None:
+            value = value.dt.convert_time_zone("UTC").dt.replace_time_zone(None)
+        return value.cast(pl.Datetime("us"))
+    if dtype == pl.Date:
+        return value.cast(pl.Datetime("us"))
+    if dtype == pl.String:
+        return value.str.to_datetime(strict=False, time_unit="us", time_zone="UTC").dt.replace_time_zone(None)
+    return pl.lit(None, dtype=pl.Datetime("us"))
+
+
+def _latest(records: pl.DataFrame, columns: tuple[str, ...]) -> pl.Expr:
+    candidates = [_timestamp(records, c) for c in columns if c in records.columns]
+    return pl.coalesce(candidates) if candidates else pl.lit(None, dtype=pl.Datetime("us"))
 
 
 def _present(column: str) -> pl.Expr:
@@ -66,7 +83,9 @@ def _choose(prepared: pl.DataFrame, attribute: str, rule: str) -> pl.DataFrame:
         *needed, *([valid] if valid in prepared.columns else [])
     )
     if rule == "most_recent_valid" and valid in prepared.columns:
-        candidates = candidates.filter(pl.col(valid).fill_null(True))
+        candidates = candidates.filter(_is_valid(prepared, valid))
+    if rule == "most_recent_consent":
+        return _latest_consent(prepared, attribute)
     order: list[tuple[pl.Expr | str, bool]] = []
     if rule == "most_frequent":
         order.append((pl.len().over("customer_id", attribute), True))
@@ -81,6 +100,31 @@ def _choose(prepared: pl.DataFrame, attribute: str, rule: str) -> pl.DataFrame:
         .unique("customer_id", keep="first", maintain_order=True)
         .select("customer_id", attribute, pl.col("record_id").alias(f"{attribute}_source"))
     )
+
+
+def _latest_consent(prepared: pl.DataFrame, attribute: str) -> pl.DataFrame:
+    return (
+        prepared.filter(pl.col(attribute).is_not_null())
+        .select("customer_id", "record_id", attribute, "_consent_at")
+        .sort(["customer_id", "_consent_at", "record_id"], descending=[False, True, True], nulls_last=True)
+        .unique("customer_id", keep="first", maintain_order=True)
+        .select("customer_id", attribute, pl.col("record_id").alias(f"{attribute}_source"))
+    )
+
+
+def _is_valid(prepared: pl.DataFrame, column: str) -> pl.Expr:
+    """`<attr>_valid` as a filter: missing counts as valid; a column that is not boolean (a CSV
+    given to `cdp resolve`) reads true/false, yes/no, 1/0, and anything else as missing."""
+    value = pl.col(column)
+    if prepared.schema[column] != pl.Boolean:
+        text = value.cast(pl.String).str.strip_chars().str.to_lowercase()
+        value = (
+            pl.when(text.is_in(["true", "yes", "y", "1", "t"]))
+            .then(True)
+            .when(text.is_in(["false", "no", "n", "0", "f"]))
+            .then(False)
+        )
+    return value.fill_null(True)
 
 
 def _address(prepared: pl.DataFrame, columns: list[str]) -> pl.DataFrame:
@@ -111,7 +155,7 @@ def golden_records(records: pl.DataFrame, assignments: pl.DataFrame, settings: S
     trust = {source: rank for rank, source in enumerate(settings.source_trust)}
     # Only the columns a rule reads (silver rows carry lineage and scores too): at 1M records
     # the joined copy of every column was the largest allocation of the whole resolve.
-    used = {"record_id", "source", *RECENCY_COLUMNS, *settings.address_columns}
+    used = {"record_id", "source", *CONSENT_DATE_COLUMNS, *settings.address_columns}
     for attribute in PROFILE_ATTRIBUTES:
         used |= {attribute, f"{attribute}_valid"}
     records = records.select([c for c in records.columns if c in used])
@@ -122,7 +166,8 @@ def golden_records(records: pl.DataFrame, assignments: pl.DataFrame, settings: S
             pl.col("source")
             .replace_strict(trust, default=UNTRUSTED_RANK, return_dtype=pl.Int32)
             .alias("_trust"),
-            _recency(records).alias("_recency"),
+            _latest(records, RECENCY_COLUMNS).alias("_recency"),
+            _latest(records, CONSENT_DATE_COLUMNS).alias("_consent_at"),
         )
 
     address_columns = [c for c in settings.address_columns if c in records.columns]
@@ -171,7 +216,9 @@ def _own_values(
     for attribute, rule in attributes.items():
         taken = _present(attribute)
         if rule == "most_recent_valid" and f"{attribute}_valid" in prepared.columns:
-            taken = taken & pl.col(f"{attribute}_valid").fill_null(True)
+            taken = taken & _is_valid(prepared, f"{attribute}_valid")
+        elif rule == "most_recent_consent":
+            taken = pl.col(attribute).is_not_null()
         columns += [
             pl.when(taken).then(pl.col(attribute)).alias(attribute),
             pl.when(taken).then(pl.col("record_id")).alias(f"{attribute}_source"),

@@ -419,7 +419,13 @@ def default_blocklist() -> Blocklist:
     )
 
 
-Rule = Literal["most_recent_valid", "most_frequent", "most_trusted_source", "longest_complete_address"]
+Rule = Literal[
+    "most_recent_valid",
+    "most_frequent",
+    "most_trusted_source",
+    "longest_complete_address",
+    "most_recent_consent",
+]
 
 
 class Survivorship(_Strict):

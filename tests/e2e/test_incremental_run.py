@@ -124,3 +124,13 @@ def test_orders_belong_to_the_same_customers(runs):
         " left join members on o.customer_id = members.customer_id order by o.order_id"
     )
     assert _published(daily, sql) == _published(rebuilt, sql)
+
+
+@pytest.mark.slow
+def test_the_activation_lists_contact_no_one_without_consent(runs):
+    """Generated people withdraw consent in one source after granting it in another (edited later)."""
+    from privacy.consent import published_activation_violations
+
+    for root in runs[:2]:
+        violations = published_activation_violations(load_config(REPO_ROOT / "cdp.yaml", data_root=root))
+        assert violations.is_empty(), violations

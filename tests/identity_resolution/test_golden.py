@@ -88,3 +88,37 @@ def test_a_customer_of_one_record_keeps_what_its_rules_would_pick():
     }
     assert (own["record_count"], own["sources"], joint["record_count"]) == (1, "pos", 2)
     assert alone.row(1, named=True)["street"] is None  # no address part present: no address
+
+
+def test_a_withdrawal_dated_after_a_grant_wins_even_when_the_granting_record_changed_later():
+    records = pl.DataFrame(
+        {
+            "record_id": ["ecom:1", "loyalty:2", "pos:3"],
+            "source": ["ecom", "loyalty", "pos"],
+            "consent_email": [True, False, None],
+            "consent_sms": [True, None, False],
+            "consent_updated_at": [datetime(2024, 9, 1), datetime(2024, 9, 2), None],
+            "updated_at": [datetime(2025, 9, 2), datetime(2024, 9, 2), datetime(2024, 1, 1)],
+        }
+    )
+    assignments = pl.DataFrame({"record_id": records["record_id"], "customer_id": ["C1"] * 3})
+    golden = golden_records(records, assignments, Survivorship()).row(0, named=True)
+    assert (golden["consent_email"], golden["consent_email_source"]) == (False, "loyalty:2")
+    # the till's refusal is dated by its record (2024-01-01), older than the web shop's grant
+    assert (golden["consent_sms"], golden["consent_sms_source"]) == (True, "ecom:1")
+
+
+def test_text_timestamps_and_validity_flags_from_a_csv_are_read_not_a_crash():
+    records = pl.DataFrame(
+        {
+            "record_id": ["a", "b", "c"],
+            "source": ["crm", "web", "web"],
+            "email": ["old@qq.com", "new@qq.com", "bad@qq"],
+            "email_valid": ["yes", "true", "no"],
+            "updated_at": ["2024-03-01", "2025-03-02", "2026-01-01"],
+            "created_at": ["not a date", None, "2020-01-01"],
+        }
+    )
+    assignments = pl.DataFrame({"record_id": records["record_id"], "customer_id": ["C1"] * 3})
+    golden = golden_records(records, assignments, Survivorship()).row(0, named=True)
+    assert (golden["email"], golden["email_source"]) == ("new@qq.com", "b")

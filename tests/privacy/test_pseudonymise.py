@@ -93,7 +93,7 @@ def test_the_restricted_copy_keeps_contacts_and_both_keep_the_surrogate_customer
     assert restricted.treatments == {"customer_id": "keep", "contact_address": "keep", "reason": "keep"}
 
 
-def test_published_marts_and_cdp_duckdb_hold_no_name_email_or_phone_in_clear(published_lake):
+def test_published_marts_and_cdp_duckdb_hold_no_name_email_phone_or_source_key_in_clear(published_lake):
     paths = LakePaths.at(published_lake.root)
     people = delta.read(paths.silver("customer_records"))
     clear = {
@@ -101,11 +101,18 @@ def test_published_marts_and_cdp_duckdb_hold_no_name_email_or_phone_in_clear(pub
         *people["phone"].drop_nulls().to_list(),
         *people["full_name"].drop_nulls().to_list(),
         XIAOYU.email,
+        # a record id is `<source>:<the source's key>`: a card or member number, a handle
+        *people["record_id"].to_list(),
+        *people["record_id"].str.split_exact(":", 1).struct.field("field_1").to_list(),
+        XIAOYU.card,
+        XIAOYU.member,
     }
     con = duckdb.connect(str(paths.duckdb), read_only=True)
     tables = [r[0] for r in con.execute("select table_name from duckdb_tables()").fetchall()]
     published = {f"cdp.duckdb:{t}": con.sql(f'select * from "{t}"').pl() for t in tables}
     published |= {f"marts/{p.name}": pl.read_parquet(p) for p in paths.marts.glob("*.parquet")}
+    published |= {f"marts/{p.name}": pl.read_parquet(p / "*.parquet") for p in paths.marts.glob("fct_*")}
+    assert "marts/fct_orders" in published and published["marts/identity_links.parquet"].height
     for where, frame in published.items():
         for column in frame.columns:
             values = {str(v) for v in frame[column].drop_nulls().to_list()}

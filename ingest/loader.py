@@ -117,7 +117,7 @@ class Group:
     numbers: list[np.ndarray] = field(default_factory=list)
     rejects: list[pl.DataFrame] = field(default_factory=list)
     hashes: list[pl.Series | None] = field(default_factory=list)
-    rows: int = 0
+    rows: int = 0  # records held, rows and rejects: a group is checked once it holds `group_rows`
     marked: bool = False  # some part may carry the undecodable-bytes marker
     files: dict[str, bool] = field(default_factory=dict)  # file -> fully read
 
@@ -132,12 +132,18 @@ class Group:
         self.part_first.append(first)
         self.numbers.append(batch.row_numbers)
         self.hashes.append(batch.row_hashes)
+        self.rows += len(batch.row_numbers)
+        self.marked = self.marked or batch.marked
+        self.add_rejects(file, batch)
+
+    def add_rejects(self, file: str, batch: RawBatch) -> None:
+        """The records a block's reader rejected; alone, for a block without rows or columns (a
+        JSON-lines block with no parsable line), they join any group: they carry their own reason."""
         if batch.rejects is not None and not batch.rejects.is_empty():
             self.rejects.append(
                 batch.rejects.with_columns(_file=pl.lit(file)).select(list(READ_REJECT_SCHEMA))
             )
-        self.rows += len(batch.row_numbers)
-        self.marked = self.marked or batch.marked
+            self.rows += batch.rejects.height
         self.files.setdefault(file, False)
 
     def discard(self, file: str) -> None:
@@ -148,7 +154,7 @@ class Group:
         self.numbers = [self.numbers[i] for i in keep]
         self.hashes = [self.hashes[i] for i in keep]
         self.rejects = [f.filter(pl.col("_file") != file) for f in self.rejects]
-        self.rows = sum(len(n) for n in self.numbers)
+        self.rows = sum(len(n) for n in self.numbers) + sum(f.height for f in self.rejects)
         self.files.pop(file, None)
 
     def frame(self) -> pl.DataFrame:
@@ -236,12 +242,20 @@ class EntityLoad:
     def _read_batches(self, item: LandedItem, notes: ReadNotes, result: FileResult) -> None:
         encoding = self.entity.encoding_for(item.name)
         request = ReadRequest(item, self.entity, self.settings.csv_block_bytes, notes, self.con)
-        first = True
+        read_any = False
+        first = True  # the file's first block that names its columns: they are checked, a retype judged
         with contextlib.closing(READERS[self.entity.format](request)) as batches:
             for batch in batches:
+                read_any = True
                 if item.rows_before:  # an append: its records follow those loaded before
                     batch = _shifted(batch, item.rows_before)
                 columns = batch.columns
+                if not columns:  # a JSON-lines block without one parsable record names no column
+                    self.group.add_rejects(item.name, batch)
+                    result.rows_read += batch.rows_read
+                    if self.group.rows >= self.settings.group_rows:
+                        self.process_group()
+                    continue
                 if first:
                     check_required_columns(columns, self.check, item.name)
                     if notes.physical_types and self.previous_schema is not None:
@@ -258,7 +272,7 @@ class EntityLoad:
                     self.process_group()
                 if item.name in self.failed:  # its first block showed a retyped column
                     return
-        if first:
+        if not read_any:
             raise FileFailed(f"nothing to read in {item.name}")
 
     def fail(self, file: str, message: str) -> None:
@@ -276,7 +290,7 @@ class EntityLoad:
         if not group.files:
             return
         continuing = {f for f, done in group.files.items() if not done}
-        if not group.parts:  # only files whose last block was checked already: nothing to check
+        if not group.parts and not group.rejects:  # only files whose last block was checked already
             self.group.files.update(dict.fromkeys(continuing, False))
             self.finish_files([f for f, done in group.files.items() if done])
             return

@@ -4,7 +4,9 @@ Checks run on a *group*: the rows of many files read one after another (same col
 encoding), each row carrying its `_file` and `_row_number`, so a thousand small monthly exports cost
 one vectorised pass instead of a thousand. Every rule still applies per file:
 
-- a file missing a required column fails before any of its rows is read (`check_required_columns`);
+- a file missing a required column fails before any of its rows is read (`check_required_columns`;
+  a JSON-lines file names its columns in its first parsable record: the lines rejected before it, or
+  all of them when there is none, are quarantined like any bad line, not taken for missing columns);
 - a typed column whose values mostly do not parse in the file's first block fails that file: it was
   retyped upstream (`retyped_files`);
 - a row is quarantined for the first problem found, in this order: bytes that did not decode, a
@@ -208,12 +210,14 @@ def _first_problem(
 
     Which rows have a problem is one cheap boolean pass; the messages are formatted for those rows only.
     """
-    reasons, details = _problems(check, columns, typed, encoding, marked)
-    flags = [reason.is_not_null() for reason in reasons[1:]]
-    problem = frame.select(pl.any_horizontal(flags) if flags else pl.lit(False)).to_series()
-    rows = problem.arg_true()
     reason = pl.repeat(None, frame.height, dtype=pl.String, eager=True).alias("_reason")
     detail = pl.repeat(None, frame.height, dtype=pl.String, eager=True).alias("_detail")
+    if frame.is_empty():  # e.g. a group of lines rejected while reading only: it may name no column
+        return [reason, detail]
+    reasons, details = _problems(check, columns, typed, encoding, marked)
+    flags = [each.is_not_null() for each in reasons[1:]]
+    problem = frame.select(pl.any_horizontal(flags) if flags else pl.lit(False)).to_series()
+    rows = problem.arg_true()
     if rows.is_empty():
         return [reason, detail]
     found = frame[rows].select(_reason=pl.coalesce(reasons), _detail=pl.coalesce(details))

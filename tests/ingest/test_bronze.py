@@ -368,6 +368,48 @@ def test_json_lines_that_are_not_one_object_are_quarantined_and_a_later_key_land
     assert set(bad["reason"]) == {"malformed_json"}
 
 
+def test_a_gbk_json_lines_file_without_one_readable_line_quarantines_every_line_and_says_so(
+    config, landing, lake
+):
+    """No line decodes, so no record names a column: the lines are quarantined as in a file where
+    only some are bad, instead of the file failing for columns it never got to name."""
+    path = landing / "ecom" / "events" / "events_2025-03.jsonl"
+    exports.write_text(
+        path,
+        "".join(
+            json.dumps({**exports.event(f"e{n}"), "sku": "保温杯"}, ensure_ascii=False) + "\n" for n in (1, 2)
+        ),
+        encoding="gbk",
+    )
+    exports.ecom_events(landing, "2025-04", [exports.event("e3")])
+    summary = load_source(config, "ecom", "b1")
+    assert summary["status"] == "ok"
+    bad = lake.quarantine("ecom").sort("row_number")
+    assert bad.select("file", "row_number", "reason").rows() == [
+        ("ecom/events/events_2025-03.jsonl", 1, "undecodable_bytes"),
+        ("ecom/events/events_2025-03.jsonl", 2, "undecodable_bytes"),
+    ]
+    assert "\\x" in bad["raw"][0]  # original bytes kept, escaped
+    assert lake.bronze("ecom", "events")["event_id"].to_list() == ["e3"]
+    manifest = lake.manifest().filter(pl.col("file") == "ecom/events/events_2025-03.jsonl").row(0, named=True)
+    assert (manifest["status"], manifest["rows_read"], manifest["rows_quarantined"]) == ("loaded", 2, 2)
+    assert "decodes as gb18030" in manifest["message"]
+    assert reconciled(lake.manifest())
+
+
+def test_a_day_file_whose_only_line_is_cut_quarantines_that_line(config, landing, lake):
+    exports.ecom_events(landing, "2025-03-02", ['{"event_id": "e1", "event_ty'])
+    assert load_source(config, "ecom", "b1")["status"] == "ok"
+    bad = lake.quarantine("ecom").row(0, named=True)
+    assert (bad["row_number"], bad["reason"], bad["raw"]) == (
+        1,
+        "malformed_json",
+        '{"event_id": "e1", "event_ty',
+    )
+    assert lake.manifest().select("status", "rows_read", "rows_quarantined").row(0) == ("loaded", 1, 1)
+    assert reconciled(lake.manifest())
+
+
 def test_database_table_is_read_through_the_driver(config, landing, lake):
     exports.loyalty(landing)
     load_source(config, "loyalty", "b1")

@@ -120,6 +120,25 @@ def test_a_key_first_seen_late_in_a_large_json_file_lands_as_a_column(config, la
     assert bronze["promo"].to_list() == [None] * 7 + ["11.11", None, None]
 
 
+def test_json_blocks_without_a_record_are_quarantined_and_the_first_record_names_the_columns(
+    config, landing, lake
+):
+    small = tuned(config, "ingest", csv_block_bytes=256, group_rows=2)
+    cut = ['{"event_id": "e0", "event_ty'] * 12  # more than a block of lines that are no record
+    exports.ecom_events(landing, "2025-03", [*cut, *[exports.event(f"e{n}") for n in range(1, 4)]])
+    without_ts = {k: v for k, v in exports.event("x1").items() if k != "ts"}
+    exports.ecom_events(landing, "2025-04", [*cut, without_ts])
+    with pytest.raises(SourceFailed, match=r"'ts' missing from ecom/events/events_2025-04.jsonl"):
+        load_source(small, "ecom", "b1")
+    bronze = lake.bronze("ecom", "events")
+    assert bronze.select("event_id", "_row_number").rows() == [("e1", 13), ("e2", 14), ("e3", 15)]
+    bad = lake.quarantine("ecom").sort("row_number")
+    assert bad.select("file", "reason").unique().rows() == [
+        ("ecom/events/events_2025-03.jsonl", "malformed_json")
+    ]
+    assert bad["row_number"].to_list() == list(range(1, 13))
+
+
 def test_a_retyped_column_fails_only_its_own_file_in_a_shared_group(config, landing, lake):
     exports.pos_tickets(landing, "2025-03", [exports.ticket_line(f"A{n}", 1) for n in range(25)])
     words = [exports.ticket_line(f"B{n}", 1).replace(",1,", ",one,", 1) for n in range(25)]

@@ -41,6 +41,7 @@ DEFAULT_TIMESTAMP_FORMATS = [
     "%Y/%m/%d %H:%M:%S",
     "%Y-%m-%dT%H:%M:%S%z",
     "%Y-%m-%dT%H:%M:%S%.f%z",
+    "%Y-%m-%dT%H:%M:%S%.f",  # also how a Parquet timestamp with a fraction of a second lands
     "%Y-%m-%d %H:%M",
     "%Y-%m-%d",
 ]

@@ -3,11 +3,13 @@
 Each load records the columns it saw. A column nobody configured is `added` (accepted, reported);
 a column seen before but absent now is `missing` (reported; it fails the load only when required,
 which `validate.check_columns` decides). For self-describing formats the physical type is kept,
-and a required column whose type changed fails the file.
+and a required column whose type changed fails the file (unless a temporal type only widened: a
+date column that became a timestamp).
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -17,6 +19,10 @@ from ingest.config import EntityConfig
 from ingest.errors import FileFailed
 from ingest.tables import SCHEMA_REGISTRY_SCHEMA, now
 from warehouse import delta
+
+# Arrow's names of the temporal types: date32[day], date64[ms], timestamp[us], timestamp[us, tz=UTC].
+_TEMPORAL = re.compile(r"(?P<date>date(?:32|64))\[\w+\]|timestamp\[(?P<unit>s|ms|us|ns)(?P<tz>, tz=.+)?\]")
+_UNITS = ["s", "ms", "us", "ns"]
 
 
 @dataclass
@@ -48,16 +54,36 @@ def recorded(path: Path, source: str, entity: str) -> pl.DataFrame:
 def check_physical_types(
     previous: pl.DataFrame, physical_types: dict[str, str], entity: EntityConfig, file: str
 ) -> None:
-    """A required column whose stored type changed (Parquet int64 -> string) fails the file."""
+    """A required column whose stored type changed (Parquet int64 -> string) fails the file.
+
+    A temporal type widened (`widened`) is no retype: its values still read as the declared type.
+    """
     known = dict(zip(previous["column"], previous["physical_type"], strict=True))
     required = set(entity.required_columns())
     for column, new_type in physical_types.items():
         old_type = known.get(column)
-        if column in required and old_type and old_type != new_type:
+        if column in required and old_type and old_type != new_type and not widened(old_type, new_type):
             raise FileFailed(
                 f"required column '{column}' in {file} changed type from {old_type} to {new_type}: "
                 "retyped upstream? fix the export or the configuration"
             )
+
+
+def widened(old_type: str, new_type: str) -> bool:
+    """Whether a temporal type became one that holds every value it held, as exports change over time:
+    a date that became a timestamp (a day export moved to a datetime column), date32 -> date64, a
+    timestamp in finer units. A timestamp that gained or lost its zone is not: local wall time and
+    instants are different values; a timestamp that became a date lost its time of day."""
+    old, new = _TEMPORAL.fullmatch(old_type), _TEMPORAL.fullmatch(new_type)
+    if old is None or new is None:
+        return False
+    if old["date"]:
+        return new["unit"] is not None or (old["date"], new["date"]) == ("date32", "date64")
+    return (
+        new["unit"] is not None
+        and _UNITS.index(new["unit"]) >= _UNITS.index(old["unit"])
+        and (old["tz"] is None) == (new["tz"] is None)
+    )
 
 
 def update(

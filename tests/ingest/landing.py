@@ -10,6 +10,9 @@ import json
 import sqlite3
 from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.parquet as pq
+
 MEMBERS_HEADER = "card_no,member_no,name,mobile,gender,birthday,email,store_id,registered_at"
 TICKETS_HEADER = "ticket_no,store_id,card_no,sold_at,line_no,sku,item_name,category,qty,unit_price,line_amount,payment_method"
 SERVICE_HEADER = (
@@ -73,6 +76,13 @@ def pos_tickets(landing: Path, month: str, lines: list[str], store: str = "S001"
 def jsonl(path: Path, rows: list[dict | str]) -> Path:
     lines = [row if isinstance(row, str) else json.dumps(row, ensure_ascii=False) for row in rows]
     return write_text(path, "\n".join(lines) + "\n")
+
+
+def parquet(path: Path, columns: dict[str, pa.Array]) -> Path:
+    """A Parquet export with the physical types of `columns`, as a warehouse unload writes it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pq.write_table(pa.table(columns), path)
+    return path
 
 
 def ecom_customers(landing: Path) -> Path:

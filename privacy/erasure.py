@@ -16,6 +16,11 @@ any change. `apply_erasure` then, in an order that keeps a failed run re-runnabl
 6. purges every Delta table's history (privacy.history) and rebuilds the role databases;
 7. sweeps every file under the data root for the erased values (privacy.sweep);
 8. writes the certificate (hashes and counts, never the values) to the audit log.
+
+A person is "already erased" only once an erasure of theirs has a complete certificate. Asking
+again after one that stopped or was left incomplete (the sweep still found a value) continues it
+under the same request id: the values it must still redact are found in the lake's free text by
+their hashes on the suppression list, since the records that named them are gone.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ import io
 import logging
 import os
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -103,11 +109,21 @@ def _rows_by_name(steps: list[FileStep]) -> dict[str, int]:
     return rows
 
 
+@dataclass(frozen=True)
+class EarlierErasure:
+    """The erasure that put the requested identifier on the suppression list."""
+
+    request_id: str
+    suppressed_at: datetime
+    certified: bool  # its certificate says "ok": nothing of the person was left
+
+
 @dataclass
 class ErasurePlan:
     request: Request
     request_id: str
     subject: Subject
+    earlier: EarlierErasure | None = None
     tables: list[TableStep] = field(default_factory=list)
     landing: list[Path] = field(default_factory=list)
     marts: list[FileStep] = field(default_factory=list)
@@ -116,6 +132,11 @@ class ErasurePlan:
     build_db: Path | None = None
     redact_values: list[str] = field(default_factory=list)
     blocked: list[str] = field(default_factory=list)
+
+    @property
+    def continues(self) -> str | None:
+        """The request id of an earlier erasure of the person that this one finishes."""
+        return self.earlier.request_id if self.earlier and not self.earlier.certified else None
 
     @property
     def finds_anything(self) -> bool:
@@ -132,6 +153,7 @@ class ErasurePlan:
         return {
             "request_id": self.request_id,
             "requested_by": self.request.by,
+            "continues": self.continues,
             "tables": {t.name: t.rows for t in self.tables if t.rows},
             "redacted": {f"{t.name}.{c}": n for t in self.tables for c, n in t.redact.items()},
             "landing_files": [str(p) for p in self.landing],
@@ -159,13 +181,14 @@ def plan_erasure(config: CdpConfig, request: Request) -> ErasurePlan:
     digits = settings.erasure.phone_match_digits
     paths = LakePaths.at(config.data_root)
     subject = resolve(paths, request, digits, settings.erasure.max_customers)
-    plan = ErasurePlan(request, uuid.uuid4().hex[:16], subject)
+    plan = ErasurePlan(request, uuid.uuid4().hex[:16], subject, _earlier_erasure(config, request, settings))
     record_keys = bronze_record_keys(config)
     landing_files: set[str] = set()
-    tables = sorted(lake_tables(paths), key=_table_order)
+    tables = [t for t in sorted(lake_tables(paths), key=_table_order) if t.name not in SKIPPED_TABLES]
+    if plan.continues:
+        plan.request_id = plan.continues
+        _recover_mentions(config, plan, tables, settings)
     for table in tables:
-        if table.name in SKIPPED_TABLES:
-            continue
         step, files = _plan_table(table, subject, settings, record_keys, digits)
         plan.tables.append(step)
         landing_files |= files
@@ -180,6 +203,54 @@ def plan_erasure(config: CdpConfig, request: Request) -> ErasurePlan:
     if paths.build_duckdb.exists():
         plan.build_db = paths.build_duckdb
     return plan
+
+
+def _earlier_erasure(config: CdpConfig, request: Request, settings: PrivacySettings) -> EarlierErasure | None:
+    """Who suppressed the requested identifier, and whether that erasure was certified complete."""
+    normalised = request.normalised(settings.erasure.phone_match_digits) or request.value
+    rows = suppression.find(config, request.by, normalised)
+    if rows.is_empty():
+        return None
+    request_id = rows["request_id"][0]
+    certificates = audit.read(config).filter(
+        (pl.col("action") == "erasure") & (pl.col("target") == request_id) & (pl.col("outcome") == "ok")
+    )
+    return EarlierErasure(request_id, rows["suppressed_at"].min(), not certificates.is_empty())
+
+
+def _recover_mentions(
+    config: CdpConfig, plan: ErasurePlan, tables: list[TableColumns], settings: PrivacySettings
+) -> None:
+    """Add to the subject the identifiers of the unfinished request still quoted in free text.
+
+    The first run deleted the records that said what the person's emails and phones were; without
+    them the redaction and the sweep would look for the requested value alone and certify a text
+    that still quotes her email. The suppression list holds every one of them by hash.
+    """
+    suppressor = suppression.Suppressor(config)
+    digits = settings.erasure.phone_match_digits
+    for table in tables:
+        for column in _text_columns(table.layer, table.table, table.columns, settings, ("text", "raw_row")):
+            texts = delta.scan(Path(table.location)).select(pl.col(column).cast(pl.String)).unique().collect()
+            for kind, values in suppressor.mentions(texts[column], plan.continues).items():
+                plan.subject.add(kind, values, digits)
+                if kind in ("email", "phone"):
+                    plan.subject.raw_forms |= values
+
+
+def _text_columns(
+    layer: str,
+    table: str,
+    columns: Iterable[str],
+    settings: PrivacySettings,
+    kinds: tuple[str, ...] = ("text",),
+) -> list[str]:
+    """The columns the catalogue marks as holding free text (or a rejected row's text)."""
+    return [
+        c
+        for c in columns
+        if (spec := settings.catalogue.spec(layer, table, c)) is not None and spec.identifies in kinds
+    ]
 
 
 def _table_order(table: TableColumns) -> tuple[int, str]:
@@ -270,12 +341,8 @@ def _count_redactions(step: TableStep, settings: PrivacySettings, values: list[s
     if not values:
         return {}
     layer, table = step.name.split("/", 1)
-    columns = delta.open_table(step.path).schema().fields
-    text_columns = [
-        f.name
-        for f in columns
-        if (spec := settings.catalogue.spec(layer, table, f.name)) is not None and spec.identifies == "text"
-    ]
+    fields = delta.open_table(step.path).schema().fields
+    text_columns = _text_columns(layer, table, [f.name for f in fields], settings)
     counts = {}
     for column in text_columns:
         found = (
@@ -427,20 +494,22 @@ def _duckdb_tables(con: duckdb.DuckDBPyConnection) -> list[tuple[str, str, list[
 def erase(
     config: CdpConfig, request: Request, *, actor: str | None = None, dry_run: bool = False
 ) -> ErasureOutcome:
-    """Plan, refuse if the plan is blocked or finds nobody, then apply (unless `dry_run`)."""
+    """Plan, refuse if the plan is blocked or finds nobody, then apply (unless `dry_run`).
+
+    An unfinished earlier erasure of the person is applied again even when no row is left to
+    delete: its history purge, sweep and certificate are what it still owes.
+    """
     settings = load_settings(config)
     plan = plan_erasure(config, request)
     if plan.blocked:
         raise ErasureError("erasure refused before any change:\n  " + "\n  ".join(plan.blocked))
-    if not plan.finds_anything:
-        normalised = request.normalised(settings.erasure.phone_match_digits) or request.value
-        earlier = suppression.find(config, request.by, normalised)
-        if not earlier.is_empty():
-            when = earlier["suppressed_at"].min()
+    if not plan.finds_anything and not plan.continues:
+        if plan.earlier is not None:
+            when, request_id = plan.earlier.suppressed_at, plan.earlier.request_id
             return ErasureOutcome(
                 plan,
                 "already_erased",
-                done=[f"already erased on {when:%Y-%m-%d %H:%M} UTC (request {earlier['request_id'][0]})"],
+                done=[f"already erased on {when:%Y-%m-%d %H:%M} UTC (request {request_id})"],
             )
         raise UnknownSubjectError(
             f"no one with {request.by} {request.value!r} in {config.data_root} "

@@ -36,6 +36,13 @@ SCHEMA: dict[str, pl.DataType] = {
     "suppressed_at": pl.Datetime("us", "UTC"),
 }
 EMAIL_PATTERN = r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9.\-]+\.[A-Za-z]{2,}"
+# How each kind can be written in free text. Phones twice: as written with separators
+# (`+86 139 1111 2222`) and as bare digit runs (a number glued to another by a separator).
+MENTION_PATTERNS: dict[str, tuple[str, ...]] = {
+    "email": (EMAIL_PATTERN,),
+    "phone": (r"\+?[0-9][0-9 \-().]{5,}[0-9]", r"[0-9]{7,}"),
+    "national_id": (r"[0-9]{14,17}[0-9Xx]",),
+}
 
 
 def identifier_hash(key: Key, kind: str, normalised: str) -> str:
@@ -115,16 +122,40 @@ class Suppressor:
             self._key = hmac_key(self.config, self.settings)
         return self._key
 
-    def _hashes(self, kind: str) -> list[str]:
-        return self.table.filter(pl.col("kind") == kind)["identifier_hash"].to_list()
+    def _hashes(self, kind: str, request_id: str | None = None) -> list[str]:
+        table = self.table.filter(pl.col("kind") == kind)
+        if request_id is not None:
+            table = table.filter(pl.col("request_id") == request_id)
+        return table["identifier_hash"].to_list()
 
-    def is_suppressed(self, kind: str, values: pl.Expr) -> pl.Expr:
+    def is_suppressed(self, kind: str, values: pl.Expr, request_id: str | None = None) -> pl.Expr:
+        """True where the value's hash is on the list (only the hashes `request_id` added, if given)."""
         digits = self.settings.erasure.phone_match_digits
         return (
             hash_expr(self.key, kind, normalise(kind, values, digits))
-            .is_in(self._hashes(kind))
+            .is_in(self._hashes(kind, request_id))
             .fill_null(False)
         )
+
+    def mentions(self, texts: pl.Series, request_id: str | None = None) -> dict[str, set[str]]:
+        """Erased emails, phones and national ids quoted in `texts`, as written there, by kind.
+
+        How an erasure that did not finish learns what it still has to redact: the person's records
+        are gone by then and the list holds only hashes, but the text still holds the values.
+        """
+        found: dict[str, set[str]] = {}
+        if self.empty or texts.is_empty():
+            return found
+        frame = pl.DataFrame({"text": texts.cast(pl.String).drop_nulls().unique()})
+        for kind, patterns in MENTION_PATTERNS.items():
+            tokens = pl.concat(
+                [frame.select(token=pl.col("text").str.extract_all(p)).explode("token") for p in patterns]
+            )
+            tokens = tokens.select(pl.col("token").str.strip_chars()).drop_nulls().unique()
+            hits = tokens.filter(self.is_suppressed(kind, pl.col("token"), request_id))["token"]
+            if not hits.is_empty():
+                found[kind] = set(hits.to_list())
+        return found
 
     def row_mask(self, source: str, entity: str, frame: pl.DataFrame) -> pl.Series:
         """True for rows of a bronze-shaped frame (the source's own columns) that belong to an erased person."""

@@ -30,7 +30,8 @@ def erase(
 
     Plans first (nothing changes if the plan cannot be carried out whole), then deletes, purges old
     Delta versions, adds the person to the suppression list, sweeps every file for what remains and
-    writes a certificate to the audit log. Erasing someone already erased is a no-op.
+    writes a certificate to the audit log. Erasing someone already erased is a no-op; after an
+    erasure that stopped or was left incomplete, the same command continues it.
     """
     from privacy.erasure import erase as run_erasure
     from privacy.erasure import plan_erasure
@@ -50,6 +51,8 @@ def erase(
     if outcome.status == "already_erased":
         click.echo(f"nothing to do: {outcome.done[0]}")
         return
+    if outcome.plan.continues:
+        click.echo(f"continuing erasure {outcome.plan.continues}: its certificate was not complete")
     click.echo(json.dumps(outcome.plan.summary(), indent=2, ensure_ascii=False))
     if dry_run:
         click.echo("dry run: nothing was changed")

@@ -141,6 +141,13 @@ def test_the_suppression_list_drops_her_rows_from_an_old_export(erased):
     assert suppression.Suppressor(config).raw_mask("pos", rejected).to_list() == [True, False]
 
 
+def test_the_suppression_list_finds_her_identifiers_quoted_in_text_as_written(erased):
+    texts = pl.Series([f"call {XIAOYU.phone_written} or {XIAOYU.email.upper()}", "call 13800138000", None])
+    found = suppression.Suppressor(erased.lake.config).mentions(texts, erased.outcome.plan.request_id)
+    assert found == {"email": {XIAOYU.email.upper()}, "phone": {XIAOYU.phone_written}}
+    assert suppression.Suppressor(erased.lake.config).mentions(texts, "another-request") == {}
+
+
 def test_ingesting_a_redelivered_old_export_does_not_bring_her_back(erased, published_lake, tmp_path):
     from cdp import pipeline
 
@@ -225,3 +232,66 @@ def test_she_is_filtered_out_of_every_monthly_file_of_a_folder_mart(erased, publ
     assert duckdb.sql(count.format(folder)).fetchall()[0][0] == duckdb.sql(count.format(before)).fetchall()[
         0
     ][0] - sum(s.rows for s in steps)
+
+
+# --- free text that quotes the person ---------------------------------------------------------
+CALL_BACK = f"请回电 {XIAOYU.phone} {XIAOYU.name} {XIAOYU.email}"
+
+
+def quote_her_in_a_bystanders_ticket(lake: PublishedLake) -> None:
+    """王芳 (R1) opens a ticket whose subject quotes Xiaoyu's phone, name and email; it is loaded."""
+    from cdp import pipeline
+    from tests.ingest import landing as exports
+
+    row = (
+        f"T9950,R1,王芳,{BYSTANDER_EMAIL},13800138000,phone,low,logged,{CALL_BACK},,2025-05-02 09:00:00,,,1,"
+    )
+    exports.service_tickets(lake.root / "landing", "2025-05", [row])
+    pipeline.ingest(lake.config, "service", "b20260402T000000")
+    pipeline.standardize(lake.config, "b20260402T000000")
+
+
+def ticket_subjects(lake: PublishedLake) -> dict[str, str]:
+    """T9950's subject in bronze and silver."""
+    paths = LakePaths.at(lake.root)
+    found = {}
+    for name, path, ticket in (
+        ("bronze", paths.bronze("service", "tickets"), "T9950"),
+        ("silver", paths.silver("tickets"), "service:T9950"),
+    ):
+        found[name] = delta.read(path).filter(pl.col("ticket_id") == ticket)["subject"].item()
+    return found
+
+
+def without_text_marks(lake: PublishedLake) -> PublishedLake:
+    """The lake under a catalogue that does not mark `subject` as free text (as it once did not)."""
+    catalogue = json.loads(json.dumps(lake.config.raw["privacy"]["catalogue"]))
+    catalogue["columns"]["subject"].pop("identifies")
+    return PublishedLake(privacy_config(lake.root, catalogue=catalogue))
+
+
+def test_her_identifiers_quoted_in_anothers_ticket_are_redacted_in_bronze_and_silver(lake_copy):
+    quote_her_in_a_bystanders_ticket(lake_copy)
+    outcome = erase(lake_copy.config, Request("phone", XIAOYU.phone))
+    assert outcome.status == "erased" and outcome.sweep is not None and outcome.sweep.clean
+    assert outcome.plan.summary()["redacted"]["silver/tickets.subject"] == 1
+    expected = f"请回电 [erased] {XIAOYU.name} [erased]"  # a name alone does not identify: kept
+    assert ticket_subjects(lake_copy) == {"bronze": expected, "silver": expected}
+    assert files_mentioning(lake_copy.root, [XIAOYU.email, XIAOYU.phone]) == {}
+
+
+def test_an_incomplete_erasure_run_again_continues_and_completes(lake_copy):
+    quote_her_in_a_bystanders_ticket(lake_copy)
+    first = erase(without_text_marks(lake_copy).config, Request("phone", XIAOYU.phone))
+    assert first.status == "incomplete"
+    assert any(name.startswith("lake/silver/tickets/") for name in first.sweep.residual)
+
+    again = erase(lake_copy.config, Request("phone", XIAOYU.phone))
+    assert (again.status, again.plan.request_id) == ("erased", first.plan.request_id)
+    assert again.sweep is not None and again.sweep.clean
+    assert files_mentioning(lake_copy.root, [XIAOYU.email, XIAOYU.phone]) == {}
+    certificates = audit.read(lake_copy.config).filter(
+        (pl.col("action") == "erasure") & (pl.col("target") == first.plan.request_id)
+    )
+    assert certificates["outcome"].to_list() == ["incomplete", "ok"]
+    assert erase(lake_copy.config, Request("email", XIAOYU.email)).status == "already_erased"

@@ -14,6 +14,13 @@ files already copied, never files missing from the backup.
 way, then every table's row count, and only then renames the staging folder into place: a corrupt
 backup or a failed check leaves the target untouched. A restore drill (`verify_backup`) does the
 same into a scratch folder and removes it.
+
+A backup holds people as they were when it was taken, including those erased since. Before the
+staging folder is renamed into place, a restore (not a drill) therefore adds the newest suppression
+list known to the restored one (the live data root's `lake/privacy/suppression`, or, if that root
+is gone, the latest backup's copy) and erases again everyone on it whom the restored lake holds
+(`privacy.erasure.reapply`): the target never holds an erased person, and its next ingest keeps them
+out. An erasure that cannot complete there fails the restore, target untouched.
 """
 
 from __future__ import annotations
@@ -30,10 +37,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, BinaryIO, Literal
 
-from privacy import audit
+import polars as pl
+
+from privacy import audit, suppression
 from privacy.encryption import decrypt_stream, encrypt_stream
 from privacy.errors import BackupError, CorruptFileError
 from privacy.keys import Key, encryption_key
+from privacy.layout import PrivacyPaths
 from privacy.pseudonymise import literal
 from privacy.settings import PrivacySettings, config_path, load_settings
 from warehouse import delta
@@ -69,6 +79,7 @@ class RestoreResult:
     files: int
     tables_checked: dict[str, int] = field(default_factory=dict)
     marts_checked: dict[str, int] = field(default_factory=dict)
+    erasures: dict[str, str] = field(default_factory=dict)  # request id -> outcome, re-applied after restore
 
 
 def backup_root(config: CdpConfig, settings: PrivacySettings | None = None) -> Path:
@@ -314,6 +325,8 @@ def restore(
         result = RestoreResult(backup_id, target, len(manifest["files"]))
         result.tables_checked = _check_tables(staging, manifest)
         result.marts_checked = _check_marts(staging, manifest)
+        if not drill:
+            result.erasures = _reapply_erasures(config, staging, root, key)
         if target.exists():
             target.rmdir()
         os.replace(staging, target)
@@ -336,9 +349,48 @@ def restore(
             "into": str(target),
             "tables_checked": len(result.tables_checked),
             "marts_checked": len(result.marts_checked),
+            "erasures_reapplied": result.erasures,
         },
     )
     return result
+
+
+def _reapply_erasures(config: CdpConfig, restored: Path, root: Path, key: Key | None) -> dict[str, str]:
+    """Bring the restored root's suppression list up to date and erase again who it names there."""
+    from privacy.erasure import reapply  # erasure imports most of privacy; keep `backup` light
+
+    restored_config = config.with_data_root(restored)
+    suppression.merge(restored_config, _newest_suppression(config, root, key), batch_id="restore")
+    outcomes = reapply(restored_config)
+    unfinished = [o for o in outcomes if o.status == "incomplete"]
+    if unfinished:
+        residual = sorted({f for o in unfinished if o.sweep for f in o.sweep.residual})
+        raise BackupError(
+            f"the restored data still holds erased people after erasing them again (requests "
+            f"{', '.join(o.plan.request_id for o in unfinished)}): {', '.join(residual)}; nothing was "
+            "restored. Fix what the sweep names (e.g. mark a free-text column `identifies: text`) and restore again"
+        )
+    return {o.plan.request_id: o.status for o in outcomes}
+
+
+def _newest_suppression(config: CdpConfig, root: Path, key: Key | None) -> pl.DataFrame:
+    """The live root's suppression list, or the latest backup's when the live root has none."""
+    live = suppression.suppressed(config)
+    if not live.is_empty():
+        return live
+    latest = latest_manifest(root)
+    if latest is None:
+        return live
+    folder = PrivacyPaths.of(config).suppression.relative_to(config.data_root).as_posix() + "/"
+    scratch = Path(tempfile.mkdtemp(prefix="cdp-suppression-"))
+    try:
+        for relative, entry in latest["files"].items():
+            if relative.startswith(folder):
+                entry_key = key if latest["encrypted"] else None
+                _restore_file(root, relative, entry, scratch / relative, entry_key)
+        return suppression.suppressed(config.with_data_root(scratch))
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
 def verify_backup(config: CdpConfig, backup_id: str | None = None) -> RestoreResult:

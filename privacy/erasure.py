@@ -520,6 +520,57 @@ def erase(
     return apply_erasure(config, plan, settings, actor=actor)
 
 
+# --- after a restore ----------------------------------------------------------------------------
+REQUEST_KINDS = ("customer_id", "email", "phone")  # what a Request can name, most complete first
+
+
+def reapply(config: CdpConfig, *, actor: str | None = None) -> list[ErasureOutcome]:
+    """Erase again everyone on this root's suppression list whom its lake still holds.
+
+    For a restored backup taken before some erasures: the people are found by the hashes of the
+    customer ids, emails and phones in the lake's identifying and free-text columns, one request
+    per erasure on the list, each continued under its own request id (its certificate goes to
+    this root's audit log).
+    """
+    suppressor = suppression.Suppressor(config)
+    if suppressor.empty:
+        return []
+    settings = load_settings(config)
+    found = _suppressed_values(LakePaths.at(config.data_root), suppressor, settings)
+    outcomes = []
+    for request_id in sorted(found["request_id"].unique()):
+        rows = found.filter(pl.col("request_id") == request_id)
+        kind = next(k for k in REQUEST_KINDS if k in rows["kind"].to_list())
+        value = sorted(rows.filter(pl.col("kind") == kind)["value"].to_list())[0]
+        outcomes.append(erase(config, Request(kind, value), actor=actor))  # type: ignore[arg-type]
+    return outcomes
+
+
+def _suppressed_values(
+    paths: LakePaths, suppressor: suppression.Suppressor, settings: PrivacySettings
+) -> pl.DataFrame:
+    """`kind`, `value`, `request_id` of every suppressed customer id, email or phone the lake holds."""
+    found = [pl.DataFrame(schema={"kind": pl.String, "value": pl.String, "request_id": pl.String})]
+    for table in lake_tables(paths):
+        if table.name in SKIPPED_TABLES:
+            continue
+        scan = delta.scan(Path(table.location))
+        for column in table.columns:
+            spec = settings.catalogue.spec(table.layer, table.table, column)
+            kind = spec.identifies if spec is not None else None
+            if kind not in (*REQUEST_KINDS, "text", "raw_row"):
+                continue
+            values = scan.select(pl.col(column).cast(pl.String)).unique().collect()[column]
+            if kind in REQUEST_KINDS:
+                hits = suppressor.requests(kind, values).select(
+                    pl.lit(kind).alias("kind"), "value", "request_id"
+                )
+            else:
+                hits = suppressor.mentioned(values).filter(pl.col("kind").is_in(REQUEST_KINDS))
+            found.append(hits)
+    return pl.concat(found).unique()
+
+
 def apply_erasure(
     config: CdpConfig, plan: ErasurePlan, settings: PrivacySettings, *, actor: str | None = None
 ) -> ErasureOutcome:

@@ -94,6 +94,20 @@ def suppressed(config: CdpConfig) -> pl.DataFrame:
     return delta.read_or_empty(PrivacyPaths.of(config).suppression, SCHEMA)
 
 
+def merge(config: CdpConfig, rows: pl.DataFrame, batch_id: str) -> int:
+    """Add another list's rows (e.g. the live root's, after a restore) missing from this one; returns how many."""
+    new = (
+        rows.select(list(SCHEMA))
+        .unique("identifier_hash")
+        .join(suppressed(config).select("identifier_hash"), on="identifier_hash", how="anti")
+    )
+    if not new.is_empty():
+        delta.merge_upsert(
+            new, PrivacyPaths.of(config).suppression, keys=["identifier_hash"], batch_id=batch_id
+        )
+    return new.height
+
+
 def find(config: CdpConfig, kind: str, normalised: str) -> pl.DataFrame:
     """The suppression rows for one identifier (empty if it was never erased)."""
     table = suppressed(config)
@@ -122,20 +136,39 @@ class Suppressor:
             self._key = hmac_key(self.config, self.settings)
         return self._key
 
-    def _hashes(self, kind: str, request_id: str | None = None) -> list[str]:
-        table = self.table.filter(pl.col("kind") == kind)
-        if request_id is not None:
-            table = table.filter(pl.col("request_id") == request_id)
-        return table["identifier_hash"].to_list()
+    def _hashes(self, kind: str) -> list[str]:
+        return self.table.filter(pl.col("kind") == kind)["identifier_hash"].to_list()
 
-    def is_suppressed(self, kind: str, values: pl.Expr, request_id: str | None = None) -> pl.Expr:
-        """True where the value's hash is on the list (only the hashes `request_id` added, if given)."""
+    def is_suppressed(self, kind: str, values: pl.Expr) -> pl.Expr:
         digits = self.settings.erasure.phone_match_digits
         return (
             hash_expr(self.key, kind, normalise(kind, values, digits))
-            .is_in(self._hashes(kind, request_id))
+            .is_in(self._hashes(kind))
             .fill_null(False)
         )
+
+    def requests(self, kind: str, values: pl.Series) -> pl.DataFrame:
+        """`value`, `request_id`: the values on the list (as given) and the erasure that put them there."""
+        digits = self.settings.erasure.phone_match_digits
+        frame = pl.DataFrame({"value": values.cast(pl.String)}).drop_nulls().unique()
+        hashed = frame.with_columns(
+            identifier_hash=hash_expr(self.key, kind, normalise(kind, pl.col("value"), digits))
+        )
+        listed = self.table.filter(pl.col("kind") == kind).select("identifier_hash", "request_id")
+        return hashed.join(listed, on="identifier_hash").select("value", "request_id")
+
+    def mentioned(self, texts: pl.Series) -> pl.DataFrame:
+        """`kind`, `value`, `request_id`: erased emails, phones and national ids quoted in `texts`, as written."""
+        frame = pl.DataFrame({"text": texts.cast(pl.String).drop_nulls().unique()})
+        found = []
+        for kind, patterns in MENTION_PATTERNS.items():
+            tokens = pl.concat(
+                [frame.select(token=pl.col("text").str.extract_all(p)).explode("token") for p in patterns]
+            )["token"].str.strip_chars()
+            found.append(
+                self.requests(kind, tokens).select(pl.lit(kind).alias("kind"), "value", "request_id")
+            )
+        return pl.concat(found)
 
     def mentions(self, texts: pl.Series, request_id: str | None = None) -> dict[str, set[str]]:
         """Erased emails, phones and national ids quoted in `texts`, as written there, by kind.
@@ -143,19 +176,12 @@ class Suppressor:
         How an erasure that did not finish learns what it still has to redact: the person's records
         are gone by then and the list holds only hashes, but the text still holds the values.
         """
-        found: dict[str, set[str]] = {}
         if self.empty or texts.is_empty():
-            return found
-        frame = pl.DataFrame({"text": texts.cast(pl.String).drop_nulls().unique()})
-        for kind, patterns in MENTION_PATTERNS.items():
-            tokens = pl.concat(
-                [frame.select(token=pl.col("text").str.extract_all(p)).explode("token") for p in patterns]
-            )
-            tokens = tokens.select(pl.col("token").str.strip_chars()).drop_nulls().unique()
-            hits = tokens.filter(self.is_suppressed(kind, pl.col("token"), request_id))["token"]
-            if not hits.is_empty():
-                found[kind] = set(hits.to_list())
-        return found
+            return {}
+        hits = self.mentioned(texts)
+        if request_id is not None:
+            hits = hits.filter(pl.col("request_id") == request_id)
+        return {kind: set(rows["value"].to_list()) for (kind,), rows in hits.group_by("kind")}
 
     def row_mask(self, source: str, entity: str, frame: pl.DataFrame) -> pl.Series:
         """True for rows of a bronze-shaped frame (the source's own columns) that belong to an erased person."""

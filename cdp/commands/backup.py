@@ -56,7 +56,9 @@ def restore(cli: CliContext, backup_id: str | None, target: Path | None, verify:
     """Restore a backup, proving every file's sha256 and every table's row count on the way.
 
     `--verify` alone is the restore drill; `--target DIR` restores for real (always verified). The
-    target must be new or empty: a restore never overwrites data.
+    target must be new or empty: a restore never overwrites data. A real restore then erases again
+    everyone erased since the backup was taken (the newest suppression list: the data root's, else
+    the latest backup's); their certificates go to the target's audit log.
     """
     from privacy import backup as backups
 
@@ -72,3 +74,8 @@ def restore(cli: CliContext, backup_id: str | None, target: Path | None, verify:
         f"restored {result.backup_id} {where}: {result.files} files with matching sha256, "
         f"{len(result.tables_checked)} Delta tables and {len(result.marts_checked)} marts with matching row counts"
     )
+    if result.erasures:
+        click.echo(
+            f"erased again {len(result.erasures)} person(s) erased since the backup was taken "
+            f"(requests {', '.join(sorted(result.erasures))}; certificates in the target's audit log)"
+        )

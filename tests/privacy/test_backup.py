@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from datetime import UTC, datetime, timedelta
 
 import polars as pl
@@ -21,9 +22,13 @@ from privacy.backup import (
     scheduled_kind,
     verify_backup,
 )
+from privacy.erasure import erase
 from privacy.errors import BackupError, CorruptFileError
 from privacy.settings import load_settings
-from tests.privacy.lake import privacy_config
+from privacy.subject import Request
+from privacy.suppression import is_suppressed
+from tests.privacy.lake import BYSTANDER_EMAIL, XIAOYU, privacy_config
+from tests.privacy.test_erasure import files_mentioning
 from warehouse import delta
 from warehouse.paths import LakePaths
 
@@ -160,3 +165,33 @@ def test_a_rerun_of_the_same_day_reuses_its_backup(lake_copy):
     again = backup(lake_copy.config, "incremental", now=day, reuse_existing=True)
     assert again.backup_id == first.backup_id
     assert len(list_backups(backup_root(lake_copy.config))) == 1
+
+
+def test_restoring_a_backup_taken_before_an_erasure_erases_her_again(lake_copy, tmp_path):
+    config = lake_copy.config
+    older = backup(config, "full")
+    erased = erase(config, Request("email", XIAOYU.email))
+    request_id = erased.plan.request_id
+    restored = restore(config, tmp_path / "R2", older.backup_id)
+
+    assert files_mentioning(tmp_path / "R2", [XIAOYU.email, XIAOYU.phone, XIAOYU.national_id]) == {}
+    assert restored.erasures == {request_id: "erased"}
+    records = delta.read(LakePaths.at(tmp_path / "R2").silver("customer_records"))
+    assert BYSTANDER_EMAIL in records["email"].to_list()
+    r2 = config.with_data_root(tmp_path / "R2")
+    certificates = audit.read(r2).filter(pl.col("action") == "erasure")
+    assert certificates.select("target", "outcome").rows() == [(request_id, "ok")]
+    event = audit.read(config).filter(pl.col("action") == "restore").row(-1, named=True)
+    assert json.loads(event["detail"])["erasures_reapplied"] == {request_id: "erased"}
+    assert is_suppressed(r2, "email", pl.Series([XIAOYU.email])).to_list() == [True]  # the next ingest
+
+
+def test_a_restore_after_the_data_root_is_lost_uses_the_latest_backups_suppression_list(lake_copy, tmp_path):
+    config = lake_copy.config
+    older = backup(config, "full")
+    erased = erase(config, Request("phone", XIAOYU.phone))
+    backup(config, "incremental")
+    shutil.rmtree(lake_copy.root)
+    restored = restore(config, tmp_path / "R2", older.backup_id)
+    assert files_mentioning(tmp_path / "R2", [XIAOYU.email, XIAOYU.phone]) == {}
+    assert restored.erasures == {erased.plan.request_id: "erased"}

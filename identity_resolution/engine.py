@@ -566,6 +566,7 @@ def resolve(
     )
     links_count, refused_count, records_count = len(edges), len(result.refused), len(records)
     del decided, decisions, edges, conflicts, best, result, features, built, records
+    profile = hygiene.without_junk_values(profile, settings)
     hashes = _profile_hashes(profile, settings)
     golden_customers = _golden(profile, hashes, assignments, settings, previous if incremental else None)
     saved = SavedGraph(

@@ -45,11 +45,11 @@ def shared_values(features: pl.DataFrame, columns: list[str], max_people: int) -
     )
 
 
-def _blocklisted(settings: IdentitySettings, column: str) -> pl.Expr:
+def _blocklisted(settings: IdentitySettings, column: str, value: pl.Expr | None = None) -> pl.Expr:
     blocklist = settings.blocklist
     exact = [*blocklist.exact.get("*", []), *blocklist.exact.get(column, [])]
     patterns = [*blocklist.regex.get("*", []), *blocklist.regex.get(column, [])]
-    value = pl.col(column)
+    value = pl.col(column) if value is None else value
     hit = value.is_in(exact) if exact else pl.lit(False)
     if patterns:
         hit = hit | value.str.contains("^(?:" + "|".join(f"(?:{p})" for p in patterns) + ")$")
@@ -81,6 +81,24 @@ def _blocklist_audit(
         ]
     )
     return cleaned, audits
+
+
+def without_junk_values(profile: pl.DataFrame, settings: IdentitySettings) -> pl.DataFrame:
+    """The profile rows with blocklisted identifier values (`test@test.com`, a store's default
+    phone) missing: a value the blocklist calls junk links nobody, and must not become a
+    customer's golden email or phone either (campaigns would write to it). Compared trimmed and,
+    for emails, lower-cased: the profile holds values as the source wrote them."""
+    junk = []
+    for column in IDENTIFIER_COLUMNS:
+        if profile.schema.get(column) != pl.String:
+            continue
+        value = pl.col(column).str.strip_chars()
+        if column == "email":
+            value = value.str.to_lowercase()
+        junk.append(
+            pl.when(_blocklisted(settings, column, value)).then(None).otherwise(pl.col(column)).alias(column)
+        )
+    return profile.with_columns(junk) if junk else profile
 
 
 def _cardinality_audit(features: pl.DataFrame, settings: IdentitySettings) -> list[pl.DataFrame]:

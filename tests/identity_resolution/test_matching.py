@@ -158,6 +158,30 @@ def test_blocklisted_junk_values_never_link():
     assert set(result.audit.filter(pl.col("reason") == "blocklist")["identifier"]) == {"email", "phone"}
 
 
+def test_a_blocklisted_value_never_becomes_a_golden_email_or_phone():
+    rows = [
+        {
+            "record_id": "a",
+            "source": "web",
+            "full_name": "Li Na",
+            "email": " TEST@test.com",
+            "member_id": "M1",
+        },
+        {"record_id": "b", "source": "pos", "full_name": "Li Na", "email": "li.na@qq.com", "member_id": "M1"},
+        {
+            "record_id": "c",
+            "source": "web",
+            "full_name": "Zhang Wei",
+            "email": "none@none.com",
+            "phone": "+8613800138000",
+        },
+    ]
+    golden = run(records(rows)).golden
+    emails = dict(zip(golden["email_source"], golden["email"], strict=True))
+    assert emails == {"b": "li.na@qq.com", None: None}  # Li Na's real address survives; Zhang Wei has none
+    assert golden["phone"].null_count() == golden.height
+
+
 def test_an_identifier_over_its_per_member_limit_is_cut():
     rows = [
         {"record_id": f"l:{i}", "source": "loyalty", "email": "family@qq.com", "member_id": f"M{i}"}

@@ -34,7 +34,7 @@ BATCH = "b20260301T000000"
 class Person:
     name: str = "赵小雨"
     latin_name: str = "Xiaoyu Zhao"
-    email: str = "xiaoyu.zhao@example.org"
+    email: str = "xiaoyu.zhao@163.com"
     phone: str = "13911112222"
     phone_written: str = "+86 139 1111 2222"
     card: str = "8800099001"

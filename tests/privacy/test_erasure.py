@@ -115,7 +115,7 @@ def test_she_is_gone_from_the_marts_and_every_role_database(erased):
     )
     assert XIAOYU.email not in contacts.frame["contact_address"].to_list()
     masked = run_query(config, "sales_rep", "select email from dim_customer")
-    assert "x***@example.org" not in masked.frame["email"].to_list()
+    assert "x***@163.com" not in masked.frame["email"].to_list()
 
 
 def test_erasing_her_again_is_a_clean_no_op(erased):

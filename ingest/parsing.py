@@ -35,8 +35,20 @@ def clean_text(expr: pl.Expr) -> pl.Expr:
     return pl.when(text.str.len_chars() > 0).then(text)
 
 
+def compatible(expr: pl.Expr) -> pl.Expr:
+    """NFKC of the values that are not plain ASCII (full-width `１９９０－０１－０１` -> `1990-01-01`).
+
+    Chinese input methods type digits and `@` in full width. ASCII is its own NFKC form, and
+    Polars evaluates `then` on the selected rows only, so ASCII values cost a length comparison.
+    """
+    return (
+        pl.when(expr.str.len_bytes() != expr.str.len_chars()).then(expr.str.normalize("NFKC")).otherwise(expr)
+    )
+
+
 def parse_date(expr: pl.Expr, formats: list[str]) -> pl.Expr:
-    text = clean_text(expr)
+    """The first format that parses; full-width digits read as digits (a typed date of birth)."""
+    text = compatible(clean_text(expr))
     return pl.coalesce([text.str.to_date(fmt, strict=False) for fmt in formats])
 
 

@@ -13,6 +13,8 @@ from typing import NamedTuple
 import phonenumbers
 import polars as pl
 
+from ingest.parsing import compatible
+
 EMAIL_PATTERN = r"^[a-z0-9.!#$%&'*+/=?^_`{|}~-]+@[a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)*\.[a-z]{2,}$"
 PHONE_NOISE = r"[\s\-().·/]"
 HAN = r"^[\p{Han}·•\s]+$"
@@ -86,11 +88,12 @@ def mobile_fast_path(region: str) -> MobilePattern | None:
 def standardize_phones(frame: pl.DataFrame, column: str, region: str) -> pl.DataFrame:
     """`column` -> E.164 when parseable (else the cleaned input), `<column>_valid`, `_phone_region`.
 
-    Default-region mobile numbers are recognised vectorised (`mobile_fast_path`); the rest go
-    through phonenumbers once per distinct value and are joined back.
+    Full-width digits are folded to ASCII first (`compatible`): the fast path's `\\d` would take
+    them as digits and keep them. Default-region mobile numbers are recognised vectorised
+    (`mobile_fast_path`); the rest go through phonenumbers once per distinct value and are joined back.
     """
-    cleaned = frame[column].str.strip_chars().str.replace_all(PHONE_NOISE, "")
-    cleaned = pl.Series(column, cleaned).replace("", None)
+    cleaned = frame.select(compatible(pl.col(column)).str.strip_chars().str.replace_all(PHONE_NOISE, ""))
+    cleaned = cleaned.to_series().replace("", None)
     fast = mobile_fast_path(region)
     national = pl.Series("national", [None] * len(cleaned), dtype=pl.String)
     if fast is not None:
@@ -122,7 +125,8 @@ def standardize_phones(frame: pl.DataFrame, column: str, region: str) -> pl.Data
 
 
 def standardize_email(column: str) -> list[pl.Expr]:
-    email = pl.col(column).str.strip_chars().str.to_lowercase()
+    """Trimmed, lower-cased, full-width letters and `＠` folded to ASCII; `<column>_valid`."""
+    email = compatible(pl.col(column)).str.strip_chars().str.to_lowercase()
     email = pl.when(email.str.len_chars() > 0).then(email)
     return [
         email.alias(column),

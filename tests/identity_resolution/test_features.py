@@ -76,6 +76,46 @@ def test_dates_of_birth_in_the_wild_formats_parse_and_implausible_ones_are_missi
     assert dobs.to_list() == [date(1985, 3, 12)] * 4 + [None, None]
 
 
+def test_full_width_phones_emails_dates_postcodes_and_ids_match_their_ascii_forms():
+    # what a Chinese input method types in full-width mode, beside the same values in ASCII
+    typed = [
+        ("139 2468 1357", "John@gmail.com", "1990-01-01", "100020", "M-1234"),
+        (
+            "１３９２４６８１３５７",
+            "Ｊｏｈｎ@gmail.com",
+            "１９９０－０１－０１",
+            "１０００２０",
+            "Ｍ－１２３４",
+        ),
+        (
+            "＋８６　１３９－２４６８－１３５７",
+            "ｊｏｈｎ＠ｇｍａｉｌ．ｃｏｍ",
+            "１９９０/０１/０１",
+            "１００ ０２０",
+            "ｍ１２３４",
+        ),
+        ("13９２４６８１３５７", "john@gmail.com", "1990-01-01", "100020", "m1234"),  # mixed mid-number
+    ]
+    keys = features(
+        [
+            {
+                "record_id": str(i),
+                "source": "pos",
+                "phone": phone,
+                "email": email,
+                "date_of_birth": dob,
+                "postcode": postcode,
+                "member_id": member,
+            }
+            for i, (phone, email, dob, postcode, member) in enumerate(typed)
+        ]
+    )
+    assert keys.select("phone", "email", "dob", "postcode", "member_id").unique().rows() == [
+        ("+8613924681357", "john@gmail.com", date(1990, 1, 1), "100020", "m1234")
+    ]
+    assert keys["phone_tail"].unique().to_list() == ["24681357"]
+
+
 def test_an_email_with_digits_cut_off_or_appended_meets_its_match_and_scores_its_own_level():
     from identity_resolution.comparisons import comparison_levels
     from identity_resolution.settings import IdentitySettings

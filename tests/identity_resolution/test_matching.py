@@ -58,6 +58,20 @@ def test_the_same_person_across_sources_and_scripts_is_one_customer():
     assert evidence["comparisons"]["name"]["level"] == "exact"
 
 
+def test_a_phone_typed_in_full_width_digits_links_like_its_ascii_form():
+    same = {"source": "pos", "given_name": "伟", "family_name": "王", "date_of_birth": "1990-01-01"}
+    result = run(
+        records(
+            [
+                {**same, "record_id": "a1", "source": "ecom", "phone": "139 2468 1357"},
+                {**same, "record_id": "a2", "phone": "１３９２４６８１３５７"},
+                {**same, "record_id": "a3", "phone": "139-2468-1357"},
+            ]
+        )
+    )
+    assert len(set(customer_of(result).values())) == 1
+
+
 def test_a_mother_and_son_sharing_phone_address_and_family_name_stay_two_people():
     result = run(records([MOTHER, SON]))
     ids = customer_of(result)

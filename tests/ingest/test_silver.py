@@ -49,6 +49,37 @@ def test_phones_become_e164_once_per_distinct_value():
     assert out["phone_valid"].to_list() == [True, True, True, False, None]
 
 
+def test_full_width_phones_and_emails_standardize_like_their_ascii_forms():
+    # a Chinese input method in full-width mode; the third number is full width after "13"
+    frame = pl.DataFrame(
+        {
+            "phone": ["１３８００１３８０００", "＋８６　１３８－００１３－８０００", "13８００１３８０００"],
+            "email": ["Ｗａｎｇ.Ｆａｎｇ@example.com", "ｗａｎｇ．ｆａｎｇ＠ｅｘａｍｐｌｅ．ｃｏｍ", None],
+        }
+    )
+    out = text.standardize_phones(frame.with_columns(text.standardize_email("email")), "phone", "CN")
+    assert out["phone"].to_list() == ["+8613800138000"] * 3 and out["phone_valid"].all()
+    assert out["email"].to_list() == ["wang.fang@example.com"] * 2 + [None]
+    assert out["email_valid"].to_list() == [True, True, None]
+
+
+def test_a_full_width_birthday_lands_and_types_as_a_date(config, landing, lake):
+    exports.pos_members(
+        landing,
+        rows=[
+            "8800000001,,王芳,１３８００１３８０００,女,１９８５－０３－１２,,S001,2024-03-01 10:22:05",
+            "8800000002,,王伟,13800138001,男,1990-01-01,,S001,2024-03-01 10:22:05",
+        ],
+    )
+    land(config, "pos")
+    assert lake.bronze("pos", "members").height == 2  # not quarantined as unparseable_date
+    standardize(config, "b1")
+    member = (
+        lake.silver("customer_records").filter(pl.col("record_id") == "pos:8800000001").row(0, named=True)
+    )
+    assert (member["date_of_birth"], member["phone"]) == (date(1985, 3, 12), "+8613800138000")
+
+
 def test_customer_records_are_standardized(everything):
     _, lake = everything
     records = lake.silver("customer_records").sort("record_id")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 from pathlib import Path
 
 import polars as pl
@@ -105,6 +106,49 @@ def test_the_contract_error_path_prints_a_message_not_a_traceback(config_file, t
     assert proc.returncode != 0
     assert "record_id must be unique" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def resolve_with_state(config_file: Path, source: Path, output: Path, state: Path):
+    args = ["--data-root", str(source.parent / "data"), "-q", "resolve", "--input", str(source)]
+    options = ["--output", str(output), "--state", str(state), "--config", str(config_file)]
+    return CliRunner().invoke(cli, [*args, *options])
+
+
+@pytest.fixture
+def two_records(tmp_path: Path) -> Path:
+    source = tmp_path / "in.parquet"
+    frame = pl.DataFrame({"record_id": ["1", "2"], "source": ["pos", "ecom"], "phone": ["13822761354"] * 2})
+    frame.write_parquet(source)
+    return source
+
+
+def test_an_output_that_cannot_be_written_fails_before_resolving_and_saves_no_state(
+    config_file, tmp_path, two_records
+):
+    (tmp_path / "a_file.parquet").write_bytes(b"not a folder")
+    output, state = tmp_path / "a_file.parquet" / "out.parquet", tmp_path / "state"
+    result = resolve_with_state(config_file, two_records, output, state)
+    assert result.exit_code != 0
+    assert "a_file.parquet is a file, not a folder" in str(result.exception)
+    assert not state.exists()
+
+
+def test_a_failed_output_write_leaves_the_saved_state_as_it_was(
+    config_file, tmp_path, two_records, monkeypatch
+):
+    output, state = tmp_path / "out.parquet", tmp_path / "state"
+    assert resolve_with_state(config_file, two_records, output, state).exit_code == 0
+    saved = sorted(state.rglob("*"))
+
+    def disk_full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(pl.DataFrame, "write_parquet", disk_full)  # the output's write, not Delta's
+    result = resolve_with_state(config_file, two_records, tmp_path / "again.parquet", state)
+    assert isinstance(result.exception, OSError) and result.exception.errno == errno.ENOSPC
+    assert sorted(state.rglob("*")) == saved  # the next run continues from the first one
+    assert not (tmp_path / "again.parquet").exists()
+    assert list(tmp_path.glob(".again.parquet.*")) == []  # nor a temporary file left behind
 
 
 def test_messy_but_valid_input_resolves_one_row_per_record(config_file, tmp_path):

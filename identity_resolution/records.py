@@ -77,7 +77,8 @@ def _as_text(frame: pl.DataFrame, column: str, where: str) -> pl.Expr:
 def validate_records(frame: pl.DataFrame, where: str = "input") -> pl.DataFrame:
     """Check the identity records and return them with every canonical column as text.
 
-    `where` names the input (a file path) in error messages.
+    `record_id` is kept exactly as given, spaces included: it is the key the output joins back to
+    the input on (an id of spaces only is empty). `where` names the input (a file path) in errors.
     """
     missing = [c for c in REQUIRED_COLUMNS if c not in frame.columns]
     if missing:
@@ -88,10 +89,10 @@ def validate_records(frame: pl.DataFrame, where: str = "input") -> pl.DataFrame:
         )
     canonical = [c for c in CANONICAL_COLUMNS if c in frame.columns]
     cleaned = frame.with_columns([_as_text(frame, c, where).alias(c) for c in canonical]).with_columns(
-        pl.col("record_id").str.strip_chars(), pl.col("source").str.strip_chars()
+        pl.col("source").str.strip_chars()
     )
     for column in REQUIRED_COLUMNS:
-        empty = cleaned[column].is_null() | (cleaned[column] == "")
+        empty = cleaned[column].is_null() | (cleaned[column].str.strip_chars() == "")
         if empty.any():
             raise IdentityInputError(
                 f"{where}: {int(empty.sum())} row(s) have an empty {column!r} (rows {_rows(empty)}); "

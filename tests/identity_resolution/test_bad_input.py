@@ -54,6 +54,8 @@ def resolve_cli(
         (pl.DataFrame({"source": ["pos"], "email": ["a@b.cn"]}), "missing required column(s) record_id"),
         (pl.DataFrame({"record_id": ["1", "1", "2"], "source": ["pos"] * 3}), "record_id must be unique"),
         (pl.DataFrame({"record_id": ["1", None], "source": ["pos"] * 2}), "rows 2"),
+        (pl.DataFrame({"record_id": ["1", " \t"], "source": ["pos"] * 2}), "empty 'record_id' (rows 2)"),
+        (pl.DataFrame({"record_id": ["1 ", "2", "1 "], "source": ["pos"] * 3}), "ids '1 '"),
         (
             pl.DataFrame(
                 {"record_id": ["1"], "source": [None]}, schema={"record_id": pl.String, "source": pl.String}
@@ -65,7 +67,15 @@ def resolve_cli(
             "column 'email' has type",
         ),
     ],
-    ids=["missing-record-id", "duplicate-ids", "null-id", "null-source", "wrong-type"],
+    ids=[
+        "missing-record-id",
+        "duplicate-ids",
+        "null-id",
+        "blank-id",
+        "duplicate-padded-ids",
+        "null-source",
+        "wrong-type",
+    ],
 )
 def test_bad_identity_tables_fail_cleanly_without_output(config_file, tmp_path, frame, message):
     result, target = resolve_cli(config_file, frame, tmp_path)
@@ -177,6 +187,16 @@ def test_messy_but_valid_input_resolves_one_row_per_record(config_file, tmp_path
     customer = dict(out.select("record_id", "customer_id").iter_rows())
     assert customer["1"] == customer["2"]  # same phone, same name in two scripts
     assert len({customer["3"], customer["4"], customer["5"], customer["1"]}) == 4
+
+
+def test_record_ids_come_back_exactly_as_given_so_the_output_joins_to_the_input(config_file, tmp_path):
+    ids = ["r1 ", " r2", "r3", "r3 "]  # spaces are part of an id: "r3" and "r3 " are two records
+    frame = pl.DataFrame({"record_id": ids, "source": ["pos", "ecom", "pos", "ecom"]})
+    result, target = resolve_cli(config_file, frame, tmp_path)
+    assert result.exit_code == 0, result.output
+    joined = frame.join(pl.read_parquet(target), on="record_id", how="left")
+    assert sorted(joined["record_id"].to_list()) == sorted(ids)
+    assert joined["customer_id"].null_count() == 0
 
 
 def test_only_record_id_and_source_are_needed(config_file, tmp_path):

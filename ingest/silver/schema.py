@@ -54,6 +54,7 @@ ORDERS: dict[str, pl.DataType] = {
     "order_id": STR,
     "source": STR,
     "source_order_id": STR,
+    "order_number": STR,  # the number the customer sees (a web order's name, #100123), where it differs
     "record_id": STR,
     "channel": STR,
     "store_id": STR,

@@ -16,6 +16,7 @@ from ingest.silver.schema import SCHEMAS
 from ingest.standardize import standardize
 from tests.ingest import landing as exports
 from tests.ingest.conftest import Lake
+from warehouse import delta
 from warehouse.config import REPO_ROOT, load_config
 from warehouse.paths import LakePaths
 
@@ -144,6 +145,27 @@ def test_orders_from_ticket_lines_and_shop_orders(everything):
         Decimal("178.00"),
         Decimal("356.00"),
     )
+
+
+def test_a_web_order_keeps_its_name_as_the_order_number(everything):
+    """Loyalty points and coupons name a web order by its name (#...), not by the shop's id."""
+    _, lake = everything
+    orders = {r["order_id"]: r for r in lake.silver("orders").iter_rows(named=True)}
+    assert orders["ecom:5100000001"]["order_number"] == "#5100000001"
+    assert orders["pos:S001-20250301-000123"]["order_number"] is None  # the ticket number is its id
+
+
+def test_silver_written_before_a_column_existed_is_rebuilt_in_full(config, landing, lake):
+    """An upgrade adds a silver column (orders' order_number): the next standardize rebuilds the
+    table in full even though no bronze changed, so the existing rows get the column too."""
+    exports.ecom_orders(landing, "2025-03", [exports.ecom_order(5100000001, 7, ["created"])])
+    land(config, "ecom")
+    standardize(config, "b1")
+    older = lake.silver("orders").drop("order_number")
+    delta.write(older, lake.paths.silver("orders"), "overwrite")
+    summary = standardize(config, "b2")
+    assert summary["entities"]["orders"]["status"] == "built"
+    assert lake.silver("orders")["order_number"].to_list() == ["#5100000001"]
 
 
 def test_ticket_exported_twice_is_removed_once_and_counted(config, landing, lake):

@@ -167,6 +167,13 @@ def test_loyalty_balances_and_redemption_rates(built):
     assert june == [(14500, 6000)]
 
 
+def test_a_coupon_redeemed_on_a_web_order_counts_that_orders_total(built):
+    """The loyalty programme names a web order by the shop's order name (CP4: #104, for ecom:O104,
+    whose id is O104), so its total is the campaign's redeemed order revenue."""
+    revenue = built.by_key("select campaign, redeemed_order_revenue from coupon_redemption_rates")
+    assert revenue["summer2026"] == (Decimal("400.00"),)
+
+
 def test_association_rules_support_confidence_and_lift(built):
     rule = built.rows(
         "select orders_with_both, baskets, support, confidence, lift from association_rules "

@@ -4,8 +4,9 @@
     downstream which. -#}
 {{ config(cdp.fact_config('order_id', 'stg_silver__orders', lake_tables=['silver.orders', 'silver.order_lines'])) }}
 {%- set order_columns = [
-    'record_id', 'source', 'source_order_id', 'store_id', 'status', 'status_path', 'status_path_valid',
-    'channel', 'payment_method', 'currency', 'total_amount', 'item_count', 'ordered_at', 'order_date',
+    'record_id', 'source', 'source_order_id', 'order_number', 'store_id', 'status', 'status_path',
+    'status_path_valid', 'channel', 'payment_method', 'currency', 'total_amount', 'item_count', 'ordered_at',
+    'order_date',
 ] -%}
 {%- set line_columns = ['line_no', 'sku', 'product_name', 'category', 'quantity', 'unit_price', 'line_amount'] -%}
 -- depends_on: {{ ref('stg_silver__order_lines') }}
@@ -58,6 +59,7 @@ final as (
         ranked.record_id,
         ranked.source,
         ranked.source_order_id,
+        ranked.order_number,
         ranked.store_id,
         -- status
         ranked.status,

@@ -5,10 +5,11 @@ coupons as (
 ),
 
 orders as (
-    select order_id, source_order_id, total_amount from {{ ref('int_orders__deduplicated') }}
+    select order_id, source_order_id, order_number, total_amount from {{ ref('int_orders__deduplicated') }}
 ),
 
--- order_ref is the source's reference (a till ticket number, or our order id): match either way
+-- order_ref is the order as the loyalty programme wrote it: a till ticket number (the POS order
+-- id), a web order's number (`#100123`, not the shop's order id) or our order id: match any way
 redeemed_orders as (
     select order_ref, max(total_amount) as total_amount
     from (
@@ -19,6 +20,10 @@ redeemed_orders as (
         select orders.source_order_id as order_ref, orders.total_amount
         from orders
         where orders.source_order_id in (select order_ref from coupons)
+        union all
+        select orders.order_number as order_ref, orders.total_amount
+        from orders
+        where orders.order_number in (select order_ref from coupons)
     ) as matches
     group by order_ref
 ),

@@ -1,7 +1,13 @@
+{#- `order_number` is optional: silver written before it existed has no such column (read as null;
+    the next standardize rebuilds such a table in full). -#}
+{%- set orders = lake_source('silver', 'orders') -%}
+{%- set has_order_number = not execute
+    or 'order_number' in adapter.get_columns_in_relation(orders) | map(attribute='name') | map('lower') | list -%}
+
 with
 
 source as (
-    select * from {{ lake_source('silver', 'orders') }}
+    select * from {{ orders }}
 ),
 
 renamed as (
@@ -10,6 +16,7 @@ renamed as (
         cast(order_id as {{ dbt.type_string() }}) as order_id,
         cast(source as {{ dbt.type_string() }}) as source,
         cast(source_order_id as {{ dbt.type_string() }}) as source_order_id,
+        cast({{ 'order_number' if has_order_number else 'null' }} as {{ dbt.type_string() }}) as order_number,
         cast(record_id as {{ dbt.type_string() }}) as record_id,
         cast(store_id as {{ dbt.type_string() }}) as store_id,
         -- attributes

@@ -110,7 +110,10 @@ def treated_column(
     if treatment == "drop":
         return None
     if treatment == "keep":
-        return col
+        # DuckDB sums integers into HUGEINT, which Parquet cannot hold and DuckDB writes as DOUBLE:
+        # a count or a points balance would reach analysts and tools as 12.0. Counts fit a BIGINT
+        # (an overflow would fail the publish, not round a value).
+        return f"cast({col} as bigint) as {col}" if duckdb_type.upper() == "HUGEINT" else col
     if treatment == "hmac":
         return f"(select pseudonym from {PSEUDONYM_TABLE} where value = cast({col} as varchar)) as {col}"
     if treatment == "mask_phone":

@@ -74,6 +74,25 @@ def test_the_published_activation_lists_contact_no_one_without_consent(real):
     assert published_activation_violations(real).is_empty()
 
 
+def test_counts_and_points_are_published_as_integers_not_doubles(real):
+    """DuckDB sums integers into HUGEINT, which Parquet stores as DOUBLE unless publishing casts it."""
+    paths = LakePaths.at(real.data_root)
+    for mart, columns in {
+        "dim_customer": ("cancelled_orders", "points_balance"),
+        "loyalty_balance": ("points_earned", "points_balance"),
+    }.items():
+        schema = pl.read_parquet_schema(paths.mart(mart))
+        with duckdb.connect(str(paths.duckdb), read_only=True) as con:
+            types = dict(
+                con.execute(
+                    f"select column_name, data_type from information_schema.columns where table_name = '{mart}'"
+                ).fetchall()
+            )
+        for column in columns:
+            assert schema[column] == pl.Int64, (mart, column, schema[column])
+            assert types[column] == "BIGINT", (mart, column, types[column])
+
+
 def test_roles_on_the_real_marts(real):
     from privacy.roles import publish_roles
 

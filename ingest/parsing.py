@@ -10,6 +10,7 @@ from __future__ import annotations
 import polars as pl
 
 from ingest.config import ColumnType
+from warehouse.text import compatible
 
 # 1,299.00 / -1000.5 / 12: thousands separators only in groups of three.
 NUMBER_PATTERN = r"^[+-]?(\d{1,3}(,\d{3})+|\d+)(\.\d+)?$"
@@ -33,17 +34,6 @@ def clean_text(expr: pl.Expr) -> pl.Expr:
     """Trimmed text with empty strings as null: what 'missing' means for every check."""
     text = expr.cast(pl.String).str.strip_chars()
     return pl.when(text.str.len_chars() > 0).then(text)
-
-
-def compatible(expr: pl.Expr) -> pl.Expr:
-    """NFKC of the values that are not plain ASCII (full-width `１９９０－０１－０１` -> `1990-01-01`).
-
-    Chinese input methods type digits and `@` in full width. ASCII is its own NFKC form, and
-    Polars evaluates `then` on the selected rows only, so ASCII values cost a length comparison.
-    """
-    return (
-        pl.when(expr.str.len_bytes() != expr.str.len_chars()).then(expr.str.normalize("NFKC")).otherwise(expr)
-    )
 
 
 def parse_date(expr: pl.Expr, formats: list[str]) -> pl.Expr:

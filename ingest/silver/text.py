@@ -13,7 +13,7 @@ from typing import NamedTuple
 import phonenumbers
 import polars as pl
 
-from ingest.parsing import compatible
+from warehouse.text import compatible
 
 EMAIL_PATTERN = r"^[a-z0-9.!#$%&'*+/=?^_`{|}~-]+@[a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)*\.[a-z]{2,}$"
 PHONE_NOISE = r"[\s\-().·/]"

@@ -74,31 +74,33 @@ def _blocklist_audit(
                 limit=pl.lit(None, dtype=pl.Int64),
             )
         )
-    cleaned = features.with_columns(
-        [
-            pl.when(_blocklisted(settings, c)).then(None).otherwise(pl.col(c)).alias(c)
-            for c in IDENTIFIER_COLUMNS
-        ]
-    )
-    return cleaned, audits
+    return _blank_blocklisted(features, settings, as_written=False), audits
 
 
 def without_junk_values(profile: pl.DataFrame, settings: IdentitySettings) -> pl.DataFrame:
     """The profile rows with blocklisted identifier values (`test@test.com`, a store's default
     phone) missing: a value the blocklist calls junk links nobody, and must not become a
-    customer's golden email or phone either (campaigns would write to it). Compared trimmed and,
-    for emails, lower-cased: the profile holds values as the source wrote them."""
-    junk = []
+    customer's golden email or phone either (campaigns would write to it)."""
+    return _blank_blocklisted(profile, settings, as_written=True)
+
+
+def _blank_blocklisted(frame: pl.DataFrame, settings: IdentitySettings, *, as_written: bool) -> pl.DataFrame:
+    """`frame` with its blocklisted identifier values missing. Features hold normalised values;
+    values `as_written` (a profile's, as the source wrote them) are compared trimmed and, for
+    emails, lower-cased."""
+    blanked = []
     for column in IDENTIFIER_COLUMNS:
-        if profile.schema.get(column) != pl.String:
+        if frame.schema.get(column) != pl.String:
             continue
-        value = pl.col(column).str.strip_chars()
-        if column == "email":
-            value = value.str.to_lowercase()
-        junk.append(
+        value = pl.col(column)
+        if as_written:
+            value = value.str.strip_chars()
+            if column == "email":
+                value = value.str.to_lowercase()
+        blanked.append(
             pl.when(_blocklisted(settings, column, value)).then(None).otherwise(pl.col(column)).alias(column)
         )
-    return profile.with_columns(junk) if junk else profile
+    return frame.with_columns(blanked) if blanked else frame
 
 
 def _cardinality_audit(features: pl.DataFrame, settings: IdentitySettings) -> list[pl.DataFrame]:

@@ -184,7 +184,7 @@ def plan_erasure(config: CdpConfig, request: Request) -> ErasurePlan:
     plan = ErasurePlan(request, uuid.uuid4().hex[:16], subject, _earlier_erasure(config, request, settings))
     record_keys = bronze_record_keys(config)
     landing_files: set[str] = set()
-    tables = [t for t in sorted(lake_tables(paths), key=_table_order) if t.name not in SKIPPED_TABLES]
+    tables = sorted(_erasable_tables(paths), key=_table_order)
     if plan.continues:
         plan.request_id = plan.continues
         _recover_mentions(config, plan, tables, settings)
@@ -251,6 +251,11 @@ def _text_columns(
         for c in columns
         if (spec := settings.catalogue.spec(layer, table, c)) is not None and spec.identifies in kinds
     ]
+
+
+def _erasable_tables(paths: LakePaths) -> list[TableColumns]:
+    """The lake's tables that may hold a person, bar those erasure keeps itself (`SKIPPED_TABLES`)."""
+    return [t for t in lake_tables(paths) if t.name not in SKIPPED_TABLES]
 
 
 def _table_order(table: TableColumns) -> tuple[int, str]:
@@ -551,9 +556,7 @@ def _suppressed_values(
 ) -> pl.DataFrame:
     """`kind`, `value`, `request_id` of every suppressed customer id, email or phone the lake holds."""
     found = [pl.DataFrame(schema={"kind": pl.String, "value": pl.String, "request_id": pl.String})]
-    for table in lake_tables(paths):
-        if table.name in SKIPPED_TABLES:
-            continue
+    for table in _erasable_tables(paths):
         scan = delta.scan(Path(table.location))
         for column in table.columns:
             spec = settings.catalogue.spec(table.layer, table.table, column)

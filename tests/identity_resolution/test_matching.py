@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import logging
 
 import polars as pl
+
+from identity_resolution.overrides import read_overrides
 
 from .conftest import customer_of, fast_settings, records, run
 
@@ -228,6 +231,26 @@ def test_manual_overrides_beat_every_rule():
     assert ids["pos:1"] == ids["ecom:7"]
     assert ids["web:1"] != ids["web:2"]
     assert result.links.filter(pl.col("record_id") == "pos:1")["link_rule"][0] == "manual"
+
+
+def test_override_ids_are_kept_exactly_as_written_spaces_included(tmp_path, caplog):
+    """`cdp resolve` keeps " 7" and "7" as two records; the steward's file must name them the same way."""
+    rows = [
+        {"record_id": "7", "source": "web", "full_name": "Zhang Wei", "email": "zw@qq.com"},
+        {"record_id": " 7", "source": "pos", "full_name": "Li Na", "phone": "13800000001"},
+        {"record_id": "9", "source": "ecom", "full_name": "Wang Fang", "phone": "13900000002"},
+    ]
+    steward_file = tmp_path / "overrides.csv"
+    steward_file.write_text(
+        'record_id_a,record_id_b,action\n" 7",9, link\n9,"7 ",cannot_link\n', encoding="utf-8"
+    )
+    overrides = read_overrides(steward_file)
+    with caplog.at_level(logging.WARNING, logger="identity_resolution.overrides"):
+        ids = customer_of(run(records(rows), overrides=overrides))
+    assert ids[" 7"] == ids["9"]  # the record named, not "7"
+    assert ids["7"] != ids["9"]
+    assert overrides["action"].to_list() == ["link", "cannot_link"]  # the keyword is trimmed
+    assert "1 pair(s) name records not in the input" in caplog.text and "'7 '" in caplog.text
 
 
 def test_clusters_never_exceed_the_size_limit():

@@ -5,6 +5,11 @@ the Delta writer itself refuses updates and deletes). Every stage logs through `
 runs, publishes, exports, role queries (allowed and refused), erasures (the certificate), backups and
 restores. The one sanctioned rewrite is erasure's redaction of an erased person's identifiers that a
 logged query quoted (`redact`), which is itself logged.
+
+SQL is logged through `record(..., sql=...)` only, as its shape (`privacy.statements`): the log is
+read by roles that may see no customer (system_admin), and a query quotes the values it looks for
+(`where email = 'li.na@qq.com'`), so literals and comments become `?` there and in the error or
+refusal logged beside it.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ import polars as pl
 
 from privacy.layout import PrivacyPaths
 from privacy.pseudonymise import redaction
+from privacy.statements import mask_literals, redact_sql
 from warehouse import delta
 from warehouse.config import CdpConfig
 
@@ -68,9 +74,16 @@ def record(
     row_count: int | None = None,
     detail: dict[str, Any] | None = None,
     batch_id: str | None = None,
+    sql: str | None = None,
 ) -> str:
-    """Append one event; returns its id. Callers log outcomes they know, including refusals."""
+    """Append one event; returns its id. Callers log outcomes they know, including refusals.
+
+    `sql`: the statement the event is about, logged as `detail.sql` with its literals redacted;
+    the rest of `detail` (an error message quoting the statement) is masked of the same values.
+    """
     event_id = uuid.uuid4().hex
+    if sql is not None:
+        detail = {**_masked(detail or {}, sql), "sql": redact_sql(sql)}
     row = {
         "event_id": event_id,
         "occurred_at": datetime.now(UTC),
@@ -93,6 +106,17 @@ def record(
     if created:
         delta.open_table(path).alter.set_table_properties(APPEND_ONLY)
     return event_id
+
+
+def _masked(value: Any, sql: str) -> Any:
+    """Every text in `value` (nested dicts and lists too) without `sql`'s literal values."""
+    if isinstance(value, str):
+        return mask_literals(value, sql)
+    if isinstance(value, dict):
+        return {key: _masked(item, sql) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_masked(item, sql) for item in value]
+    return value
 
 
 def read(config: CdpConfig) -> pl.DataFrame:

@@ -7,7 +7,8 @@ Two locks, one behind the other:
 2. It then runs against the role's own database only, opened read-only with external access disabled
    and the configuration locked: even a query that slipped past the parser can reach nothing else.
 
-Every query is audited: who, role, tables, columns, rows returned, outcome; `--output` is an export.
+Every query is audited: who, role, tables, columns, rows returned, outcome, and the statement with
+its literals redacted (`audit.record(sql=...)`); `--output` is an export.
 """
 
 from __future__ import annotations
@@ -162,7 +163,8 @@ def run_query(
             role=role,
             actor=actor,
             outcome="refused",
-            detail={"sql": sql, "reason": str(exc)},
+            detail={"reason": str(exc)},
+            sql=sql,
         )
         raise
     try:
@@ -177,7 +179,8 @@ def run_query(
             actor=actor,
             target=",".join(tables),
             outcome="failed",
-            detail={"sql": sql, "error": str(exc)},
+            detail={"error": str(exc)},
+            sql=sql,
         )
         raise PrivacyError(f"query failed for role {role}: {exc}") from exc
     columns = sorted(refs.columns) or frame.columns
@@ -189,7 +192,7 @@ def run_query(
         target=",".join(tables),
         columns=columns,
         row_count=frame.height,
-        detail={"sql": sql},
+        sql=sql,
     )
     if output is not None:
         _write(frame, output)
@@ -201,7 +204,8 @@ def run_query(
             target=str(output),
             columns=frame.columns,
             row_count=frame.height,
-            detail={"sql": sql, "tables": tables},
+            detail={"tables": tables},
+            sql=sql,
         )
     return QueryResult(frame, tables, columns)
 

@@ -61,3 +61,32 @@ def test_erasure_may_redact_an_erased_persons_identifiers_and_append_only_comes_
     assert details[1] == '{"sql": "select 2"}'
     with pytest.raises(CommitFailedError):
         delta.delete_where(PrivacyPaths.of(config).audit_log, "true")
+
+
+@pytest.mark.parametrize(
+    "sql, logged",
+    [
+        ("select * from t where email = 'li.na@qq.com'", "select * from t where email = ?"),
+        ("select * from t where phone = 13800000000 limit 5", "select * from t where phone = ? limit ?"),
+        (
+            "select '张三' as n, c1 from t2 where x in (1.5, -2e3)",
+            "select ? as n, c1 from t2 where x in (?, -?)",
+        ),
+        (
+            "select \"col 1\" from t /* for li.na@qq.com */ where s = 'it''s'",
+            'select "col 1" from t /* ? */ where s = ?',
+        ),
+        (
+            "select * from t where d = date '2026-01-01' and h = 0x1F",
+            "select * from t where d = date ? and h = ?",
+        ),
+        ("select * from t where email = 'li.na@qq", "select * from t where email = ?"),  # unterminated
+    ],
+)
+def test_sql_is_logged_as_its_shape_without_literals_or_comments(config, sql, logged):
+    audit.record(
+        config, "role_query", sql=sql, detail={"error": f"Conversion Error: cannot read {sql[-12:]!r}"}
+    )
+    detail = json.loads(audit.read(config)["detail"][0])
+    assert detail["sql"] == logged
+    assert "li.na" not in detail["error"] and "13800000000" not in detail["error"]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import duckdb
 import polars as pl
 import pytest
@@ -154,3 +156,39 @@ def test_a_role_without_its_database_gets_a_clear_error(lake_copy):
     PrivacyPaths.of(lake_copy.config).role_db("sales_rep").unlink()
     with pytest.raises(PrivacyError, match="run `cdp publish-roles` first"):
         run_query(lake_copy.config, "sales_rep", "select 1")
+
+
+def test_the_audit_log_keeps_each_querys_shape_but_never_the_values_it_looked_for(lake_copy):
+    """system_admin reads the audit log and no customer: a query's literals must not reach it there."""
+    config = lake_copy.config
+    email = XIAOYU.email
+    run_query(
+        config,
+        "customer_manager",
+        f"select customer_id from dim_customer where email = '{email}' and record_count > 2 -- asked by {email}",
+        actor="manager.chen",
+    )
+    with pytest.raises(AccessDenied):  # refused: the analyst may not read emails
+        run_query(config, "market_analyst", f"select city from dim_customer where email = '{email}'")
+    with pytest.raises(PrivacyError):  # failed: DuckDB's message quotes the value and the statement
+        run_query(
+            config, "customer_manager", f"select customer_id from dim_customer where record_count = '{email}'"
+        )
+    with pytest.raises(AccessDenied):  # refused by the parser: its message quotes the statement too
+        run_query(config, "data_admin", f"select * frm dim_customer where email = '{email}'")
+    with pytest.raises(PrivacyError):  # failed, and DuckDB's "LINE 1: ...zhao@163.com' or" cuts the value
+        run_query(
+            config,
+            "customer_manager",
+            f"select customer_id from dim_customer where email = '{email}' or customer_id = 'zzzzzz' "
+            "or record_count = 'abc'",
+        )
+    log = run_query(config, "system_admin", "select * from audit_log").frame
+    assert log.height >= 5
+    pieces = [email, email.split("@")[0], "zhao@163"]  # whole, or cut by an error excerpt
+    leaked = [row for row in log.iter_rows(named=True) if any(p in str(row) for p in pieces)]
+    assert leaked == []
+    logged = audit.read(config).filter(pl.col("actor") == "manager.chen").row(-1, named=True)
+    assert json.loads(logged["detail"])["sql"] == (
+        "select customer_id from dim_customer where email = ? and record_count > ? /* ? */"
+    )

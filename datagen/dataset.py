@@ -39,12 +39,12 @@ from datagen.vocabulary import load as load_vocabulary
 from datagen.writers import write_parquet, write_text
 from warehouse import progress
 from warehouse.errors import CdpError
-from warehouse.paths import LakePaths
+from warehouse.paths import GENERATOR_MANIFEST, LakePaths
 
 log = logging.getLogger("cdp.generate")
 
 SOURCE_DIRS = ("pos", "ecom", "social", "service", "loyalty", "survey")
-MANIFEST = "generator_manifest.json"
+MANIFEST = GENERATOR_MANIFEST
 SEQUENCED = {"ecom_orders": "okey", "service_tickets": "tkey", "loyalty_points": "lkey"}  # entity -> key
 
 

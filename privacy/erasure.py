@@ -14,7 +14,8 @@ any change. `apply_erasure` then, in an order that keeps a failed run re-runnabl
    the identity tables last, so a run that fails half-way can be resumed with the same command;
 5. redacts their identifiers quoted in free text (load messages, quality samples, the audit log);
 6. purges every Delta table's history (privacy.history) and rebuilds the role databases;
-7. sweeps every file under the data root for the erased values (privacy.sweep);
+7. sweeps every file under the data root for the erased values (privacy.sweep), bar the data
+   generator's ground truth on a generated root (`NOT_SWEPT`, named in the certificate);
 8. writes the certificate (hashes and counts, never the values) to the audit log.
 
 A person is "already erased" only once an erasure of theirs has a complete certificate. Asking
@@ -77,6 +78,15 @@ IDENTITY_OF_RECORD = (
 )
 VALUE_KINDS = {*PLAIN_KINDS, "email", "phone"}
 SKIPPED_TABLES = ("audit/audit_log", "privacy/suppression")  # redacted / written by erasure itself
+# `cdp generate` writes its answer key beside the exports it makes: the simulated people and the
+# records their source systems will send later (`truth/future`). It stands for the world outside
+# the platform, as a real root's source systems do (which an erasure does not reach either; the
+# suppression list drops what they send again), the pipeline never reads it, and benchmarks and
+# tests score against it whole. So it is neither erased nor swept, and the certificate says so.
+NOT_SWEPT = (
+    "the data generator's answer key, written by `cdp generate`: simulated people and their future "
+    "source records, outside the platform and never read by the pipeline"
+)
 
 
 @dataclass
@@ -617,7 +627,9 @@ def apply_erasure(
         outcome.done.append(name)
         log.info("erasure %s: %s done", plan.request_id, name)
     if settings.erasure.sweep:
-        outcome.sweep = sweep(paths.root, plan.subject, settings.erasure.min_sweep_chars)
+        outcome.sweep = sweep(
+            paths.root, plan.subject, settings.erasure.min_sweep_chars, skip=not_swept(paths)
+        )
         if not outcome.sweep.clean:
             outcome.status = "incomplete"
     outcome.certificate_id = audit.record(
@@ -630,6 +642,15 @@ def apply_erasure(
         detail=certificate(config, plan, outcome, started),
     )
     return outcome
+
+
+def not_swept(paths: LakePaths) -> dict[Path, str]:
+    """Folders of the data root the sweep leaves out, with why: the generator's truth, when it is one.
+
+    Only a `truth/` holding the generator's manifest is left out; any other folder of that name is
+    searched like the rest of the root.
+    """
+    return {paths.truth: NOT_SWEPT} if paths.generator_manifest.is_file() else {}
 
 
 def certificate(
@@ -655,6 +676,7 @@ def certificate(
             "clean": sweep_result.clean,
             "residual_files": sweep_result.residual,
             "files_mentioning_the_name": sweep_result.name_hits,
+            "not_searched": sweep_result.skipped,
         },
         "started_at": started.isoformat(),
         "finished_at": datetime.now(UTC).isoformat(),

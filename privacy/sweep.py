@@ -4,7 +4,8 @@ Every file is searched byte by byte for the person's emails, phones (every form 
 ids, in UTF-8, GBK and JSON `\\u` escapes, and Parquet files are also searched after decoding (a
 compressed page may hide a value from a byte search). A hit makes the erasure "incomplete" and names
 the file, never the value. Names are searched too, but only reported as warnings: two people can
-share a name, an email or a phone they cannot.
+share a name, an email or a phone they cannot. A caller may name folders not to search, each with
+its reason; the result lists them (`skipped`), so the certificate says what was not looked at.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ class SweepResult:
     files_searched: int = 0
     residual: dict[str, list[str]] = field(default_factory=dict)  # file -> kinds found
     name_hits: dict[str, int] = field(default_factory=dict)  # file -> how many name mentions
+    skipped: dict[str, str] = field(default_factory=dict)  # folder -> why it was not searched
 
     @property
     def clean(self) -> bool:
@@ -58,9 +60,15 @@ def needles(values: Iterable[str]) -> list[bytes]:
     return sorted({form.lower() for value in values for form in encodings(value)}, key=len, reverse=True)
 
 
-def sweep(root: Path, subject: Subject, min_chars: int, *, names: bool = True) -> SweepResult:
-    """Search every file under `root`; `names=False` skips the (warning-only) name search."""
-    result = SweepResult()
+def sweep(
+    root: Path, subject: Subject, min_chars: int, *, names: bool = True, skip: dict[Path, str] | None = None
+) -> SweepResult:
+    """Search every file under `root`; `names=False` skips the (warning-only) name search.
+
+    `skip`: folders under `root` left out, with the reason each is not the searched data's.
+    """
+    skipped = {folder: reason for folder, reason in (skip or {}).items() if folder.is_dir()}
+    result = SweepResult(skipped={str(f.relative_to(root)): reason for f, reason in skipped.items()})
     strong = {
         kind: found
         for kind, values in strong_values(subject, min_chars).items()
@@ -72,7 +80,7 @@ def sweep(root: Path, subject: Subject, min_chars: int, *, names: bool = True) -
     )
     con = connect()  # one engine for every Parquet file
     try:
-        for path in sorted(p for p in root.rglob("*") if p.is_file()):
+        for path in sorted(p for p in root.rglob("*") if p.is_file() and not _inside(p, skipped)):
             result.files_searched += 1
             relative = str(path.relative_to(root))
             kinds, name_count = _search_bytes(path, strong, name_needles)
@@ -86,6 +94,10 @@ def sweep(root: Path, subject: Subject, min_chars: int, *, names: bool = True) -
     finally:
         con.close()
     return result
+
+
+def _inside(path: Path, folders: Iterable[Path]) -> bool:
+    return any(path.is_relative_to(folder) for folder in folders)
 
 
 def _search_bytes(path: Path, strong: dict[str, list[bytes]], names: list[bytes]) -> tuple[set[str], int]:

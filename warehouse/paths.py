@@ -8,6 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+GENERATOR_MANIFEST = "generator_manifest.json"
+
 
 @dataclass(frozen=True)
 class LakePaths:
@@ -28,6 +30,11 @@ class LakePaths:
     def truth(self) -> Path:
         """Generator ground truth; the pipeline never reads it."""
         return self.root / "truth"
+
+    @property
+    def generator_manifest(self) -> Path:
+        """Written by `cdp generate`: its presence marks `truth/` as the generator's own folder."""
+        return self.truth / GENERATOR_MANIFEST
 
     # --- lakehouse layers -------------------------------------------------------------------
     @property

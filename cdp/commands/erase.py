@@ -57,6 +57,8 @@ def erase(
     if dry_run:
         click.echo("dry run: nothing was changed")
         return
+    for folder, reason in (outcome.sweep.skipped if outcome.sweep else {}).items():
+        click.echo(f"not searched: {folder}/ ({reason})")
     if outcome.status == "incomplete" and outcome.sweep is not None:
         files = "\n  ".join(f"{f}: {', '.join(k)}" for f, k in outcome.sweep.residual.items())
         raise ErasureError(

@@ -295,3 +295,43 @@ def test_an_incomplete_erasure_run_again_continues_and_completes(lake_copy):
     )
     assert certificates["outcome"].to_list() == ["incomplete", "ok"]
     assert erase(lake_copy.config, Request("email", XIAOYU.email)).status == "already_erased"
+
+
+def plant_generator_truth(root, *, manifest: bool) -> None:
+    """What `cdp generate` leaves beside its exports: the answer key, naming her in clear."""
+    truth = LakePaths.at(root).truth
+    truth.mkdir()
+    pl.DataFrame(
+        {
+            "person_id": ["P00000007"],
+            "email_1": [XIAOYU.email],
+            "phone": [XIAOYU.phone],
+            "family_name": ["赵"],
+        }
+    ).write_parquet(truth / "people.parquet")
+    pl.DataFrame(
+        {"source": ["pos"], "source_record_id": [XIAOYU.card], "person_id": ["P00000007"]}
+    ).write_parquet(truth / "identity.parquet")
+    if manifest:
+        (truth / "generator_manifest.json").write_text('{"increments": []}\n', encoding="utf-8")
+
+
+def test_on_a_generated_root_the_generators_truth_is_left_whole_and_the_certificate_says_so(lake_copy):
+    plant_generator_truth(lake_copy.root, manifest=True)
+    truth = LakePaths.at(lake_copy.root).truth
+    answer_key = snapshot(truth)
+    outcome = erase(lake_copy.config, Request("email", XIAOYU.email))
+    assert outcome.status == "erased" and outcome.sweep is not None and outcome.sweep.clean
+    assert snapshot(truth) == answer_key  # benchmarks and tests score against it
+    left = files_mentioning(lake_copy.root, [XIAOYU.email, XIAOYU.phone])
+    assert [name for name in left if not name.startswith("truth/")] == []
+    certificate = audit.read(lake_copy.config).filter(pl.col("event_id") == outcome.certificate_id)
+    swept = json.loads(certificate["detail"][0])["sweep"]
+    assert list(swept["not_searched"]) == ["truth"] and "generator" in swept["not_searched"]["truth"]
+
+
+def test_a_truth_folder_that_is_not_the_generators_is_swept_like_any_other(lake_copy):
+    plant_generator_truth(lake_copy.root, manifest=False)
+    outcome = erase(lake_copy.config, Request("email", XIAOYU.email))
+    assert outcome.status == "incomplete" and outcome.sweep is not None
+    assert "truth/people.parquet" in outcome.sweep.residual and outcome.sweep.skipped == {}

@@ -33,15 +33,20 @@ def source_names(config: CdpConfig) -> list[str]:
     return sources_config(config).names()
 
 
-def ingest(config: CdpConfig, source: str, batch_id: str) -> Summary:
+def ingest(
+    config: CdpConfig, source: str, batch_id: str, accept_empty: frozenset[str] = frozenset()
+) -> Summary:
     """Land one source's new and changed files in bronze; bad rows go to quarantine.
 
     Erased people stay erased: the suppression list is handed to the loader as a row filter, so a
     re-delivered old export lands without them (ingest itself knows nothing of privacy).
+    `accept_empty`: files whose re-delivery without records really removes their rows (otherwise
+    such a re-delivery fails and the file keeps its earlier rows).
     """
     from ingest.loader import load_source
 
-    return {"stage": "ingest", **load_source(config, source, batch_id, row_filter=_suppression(config))}
+    row_filter = _suppression(config)
+    return {"stage": "ingest", **load_source(config, source, batch_id, row_filter, accept_empty)}
 
 
 def _suppression(config: CdpConfig) -> Any:

@@ -8,6 +8,11 @@ neither landed nor quarantined, only counted. Every file gets a manifest row and
 read = rows landed + rows quarantined + rows suppressed. A file that cannot be loaded at all (empty, a required column gone) fails alone: the others land,
 and the source then raises `SourceFailed` naming each file and why.
 
+A re-delivery without a single record (0 bytes, or a header only) of a file whose last load had
+records is held (`EmptyGuard`): such a file is far more often a broken export than a real deletion,
+so it fails like an unreadable file and its earlier rows stay, until it comes again with rows or
+the caller accepts the deletion (`accept_empty`, `cdp ingest --accept-empty FILE`).
+
 Per-file cost is what matters for the sources that drop a thousand small monthly exports, so files
 are read into *groups* (`ingest.group_rows` rows of files with the same columns and encoding) that
 are checked in one vectorised pass (`ingest.validate.check_group`) and share Delta commits; one
@@ -86,6 +91,30 @@ class RowFilter:
 
     landed: Callable[[str, str, pl.DataFrame], pl.Series]  # (source, entity, rows) -> drop
     rejected: Callable[[str, pl.Series], pl.Series]  # (source, raw text) -> drop
+
+
+@dataclass(frozen=True)
+class EmptyGuard:
+    """Re-deliveries that must not empty their file's rows without being asked to.
+
+    `earlier` maps each file this load replaces to the records its last load read; a file among
+    them that now holds no record at all is held (it fails, its earlier rows stay) unless it is
+    in `accepted`, the files whose emptying the caller confirmed.
+    """
+
+    earlier: dict[str, int] = field(default_factory=dict)
+    accepted: frozenset[str] = frozenset()
+
+    def holds(self, file: str, rows_read: int) -> bool:
+        return rows_read == 0 and self.earlier.get(file, 0) > 0 and file not in self.accepted
+
+    def message(self, file: str, source: str, what: str) -> str:
+        return (
+            f"re-delivered {what} while its last load read {self.earlier[file]:,} record(s): most likely a "
+            "broken export, so the file's earlier rows are kept (bronze and quarantine) and it fails until "
+            "it is delivered again with its rows; if every row really is gone, accept the deletion with "
+            f"`cdp ingest --source {source} --accept-empty {file}`"
+        )
 
 
 @dataclass
@@ -211,6 +240,7 @@ class EntityLoad:
     con: duckdb.DuckDBPyConnection
     previous_schema: pl.DataFrame | None = None
     row_filter: RowFilter | None = None
+    empty_guard: EmptyGuard = field(default_factory=EmptyGuard)
     observed: schema_registry.ObservedSchema = field(default_factory=schema_registry.ObservedSchema)
     group: Group = field(default_factory=Group)
     results: dict[str, FileResult] = field(default_factory=dict)
@@ -221,12 +251,15 @@ class EntityLoad:
         result = self.results.setdefault(item.name, FileResult(sha256=item.sha256))
         notes = ReadNotes()
         try:
-            if item.path is not None and item.size_bytes == 0:
+            if item.path is None or item.size_bytes > 0:
+                self._read_batches(item, notes, result)
+            elif self.empty_guard.holds(item.name, 0):
+                raise FileFailed(self.empty_guard.message(item.name, self.source, "empty (0 bytes)"))
+            elif item.name not in self.empty_guard.accepted:  # accepted: no record, its rows go
                 raise FileFailed(
                     "file is empty (0 bytes): no header and no rows; expected columns "
                     + ", ".join(self.entity.required_columns())
                 )
-            self._read_batches(item, notes, result)
         except FileFailed as exc:
             self.fail(item.name, str(exc))
         except (OSError, ValueError) as exc:  # pyarrow's ArrowInvalid is a ValueError
@@ -341,6 +374,9 @@ class EntityLoad:
         for file in files:
             if file in self.failed:
                 continue
+            if self.empty_guard.holds(file, self.results[file].rows_read):  # a header and no record
+                self.fail(file, self.empty_guard.message(file, self.source, "with a header only (0 records)"))
+                continue
             self.bronze.file_done(file)
             self.quarantine.file_done(file)
             self.results[file].finished_at = now()
@@ -359,16 +395,27 @@ class EntityLoad:
                     f"{result.rows_landed} landed + {result.rows_quarantined} quarantined"
                     f" + {result.rows_suppressed} suppressed"
                 )
-            if result.rows_read == 0:
+            if result.rows_read == 0 and self.empty_guard.earlier.get(file, 0):
+                earlier = self.empty_guard.earlier[file]
+                result.messages.append(
+                    f"empty re-delivery accepted: its {earlier:,} earlier record(s) removed"
+                )
+            elif result.rows_read == 0:
                 result.messages.append("header only: 0 rows")
 
 
 def load_source(
-    config: CdpConfig, source: str, batch_id: str, row_filter: RowFilter | None = None
+    config: CdpConfig,
+    source: str,
+    batch_id: str,
+    row_filter: RowFilter | None = None,
+    accept_empty: frozenset[str] = frozenset(),
 ) -> dict[str, Any]:
     """Land every entity of `source`; raises `SourceFailed` (after landing the rest) if any file failed.
 
     `row_filter` drops rows that must not be kept at all (counted as `rows_suppressed`).
+    `accept_empty`: files (as `_file` names them) whose re-delivery without records really removes
+    their rows; any other such re-delivery of a file that had records fails and keeps them.
     """
     source_config = sources_config(config).get(source)
     summary: dict[str, Any] = {"source": source, "batch_id": batch_id, "entities": {}}
@@ -378,7 +425,7 @@ def load_source(
     with contextlib.closing(connect()) as con:
         for name, entity in source_config.entities.items():
             entity_summary, entity_problems = load_entity(
-                config, source, name, entity, batch_id, con, row_filter, pool
+                config, source, name, entity, batch_id, con, row_filter, pool, accept_empty
             )
             summary["entities"][name] = entity_summary
             problems += [f"{name}: {p}" for p in entity_problems]
@@ -419,10 +466,11 @@ def load_entity(
     con: duckdb.DuckDBPyConnection | None = None,
     row_filter: RowFilter | None = None,
     pool: parallel.Pool | None = None,
+    accept_empty: frozenset[str] = frozenset(),
 ) -> tuple[dict[str, Any], list[str]]:
     if con is None:
         with contextlib.closing(connect()) as own:
-            return load_entity(config, source, name, entity, batch_id, own, row_filter, pool)
+            return load_entity(config, source, name, entity, batch_id, own, row_filter, pool, accept_empty)
     paths = LakePaths.at(config.data_root)
     settings = ingest_settings(config)
     rules = standardize_settings(config)
@@ -484,6 +532,12 @@ def load_entity(
                     )
                 continue
         to_load.append((item, before is not None and not item.tail_from))
+    load.empty_guard = EmptyGuard(
+        earlier={
+            item.name: loaded_before[item.name]["rows_total"] or 0 for item, replacing in to_load if replacing
+        },
+        accepted=accept_empty,
+    )
     _keep_earlier_rows(load, [item for item, _ in to_load if item.tail_from], paths.bronze(source, name))
     _read_all(load, [item for item, _ in to_load], pool)
     load.finish()
@@ -588,6 +642,9 @@ class UnitJob:
     items: list[LandedItem]
     scratch: Path
     index: int  # the run's place in the load: names its spill files
+    empty_guard: EmptyGuard = field(
+        default_factory=EmptyGuard
+    )  # judges 0-byte files (header-only: on replay)
 
 
 @dataclass
@@ -647,6 +704,7 @@ def read_unit(job: UnitJob) -> UnitOutput:
         quarantine=None,  # type: ignore[arg-type]
         con=_WORKER_CON,
         previous_schema=job.previous_schema,
+        empty_guard=job.empty_guard,
         scratch=job.scratch,
         prefix=f"run{job.index:05d}",
     )
@@ -676,6 +734,7 @@ def _read_all(load: EntityLoad, items: list[LandedItem], pool: parallel.Pool | N
                 run,
                 Path(scratch),
                 index,
+                load.empty_guard,
             )
             for index, run in enumerate(runs)
         ]

@@ -26,15 +26,30 @@ log = logging.getLogger("cdp.ingest")
 @click.option(
     "--standardize/--no-standardize", default=False, help="Also rebuild silver from bronze afterwards."
 )
+@click.option(
+    "--accept-empty",
+    "accept_empty",
+    multiple=True,
+    metavar="FILE",
+    help="A file (path under landing/, as the manifest names it) whose re-delivery without records "
+    "really removes its rows (repeatable); without it such a re-delivery fails and keeps them.",
+)
 @pass_cli
 def ingest(
-    cli: CliContext, sources: tuple[str, ...], batch_id: str | None, report: bool, standardize: bool
+    cli: CliContext,
+    sources: tuple[str, ...],
+    batch_id: str | None,
+    report: bool,
+    standardize: bool,
+    accept_empty: tuple[str, ...],
 ) -> None:
     """Land new and changed landing files in bronze; bad rows go to quarantine, nothing is lost.
 
     Files already loaded with the same sha256 are skipped; a corrected re-delivery replaces its
     earlier rows. A source whose file lost a required column fails with the file and column named,
-    after every other file has landed.
+    after every other file has landed. So does a re-delivery without a single record (0 bytes or
+    a header only) of a file that had records: its earlier rows are kept unless the file is named
+    with --accept-empty.
     """
     from cdp import pipeline
     from ingest.config import sources_config
@@ -48,7 +63,8 @@ def ingest(
     stages, failures = [], []
     for name in names:
         try:
-            stages.append(pipeline.ingest(cli.config, name, batch))  # erased people stay out
+            # erased people stay out; an empty re-delivery empties its file only when accepted
+            stages.append(pipeline.ingest(cli.config, name, batch, frozenset(accept_empty)))
         except SourceFailed as exc:
             failures.append(str(exc))
             stages.append(

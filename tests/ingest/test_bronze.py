@@ -97,6 +97,80 @@ def test_header_only_file_loads_zero_rows(config, landing, lake):
     assert (row["status"], row["rows_read"], row["message"]) == ("loaded", 0, "header only: 0 rows")
 
 
+@pytest.mark.parametrize("empty", ["", exports.MEMBERS_HEADER + "\n"], ids=["0-bytes", "header-only"])
+def test_an_empty_redelivery_of_a_file_with_rows_fails_and_keeps_its_rows(config, landing, lake, empty):
+    """Both empty forms are held alike: far more likely a broken export than every member deleted."""
+    path = exports.pos_members(landing)
+    exports.pos_members(landing, store="S002")
+    load_source(config, "pos", "b1")
+    exports.write_text(path, empty)
+    name = "pos/stores/S001/members.csv"
+    with pytest.raises(
+        SourceFailed, match=rf"{name}: re-delivered .* last load read 3 record\(s\)"
+    ) as failed:
+        load_source(config, "pos", "b2")
+    assert f"--accept-empty {name}" in str(failed.value)
+    bronze = lake.bronze("pos", "members")
+    assert bronze.filter(pl.col("_file") == name)["_batch_id"].to_list() == ["b1"] * 3  # kept
+    latest = (
+        lake.manifest().filter((pl.col("batch_id") == "b2") & (pl.col("file") == name)).row(0, named=True)
+    )
+    assert latest["status"] == "failed" and "broken export" in latest["message"]
+    assert load_report(lake.paths, "pos")["failures"]["file"].to_list() == [name]
+    with pytest.raises(SourceFailed):  # still held on the next run: the file has not changed
+        load_source(config, "pos", "b3")
+    assert lake.bronze("pos", "members").height == 6
+
+
+@pytest.mark.parametrize("empty", ["", exports.MEMBERS_HEADER + "\n"], ids=["0-bytes", "header-only"])
+def test_an_accepted_empty_redelivery_removes_the_rows_of_its_file(config, landing, lake, empty):
+    path = exports.pos_members(landing)
+    exports.pos_members(landing, store="S002")
+    load_source(config, "pos", "b1")
+    exports.write_text(path, empty)
+    name = "pos/stores/S001/members.csv"
+    summary = load_source(config, "pos", "b2", accept_empty=frozenset({name}))
+    assert summary["status"] == "ok"
+    assert lake.bronze("pos", "members")["_file"].unique().to_list() == ["pos/stores/S002/members.csv"]
+    latest = (
+        lake.manifest().filter((pl.col("batch_id") == "b2") & (pl.col("file") == name)).row(0, named=True)
+    )
+    assert (latest["status"], latest["rows_read"]) == ("replaced", 0)
+    assert latest["message"] == "empty re-delivery accepted: its 3 earlier record(s) removed"
+    load_source(config, "pos", "b3")  # accepted once: the empty file is now simply unchanged
+    assert lake.manifest().filter(pl.col("batch_id") == "b3")["status"].to_list() == ["skipped", "skipped"]
+
+
+def test_cdp_ingest_reports_a_held_empty_redelivery_and_accepts_it_when_named(config, landing, lake):
+    from click.testing import CliRunner
+
+    from cdp.cli import cli
+
+    path = exports.pos_members(landing)
+    load_source(config, "pos", "b1")
+    exports.write_text(path, exports.MEMBERS_HEADER + "\n")
+    name = "pos/stores/S001/members.csv"
+    base = ["--config", str(config.path), "--data-root", str(config.data_root), "ingest", "--source", "pos"]
+    held = CliRunner().invoke(cli, [*base, "--batch-id", "b2"])
+    assert held.exit_code == 1 and f"--accept-empty {name}" in held.output
+    assert lake.bronze("pos", "members").height == 3
+    accepted = CliRunner().invoke(cli, [*base, "--batch-id", "b3", "--accept-empty", name])
+    assert accepted.exit_code == 0, accepted.output
+    assert lake.bronze("pos", "members").is_empty()
+
+
+def test_a_redelivery_whose_rows_are_all_quarantined_still_replaces_the_file(config, landing, lake):
+    """Records that fail their checks are not an empty file: the file's rows are replaced as usual."""
+    exports.pos_members(landing)
+    load_source(config, "pos", "b1")
+    exports.pos_members(
+        landing, rows=["8800000001,L00000001,王芳,13800138000,女,31/31/1985,,S001,2024-03-01"]
+    )
+    assert load_source(config, "pos", "b2")["status"] == "ok"
+    assert lake.bronze("pos", "members").is_empty()
+    assert lake.quarantine("pos")["reason"].to_list() == ["unparseable_date"]
+
+
 def test_truncated_last_line_is_quarantined_with_its_text(config, landing, lake):
     path = exports.pos_members(landing)
     path.write_text(path.read_text().rstrip("\n") + "\n8800000004,L0004,李雷,1390")

@@ -108,6 +108,27 @@ def test_a_file_failing_in_a_worker_fails_alone_and_the_rest_land(config, landin
     assert statuses["pos/stores/S002/members.csv"] == "failed"
 
 
+def test_empty_redeliveries_read_by_workers_keep_their_rows_unless_accepted(config, landing, lake):
+    config = tuned(config, "ingest", workers=2, unit_bytes=1)
+    paths = [exports.pos_members(landing, store) for store in ("S001", "S002", "S003", "S004")]
+    load_source(config, "pos", "b1")
+    exports.write_text(paths[0], "")
+    exports.write_text(paths[1], exports.MEMBERS_HEADER + "\n")
+    exports.write_text(paths[2], exports.MEMBERS_HEADER + "\n")
+    accepted = "pos/stores/S003/members.csv"
+    with pytest.raises(SourceFailed) as failed:
+        load_source(config, "pos", "b2", accept_empty=frozenset({accepted}))
+    assert [p.split(": ")[1] for p in failed.value.problems] == [
+        "pos/stores/S001/members.csv",
+        "pos/stores/S002/members.csv",
+    ]
+    assert sorted(lake.bronze("pos", "members")["_file"].unique().to_list()) == [
+        "pos/stores/S001/members.csv",
+        "pos/stores/S002/members.csv",
+        "pos/stores/S004/members.csv",
+    ]
+
+
 @pytest.mark.parametrize(
     "entity", ["customer_records", "orders", "order_lines", "events", "loyalty_ledger", "dedup_log"]
 )

@@ -13,8 +13,14 @@ from ingest.config import ColumnType
 from warehouse.text import compatible
 
 # 1,299.00 / -1000.5 / 12: thousands separators only in groups of three.
-NUMBER_PATTERN = r"^[+-]?(\d{1,3}(,\d{3})+|\d+)(\.\d+)?$"
+PLAIN_NUMBER = r"[+-]?(\d{1,3}(,\d{3})+|\d+)(\.\d+)?"
+# 1e-05 / 1.5E+3: what Excel cells, JSON numbers and many CSV writers give for very small or large
+# floats (Python's repr of an Excel cell holding 0.00001 is "1e-05"); no thousands separators.
+SCIENTIFIC_NUMBER = r"[+-]?\d+(\.\d+)?[eE][+-]?\d+"
+SCIENTIFIC_PATTERN = f"^{SCIENTIFIC_NUMBER}$"
+NUMBER_PATTERN = f"^({PLAIN_NUMBER}|{SCIENTIFIC_NUMBER})$"
 INTEGER_PATTERN = r"^[+-]?(\d{1,3}(,\d{3})+|\d+)(\.0+)?$"
+EXACT_FLOAT_INTEGERS = 2**53  # a float in scientific notation is an exact integer only below this
 TRUE_VALUES = ["true", "t", "yes", "y", "1", "是"]
 FALSE_VALUES = ["false", "f", "no", "n", "0", "否"]
 
@@ -28,6 +34,8 @@ REASON_FOR_TYPE: dict[str, str] = {
 }
 
 AMOUNT_DTYPE = pl.Decimal(18, 2)
+# What a number column holds, for the quarantine detail of a value beyond it.
+NUMBER_RANGES = {"integer": "a 64-bit integer", "decimal": "decimal(18,2) (16 digits before the point)"}
 
 
 def clean_text(expr: pl.Expr) -> pl.Expr:
@@ -58,7 +66,7 @@ def parse_timestamp(expr: pl.Expr, formats: list[str], timezone: str) -> pl.Expr
 
 
 def parse_decimal(expr: pl.Expr) -> pl.Expr:
-    """Amounts such as `1,299.00` -> decimal(18,2); anything else -> null."""
+    """Amounts such as `1,299.00` or `1.5e-05` -> decimal(18,2); anything else (or beyond it) -> null."""
     text = clean_text(expr)
     return (
         pl.when(text.str.contains(NUMBER_PATTERN))
@@ -68,9 +76,23 @@ def parse_decimal(expr: pl.Expr) -> pl.Expr:
 
 
 def parse_integer(expr: pl.Expr) -> pl.Expr:
+    """`1,200` / `12.0` / `1.2e3` -> int64; a fraction (`1e-05`) or anything beyond int64 -> null."""
     text = clean_text(expr)
     digits = text.str.replace_all(",", "", literal=True).str.replace(r"\.0+$", "")
-    return pl.when(text.str.contains(INTEGER_PATTERN)).then(digits).cast(pl.Int64, strict=False)
+    plain = pl.when(text.str.contains(INTEGER_PATTERN)).then(digits).cast(pl.Int64, strict=False)
+    number = pl.when(text.str.contains(SCIENTIFIC_PATTERN)).then(text.cast(pl.Float64, strict=False))
+    whole = (number == number.floor()) & (number.abs() < EXACT_FLOAT_INTEGERS)
+    return pl.coalesce(plain, pl.when(whole).then(number).cast(pl.Int64, strict=False))
+
+
+def beyond_range(expr: pl.Expr, column_type: ColumnType) -> pl.Expr:
+    """A value written as a number that the column's type cannot hold: 1e+20 in a decimal(18,2) or
+    an int64 column. Only meaningful where the value did not parse (it names why in quarantine)."""
+    number = clean_text(expr).str.replace_all(",", "", literal=True).cast(pl.Float64, strict=False)
+    finite = number.is_finite().fill_null(False)
+    if column_type == "integer":
+        return finite & (number == number.floor())
+    return finite
 
 
 def parse_boolean(expr: pl.Expr) -> pl.Expr:

@@ -27,7 +27,7 @@ import polars as pl
 from ingest.config import EntityConfig
 from ingest.encoding import UNDECODABLE_MARK
 from ingest.errors import FileFailed
-from ingest.parsing import REASON_FOR_TYPE, clean_text, parse_as
+from ingest.parsing import NUMBER_RANGES, REASON_FOR_TYPE, beyond_range, clean_text, parse_as
 from ingest.tables import QUARANTINE_SCHEMA
 
 # The first row of each key of a file that continues in the next group: 24 bytes a key, so a 2 GB
@@ -248,10 +248,18 @@ def _problems(
         column_type = check.entity.types[column]
         bad = pl.col(f"_bad_{column}")
         reasons.append(pl.when(bad).then(pl.lit(REASON_FOR_TYPE[column_type])))
+        detail = pl.when(bad)
+        if column_type in NUMBER_RANGES:
+            detail = detail.then(
+                pl.when(beyond_range(pl.col(column), column_type)).then(
+                    pl.format(
+                        f"field '{column}': '{{}}' is a number beyond the range of {NUMBER_RANGES[column_type]}",
+                        pl.col(column),
+                    )
+                )
+            ).when(bad)
         details.append(
-            pl.when(bad).then(
-                pl.format(f"field '{column}': '{{}}' is not a valid {column_type}", pl.col(column))
-            )
+            detail.then(pl.format(f"field '{column}': '{{}}' is not a valid {column_type}", pl.col(column)))
         )
     return reasons, details
 

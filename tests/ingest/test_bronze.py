@@ -9,6 +9,7 @@ import shutil
 import subprocess
 import sys
 from datetime import date
+from decimal import Decimal
 
 import polars as pl
 import pytest
@@ -398,6 +399,82 @@ def test_amounts_with_thousands_separators_land_and_a_bad_amount_is_quarantined(
     load_source(config, "pos", "b1")
     assert lake.bronze("pos", "tickets")["unit_price"].to_list() == ["1,299.00"]
     assert lake.quarantine("pos")["reason"].to_list() == ["bad_number"]
+
+
+def test_numbers_in_scientific_notation_land_as_numbers_in_csv_and_json(config, landing, lake):
+    exports.pos_tickets(
+        landing,
+        "2025-03",
+        [
+            exports.ticket_line("T1", 1, amount="1.5E+2"),
+            exports.ticket_line("T1", 2, amount="1e-05"),
+            exports.ticket_line("T1", 3, amount="1e+20"),  # a number, but beyond decimal(18,2)
+        ],
+    )
+    order = exports.ecom_order(1001, 700000001, ["paid"])
+    orders = [{**order, "total_price": "1.5e3"}, {**order, "id": 1002, "total_price": 2.5e-7}]  # text, number
+    exports.ecom_orders(landing, "2025-03", orders)
+    load_source(config, "pos", "b1")
+    load_source(config, "ecom", "b1")
+    assert lake.bronze("pos", "tickets")["unit_price"].to_list() == ["1.5E+2", "1e-05"]
+    assert lake.bronze("ecom", "orders")["total_price"][0] == "1.5e3"
+    bad = lake.quarantine("pos").row(0, named=True)
+    assert (bad["row_number"], bad["reason"]) == (3, "bad_number")
+    assert (
+        bad["detail"]
+        == "field 'unit_price': '1e+20' is a number beyond the range of decimal(18,2) (16 digits before the point)"
+    )
+    assert lake.quarantine("ecom").is_empty()
+    standardize(config, "b1")
+    lines = lake.silver("order_lines").filter(pl.col("order_id") == "pos:T1").sort("line_no")
+    assert lines["unit_price"].to_list() == [Decimal("150.00"), Decimal("0.00")]
+    totals = lake.silver("orders").filter(pl.col("source") == "ecom").sort("order_id")["total_amount"]
+    assert totals.to_list() == [Decimal("1500.00"), Decimal("0.00")]
+
+
+@pytest.mark.parametrize(
+    ("text", "decimal", "integer"),
+    [
+        ("1e-05", Decimal("0.00"), None),  # a fraction is no integer
+        ("1.5E+3", Decimal("1500.00"), 1500),
+        ("-2.5e-1", Decimal("-0.25"), None),
+        ("1e+20", None, None),  # beyond decimal(18,2) and int64
+        ("1,000e3", None, None),  # thousands separators only in plain numbers
+        ("e5", None, None),
+    ],
+)
+def test_numbers_in_scientific_notation_parse_as_the_same_numbers_written_out(text, decimal, integer):
+    from ingest.parsing import parse_decimal, parse_integer
+
+    parsed = pl.select(d=parse_decimal(pl.lit(text)), i=parse_integer(pl.lit(text))).row(0)
+    assert parsed == (decimal, integer)
+
+
+def test_excel_floats_written_in_scientific_notation_land_as_numbers(config, landing, lake):
+    """openpyxl (and calamine, to match it) render a cell holding 0.00001 as "1e-05"."""
+    import xlsxwriter
+
+    raw = copy.deepcopy(config.raw)
+    raw["sources"]["survey"]["entities"]["responses"]["types"]["spend"] = "decimal"
+    spending = CdpConfig(path=config.path, raw=raw, data_root=config.data_root)
+    path = landing / "survey" / "responses_2025-Q1.xlsx"
+    path.parent.mkdir(parents=True)
+    workbook = xlsxwriter.Workbook(str(path))
+    sheet = workbook.add_worksheet("responses")
+    header = ["response_id", "submitted_at", "respondent_name", "email", "phone", "nps", "csat", "touchpoint"]
+    header += ["comment", "spend"]
+    sheet.write_row(0, 0, header)
+    for r, (response, spend, nps) in enumerate([("Q1", 0.00001, 9), ("Q2", 1234.5, 1e1), ("Q3", 1e20, 7)], 1):
+        sheet.write_row(
+            r, 0, [response, "2025-03-03 10:00:00", "Li", "l@x.cn", "1380", nps, 5, "store", "ok", spend]
+        )
+    workbook.close()
+    load_source(spending, "survey", "b1")
+    landed = lake.bronze("survey", "responses").select("response_id", "spend", "nps").rows()
+    assert landed == [("Q1", "1e-05", "9"), ("Q2", "1234.5", "10")]
+    bad = lake.quarantine("survey").row(0, named=True)
+    assert (bad["row_number"], bad["reason"]) == (3, "bad_number")
+    assert "'100000000000000000000' is a number beyond the range of decimal(18,2)" in bad["detail"]
 
 
 def test_excel_extra_sheet_is_ignored_and_noted(config, landing, lake):

@@ -83,7 +83,8 @@ def test_floats_land_in_digits_and_an_amount_beyond_the_decimal_is_quarantined_w
     assert (bad["row_number"], bad["reason"], bad["detail"]) == (
         3,
         "bad_number",
-        "field 'amount': '100000000000000000000.0' is not a valid decimal",  # beyond decimal(18,2)
+        "field 'amount': '100000000000000000000.0' is a number beyond the range of decimal(18,2) "
+        "(16 digits before the point)",
     )
 
 

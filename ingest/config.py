@@ -10,6 +10,7 @@ from __future__ import annotations
 import fnmatch
 import hashlib
 import json
+from datetime import date, timedelta
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, RootModel, field_validator, model_validator
@@ -181,8 +182,11 @@ class EntityConfig(_Strict):
                 seen.setdefault(column, None)
         return list(seen)
 
-    def fingerprint(self) -> str:
-        """Hash of the reading rules: a file is re-read when they change, even with the same bytes."""
+    def fingerprint(self, date_bounds: dict[str, Any] | None = None) -> str:
+        """Hash of the reading rules: a file is re-read when they change, even with the same bytes.
+
+        `date_bounds`: the plausible date bounds of its columns when they differ from the defaults.
+        """
         reading = self.model_dump(
             include={
                 "format",
@@ -204,6 +208,8 @@ class EntityConfig(_Strict):
             del reading["not_null"]
         if reading["null_values"] in (None, DEFAULT_NULL_VALUES):
             del reading["null_values"]
+        if date_bounds:
+            reading["date_bounds"] = date_bounds
         return hashlib.sha256(json.dumps(reading, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -272,6 +278,69 @@ class Compaction(_Strict):
     )
 
 
+class DateBounds(_Strict):
+    """The plausible range of one date/timestamp column; a value outside it is quarantined on landing."""
+
+    earliest: date | None = Field(
+        default=date(1990, 1, 1), description="no value before this day (null: none)"
+    )
+    days_ahead: int | None = Field(
+        default=2,
+        ge=0,
+        description="no value after the day the row is ingested plus this many days (null: no upper bound)",
+    )
+
+    def on(self, today: date) -> tuple[date | None, date | None]:
+        """(earliest, latest) day for rows ingested on `today` (None: unbounded on that side)."""
+        return self.earliest, None if self.days_ahead is None else today + timedelta(days=self.days_ahead)
+
+
+def _default_bounded_columns() -> dict[str, DateBounds]:
+    return {
+        "date_of_birth": DateBounds(earliest=date(1900, 1, 1), days_ahead=0),
+        "expires_at": DateBounds(days_ahead=None),  # a coupon's expiry is legitimately in the future
+    }
+
+
+class PlausibleDates(_Strict):
+    """`ingest.plausible_dates`: bounds of the typed date/timestamp columns, by the silver column they feed.
+
+    A 9999-12-31 birthday or a ticket created in 2999 parses, lands and then wins every "latest"
+    rule forever; checked on landing like a value that does not parse, it is quarantined instead
+    (reason implausible_date / implausible_timestamp), so a full and a daily silver build see the
+    same bronze. The upper bound follows the day each row is ingested, not the day silver is built.
+    """
+
+    default: DateBounds = Field(
+        default_factory=DateBounds, description="every typed date/timestamp column not named in `columns`"
+    )
+    columns: dict[str, DateBounds] = Field(
+        default_factory=_default_bounded_columns,
+        description="silver column -> its bounds; a source column feeding several takes the narrowest",
+    )
+
+    def for_entity(self, entity: EntityConfig) -> dict[str, DateBounds]:
+        """Each typed date/timestamp column of `entity` -> its bounds, through the silver columns it feeds."""
+        bounds: dict[str, DateBounds] = {}
+        for column, column_type in entity.types.items():
+            if column_type not in ("date", "timestamp"):
+                continue
+            fed = [
+                name
+                for mapping in entity.silver.values()
+                for name, ref in mapping.columns.items()
+                if ref.column == column and name in self.columns
+            ]
+            bounds[column] = _narrowest([self.columns[name] for name in fed]) if fed else self.default
+        return bounds
+
+
+def _narrowest(bounds: list[DateBounds]) -> DateBounds:
+    earliest = [b.earliest for b in bounds if b.earliest is not None]
+    ahead = [b.days_ahead for b in bounds if b.days_ahead is not None]
+    return DateBounds(earliest=max(earliest, default=None), days_ahead=min(ahead, default=None))
+
+
 class IngestSettings(_Strict):
     """`ingest:` in cdp.yaml: how the loader batches work (not what it loads)."""
 
@@ -315,6 +384,7 @@ class IngestSettings(_Strict):
         default=True,
         description="a CSV/JSON-lines file whose earlier bytes are unchanged is read from where the last load ended",
     )
+    plausible_dates: PlausibleDates = Field(default_factory=lambda: PlausibleDates())
 
 
 class StandardizeSettings(_Strict):

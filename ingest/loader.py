@@ -33,9 +33,10 @@ import tempfile
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import duckdb
 import numpy as np
@@ -46,6 +47,7 @@ from ingest import parallel, schema_registry
 from ingest.config import (
     EntityConfig,
     IngestSettings,
+    PlausibleDates,
     ingest_settings,
     sources_config,
     standardize_settings,
@@ -494,6 +496,7 @@ def load_entity(
             con=con,
             retyped_share=settings.retyped_share,
             retyped_min_values=settings.retyped_min_values,
+            date_bounds=_date_bounds(entity, settings, started_at, config.timezone),
         ),
         bronze=ReplacingWriter(
             paths.bronze(source, name), settings.commit_rows, batch_id, row_group_rows=settings.row_group_rows
@@ -515,7 +518,7 @@ def load_entity(
         row["file"]: row for row in latest_loads(manifest_path, source, name).iter_rows(named=True)
     }
     seen_in_batch = set(manifest_rows_of_batch(manifest_path, source, name, batch_id)["file"].to_list())
-    fingerprint = entity.fingerprint()
+    fingerprint = entity.fingerprint(_changed_date_bounds(entity, settings))
     manifest: list[dict[str, Any]] = []
     to_load: list[tuple[LandedItem, bool]] = []
     for item in discover(paths.landing, entity):
@@ -569,6 +572,26 @@ def load_entity(
         if file not in load.failed:
             reasons.update(result.reasons)
     return _entity_summary(manifest, reasons, added, load), problems
+
+
+def _date_bounds(
+    entity: EntityConfig, settings: IngestSettings, ingested_at: datetime, timezone: str
+) -> dict[str, tuple[date | None, date | None]]:
+    """Each typed date/timestamp column's plausible (earliest, latest) day for rows ingested now.
+
+    "Now" is the day in the sources' time zone (a birthday of today in Shanghai is still plausible
+    at 01:00 there, when UTC is on the day before)."""
+    today = ingested_at.astimezone(ZoneInfo(timezone)).date()
+    return {column: rule.on(today) for column, rule in settings.plausible_dates.for_entity(entity).items()}
+
+
+def _changed_date_bounds(entity: EntityConfig, settings: IngestSettings) -> dict[str, Any] | None:
+    """The entity's date bounds for its fingerprint when they are not the defaults: changing them
+    re-reads the files, while the defaults re-read nothing loaded before they existed."""
+    rules = settings.plausible_dates.for_entity(entity)
+    if rules == PlausibleDates().for_entity(entity):
+        return None
+    return {column: rule.model_dump(mode="json") for column, rule in rules.items()}
 
 
 def _sha256_if_readable(item: LandedItem) -> str | None:

@@ -11,7 +11,8 @@ one vectorised pass instead of a thousand. Every rule still applies per file:
   retyped upstream (`retyped_files`);
 - a row is quarantined for the first problem found, in this order: bytes that did not decode, a
   missing primary key, an empty value in a `not_null` column (a ticket without its sale time), a
-  value that does not parse as its declared type, a primary key already used
+  value that does not parse as its declared type, a date or timestamp outside its plausible range
+  (`ingest.plausible_dates`: a 9999-12-31 birthday, a ticket created in 2999), a primary key already used
   by a *different* row earlier in the same file (exact repeats land: silver removes them and counts
   them in `dedup_log`). Only the few bad rows are formatted.
 """
@@ -19,7 +20,7 @@ one vectorised pass instead of a thousand. Every rule still applies per file:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime, timedelta
 
 import duckdb
 import polars as pl
@@ -58,6 +59,8 @@ class EntityCheck:
     con: duckdb.DuckDBPyConnection
     retyped_share: float = 0.9
     retyped_min_values: int = 20
+    # Typed date/timestamp column -> (earliest, latest) plausible day; None: unbounded on that side.
+    date_bounds: dict[str, tuple[date | None, date | None]] = field(default_factory=dict)
     # Per typed column, the format that parsed most values in the last group: tried first next time.
     lead_format: dict[str, str] = field(default_factory=dict)
     # First row of every key seen so far in files whose rows continue in a later group.
@@ -161,7 +164,9 @@ def check_group(
     if "_row_hash" not in frame.columns:  # readers that hold the values in DuckDB hash on the way
         frame = frame.with_columns(_row_hash=row_hash(frame, columns, check.con))
     frame = frame.with_columns(_first_problem(frame, check, columns, typed, encoding, marked))
-    frame = frame.drop([f"_bad_{c}" for c in typed], "_first")
+    frame = frame.drop(
+        [f"_bad_{c}" for c in typed], [f"_implausible_{c}" for c in bounded(typed, check)], "_first"
+    )
     frame = _duplicate_keys(frame, check, continuing)
     good = frame.filter(pl.col("_reason").is_null())
     landed = good.with_columns(
@@ -261,7 +266,35 @@ def _problems(
         details.append(
             detail.then(pl.format(f"field '{column}': '{{}}' is not a valid {column_type}", pl.col(column)))
         )
+    for column in bounded(typed, check):
+        implausible = pl.col(f"_implausible_{column}")
+        earliest, latest = (day.isoformat() if day else "any" for day in check.date_bounds[column])
+        reasons.append(pl.when(implausible).then(pl.lit(f"implausible_{check.entity.types[column]}")))
+        message = (
+            f"field '{column}': '{{}}' is outside its plausible range {earliest} to {latest} "
+            "(ingest.plausible_dates; the latest day follows the day the row is ingested)"
+        )
+        details.append(pl.when(implausible).then(pl.format(message, pl.col(column))))
     return reasons, details
+
+
+def bounded(typed: list[str], check: EntityCheck) -> list[str]:
+    """The typed columns with a plausible range: dates and timestamps bounded on at least one side."""
+    return [c for c in typed if check.date_bounds.get(c, (None, None)) != (None, None)]
+
+
+def implausible(values: pl.Series, bounds: tuple[date | None, date | None]) -> pl.Series:
+    """True where a parsed date/timestamp lies outside `bounds` (a timestamp may fill its latest day)."""
+    earliest, latest = bounds
+    out = pl.repeat(False, len(values), dtype=pl.Boolean, eager=True)
+    is_timestamp = values.dtype == pl.Datetime
+    if earliest is not None:
+        low = datetime.combine(earliest, datetime.min.time()) if is_timestamp else earliest
+        out = out | (values < low).fill_null(False)
+    if latest is not None:
+        high = datetime.combine(latest + timedelta(days=1), datetime.min.time()) if is_timestamp else latest
+        out = out | ((values >= high) if is_timestamp else (values > high)).fill_null(False)
+    return out
 
 
 def retyped_files(frame: pl.DataFrame, typed: list[str], check: EntityCheck) -> dict[str, str]:
@@ -303,7 +336,8 @@ def retyped_files(frame: pl.DataFrame, typed: list[str], check: EntityCheck) -> 
 
 
 def type_masks(frame: pl.DataFrame, typed: list[str], check: EntityCheck) -> list[pl.Series]:
-    """`_bad_<column>`: True where a present value parses in none of the column's formats.
+    """`_bad_<column>`: True where a present value parses in none of the column's formats; and for
+    the columns with plausible bounds, `_implausible_<column>`: True where the parsed value lies outside.
 
     All typed columns are judged in one query with one format each; the other formats are then
     tried one after another on the values still unparsed only, so the rare formats touch only the
@@ -320,6 +354,7 @@ def type_masks(frame: pl.DataFrame, typed: list[str], check: EntityCheck) -> lis
         lead = check.lead_format.get(column)
         if lead in formats[column]:
             formats[column] = [lead, *[f for f in formats[column] if f != lead]]
+    ranged = bounded(typed, check)
     first = frame.select(
         [
             (
@@ -328,10 +363,12 @@ def type_masks(frame: pl.DataFrame, typed: list[str], check: EntityCheck) -> lis
             ).alias(f"_bad_{c}")
             for c in typed
         ]
+        + [_parsed(pl.col(c), types[c], formats[c][:1], check).alias(f"_value_{c}") for c in ranged]
     )
     masks = []
     for column in typed:
         pending = first[f"_bad_{column}"]
+        values = first[f"_value_{column}"] if column in ranged else None
         hits = {formats[column][0]: frame.height - int(pending.sum())}
         for fmt in formats[column][1:]:
             if not pending.any():
@@ -343,12 +380,15 @@ def type_masks(frame: pl.DataFrame, typed: list[str], check: EntityCheck) -> lis
                 .to_frame("v")
                 .select(_parsed(pl.col("v"), types[column], [fmt], check))
                 .to_series()
-                .is_null()
             )
-            hits[fmt] = int((~parsed).sum())
-            pending = pending.scatter(rows, parsed)
+            hits[fmt] = int(parsed.is_not_null().sum())
+            pending = pending.scatter(rows, parsed.is_null())
+            if values is not None:
+                values = values.scatter(rows, parsed)
         check.lead_format[column] = max(hits, key=lambda f: hits[f])
         masks.append(pending.alias(f"_bad_{column}"))
+        if values is not None:  # judged on the parsed values: an unparseable one is not implausible
+            masks.append(implausible(values, check.date_bounds[column]).alias(f"_implausible_{column}"))
     return masks
 
 

@@ -8,8 +8,9 @@ import os
 import shutil
 import subprocess
 import sys
-from datetime import date
+from datetime import date, datetime, timedelta
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 import polars as pl
 import pytest
@@ -329,6 +330,72 @@ def test_dates_in_three_formats_land_and_a_bad_date_is_quarantined(config, landi
         "unparseable_date",
         "field 'birthday': '31/31/1985' is not a valid date",
     )
+
+
+def test_implausible_dates_are_quarantined_with_the_field_and_its_plausible_range(config, landing, lake):
+    today = datetime.now(ZoneInfo(config.timezone)).date()
+    exports.pos_members(
+        landing,
+        rows=[
+            "1,,A,13800138000,F,9999-12-31,,S001,2024-03-01 10:22:05",  # a placeholder for "unknown"
+            "2,,B,13800138000,F,1800-01-01,,S001,2024-03-01 10:22:05",
+            f"3,,C,13800138000,F,{today},,S001,{today + timedelta(days=2)} 23:59:59",  # born today; clocks ahead
+            f"4,,D,13800138000,F,1985-03-12,,S001,{today + timedelta(days=3)} 00:00:00",
+            "5,,E,13800138000,F,1900-01-01,,S001,1989-12-31 23:59:59",
+            "6,,F,13800138000,F,31/31/1985,,S001,2999-01-01 00:00:00",  # the first problem: unparseable
+        ],
+    )
+    exports.loyalty(landing)
+    coupons = landing / "loyalty" / "coupons.csv"  # an expiry far ahead is legitimate: unbounded
+    coupons.write_text(coupons.read_text().replace("2025-04-01 00:00:00", "2999-01-01 00:00:00"))
+    load_source(config, "pos", "b1")
+    load_source(config, "loyalty", "b1")
+    assert lake.bronze("pos", "members")["card_no"].to_list() == ["3"]
+    rejected = lake.quarantine("pos").sort("row_number")
+    latest = today + timedelta(days=2)
+    assert rejected.select("row_number", "reason", "detail").rows() == [
+        (
+            1,
+            "implausible_date",
+            f"field 'birthday': '9999-12-31' is outside its plausible range 1900-01-01 to {today} {WHY}",
+        ),
+        (
+            2,
+            "implausible_date",
+            f"field 'birthday': '1800-01-01' is outside its plausible range 1900-01-01 to {today} {WHY}",
+        ),
+        (
+            4,
+            "implausible_timestamp",
+            f"field 'registered_at': '{today + timedelta(days=3)} 00:00:00' is outside its plausible range 1990-01-01 to {latest} {WHY}",
+        ),
+        (
+            5,
+            "implausible_timestamp",
+            f"field 'registered_at': '1989-12-31 23:59:59' is outside its plausible range 1990-01-01 to {latest} {WHY}",
+        ),
+        (6, "unparseable_date", "field 'birthday': '31/31/1985' is not a valid date"),
+    ]
+    assert lake.bronze("loyalty", "coupons")["expires_at"].to_list() == ["2999-01-01 00:00:00"]
+    assert reconciled(lake.manifest())
+
+
+WHY = "(ingest.plausible_dates; the latest day follows the day the row is ingested)"
+
+
+def test_plausible_date_bounds_are_configured_per_silver_column_and_re_read_the_files(config, landing, lake):
+    exports.pos_members(landing, rows=["1,,A,13800138000,F,1850-06-01,,S001,1985-03-01 10:22:05"])
+    load_source(config, "pos", "b1")
+    assert lake.quarantine("pos")["reason"].to_list() == ["implausible_date"]
+    raw = copy.deepcopy(config.raw)
+    raw["ingest"]["plausible_dates"] = {
+        "default": {"earliest": "1980-01-01", "days_ahead": 2},
+        "columns": {"date_of_birth": {"earliest": "1800-01-01", "days_ahead": 0}},
+    }
+    load_source(CdpConfig(path=config.path, raw=raw, data_root=config.data_root), "pos", "b2")
+    assert lake.manifest()["status"].to_list() == ["loaded", "replaced"]  # new bounds: read again
+    assert lake.quarantine("pos").is_empty()
+    assert lake.bronze("pos", "members")["birthday"].to_list() == ["1850-06-01"]
 
 
 def test_a_ticket_line_without_a_readable_sale_time_is_quarantined_not_landed_without_a_date(

@@ -110,6 +110,46 @@ def test_a_corrected_redelivery_replaces_its_silver_rows_and_a_copy_next_month_s
     assert log.rows() == [("pos", "orders", "T1", 1, "exact")]
 
 
+def test_a_ticket_from_the_far_future_never_reaches_silver_nor_wins_latest_by_daily_or_full(
+    config, landing, lake, tmp_path
+):
+    """A requester's latest contact details win (`latest_by: created_at`): a ticket dated 2999 would
+    win forever. It is quarantined on landing, so the daily build and a full build agree."""
+    exports.service_tickets(landing)
+    load_source(config, "service", "day0")
+    standardize(config, "day0")
+    april = [
+        "T3,R1,王芳,typo@example.com,13800138000,chat,low,logged,question,,2999-01-01 09:00:00,,,1,",
+        "T4,R1,王芳,fang.w@example.com,13800138000,chat,low,logged,question,,2025-04-02 09:00:00,,,1,",
+    ]
+    exports.service_tickets(landing, "2025-04", april)
+    load_source(config, "service", "day1")
+    summary = standardize(config, "day1")
+    assert summary["entities"]["customer_records"]["status"] == "incremental"
+    bad = lake.quarantine("service").row(0, named=True)
+    assert (bad["file"], bad["row_number"], bad["reason"]) == (
+        "service/tickets_2025-04.csv",
+        1,
+        "implausible_timestamp",
+    )
+    assert bad["detail"].startswith(
+        "field 'created_at': '2999-01-01 09:00:00' is outside its plausible range"
+    )
+    assert lake.silver("tickets")["ticket_id"].sort().to_list() == ["service:T1", "service:T2", "service:T4"]
+    daily = lake.silver("customer_records").filter(pl.col("record_id") == "service:R1")
+    assert daily["email"].to_list() == ["fang.w@example.com"]  # the latest plausible ticket's
+    full_root = tmp_path / "full"
+    full_root.mkdir()
+    (full_root / "landing").symlink_to(landing)
+    full = load_config(REPO_ROOT / "cdp.yaml", data_root=full_root)
+    load_source(full, "service", "day1")
+    standardize(full, "day1")
+    rebuilt = (
+        Lake(LakePaths.at(full_root)).silver("customer_records").filter(pl.col("record_id") == "service:R1")
+    )
+    assert rebuilt.drop("_batch_id").rows() == daily.drop("_batch_id").rows()
+
+
 def test_replacing_keys_rewrites_only_the_files_that_hold_them(tmp_path):
     path = tmp_path / "order_lines"
     lines = {"order_id": pl.String, "line_no": pl.Int64, "amount": pl.Int64}

@@ -102,14 +102,32 @@ class TagSettings(_Section):
     churn_risk: ChurnRiskRule = Field(default_factory=ChurnRiskRule)
 
 
+class OneTimeBuyerRule(_Section):
+    """P(alive) for the churn score of customers with a single purchase day.
+
+    BG/NBD lets a customer drop out only right after a repeat purchase, so its P(alive) is 1 for
+    every one-time buyer however long ago they bought: most retail customers could never reach a
+    high churn risk. For them the score uses instead the share of repeat buyers whose usual gap
+    is at least the days since the purchase (`int_customers__repeat_gap_survival`), once there are
+    `min_repeat_buyers` repeat buyers to compare with; with fewer, the overdue part alone.
+    """
+
+    min_repeat_buyers: int = Field(30, gt=0)
+
+
 class ChurnRiskSettings(_Section):
-    """score = w_alive * (1 - P(alive)) + w_overdue * min(1, (gap / usual gap - 1) / (overdue_cap - 1))."""
+    """score = w_alive * (1 - P(alive)) + w_overdue * min(1, (gap / usual gap - 1) / (overdue_cap - 1)).
+
+    P(alive) is BG/NBD's for repeat buyers and the repeat-gap survival for one-time buyers
+    (`one_time_buyers`); without either, the score is the overdue part alone.
+    """
 
     weight_probability_alive: float = Field(0.6, ge=0)
     weight_overdue: float = Field(0.4, ge=0)
     overdue_cap: float = Field(3.0, gt=1)
     medium_from: float = Field(0.4, ge=0, le=1)
     high_from: float = Field(0.7, ge=0, le=1)
+    one_time_buyers: OneTimeBuyerRule = Field(default_factory=OneTimeBuyerRule)
 
     @model_validator(mode="after")
     def _weights(self) -> ChurnRiskSettings:

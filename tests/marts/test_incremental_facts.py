@@ -4,9 +4,10 @@ Given a generated data set loaded in full (ingest, standardize, resolve, dbt bui
 `--increment-day`, a web order delivered again with corrections (cancelled, one line fewer) and a
 data steward's force-link that merges two customers, the daily build continues the order and
 event facts and the incremental customer marts (purchase summary, lifecycle history, and the
-per-customer fingerprints they follow) instead of rebuilding them. Their rows must then be exactly
-those of `dbt run --full-refresh` on the same final lake (EXCEPT both ways, every column), and
-stay so when a person is deleted from the lake (as an erasure does) with the build database kept.
+per-customer fingerprints they follow) instead of rebuilding them. Their rows, and the churn scores
+computed from them (`customer_clv` on the same CLV predictions), must then be exactly those of
+`dbt run --full-refresh` on the same final lake (EXCEPT both ways, every column), and stay so when a
+person is deleted from the lake (as an erasure does) with the build database kept.
 """
 
 from __future__ import annotations
@@ -36,8 +37,15 @@ FACTS = {  # relation in the build database -> columns compared (all but lineage
     "intermediate.int_customers__fingerprinted": "* exclude (_built_at)",
     "intermediate.int_customers__purchase_summary": "*",
     "marts.customer_lifecycle_history": "* exclude (_built_at)",
+    # plain tables over the purchase summary: the churn score compares each one-time buyer with
+    # every repeat buyer, so kept summary rows must give the values a full build gives
+    "intermediate.int_customers__repeat_gap_survival": "*",
+    "marts.customer_clv": "*",
 }
-FACT_MODELS = "+fct_orders +fct_events +customer_lifecycle_history"  # the facts and what they read
+# the facts and what they read; the churn score on the CLV predictions the daily build made
+FACT_MODELS = (
+    "+fct_orders +fct_events +customer_lifecycle_history int_customers__repeat_gap_survival customer_clv"
+)
 
 
 def _load(config: CdpConfig, batch_id: str) -> None:

@@ -22,6 +22,7 @@ def test_repository_defaults_match_the_issue(config):
 def test_dbt_vars_carry_every_rule_and_the_confidence_z(config):
     variables = dbt_vars(config)
     assert variables["cdp"]["lifecycle"]["dormant_days"] == 30
+    assert variables["cdp"]["churn_risk"]["one_time_buyers"] == {"min_repeat_buyers": 30}
     assert variables["cdp"]["experiments"]["z"] == pytest.approx(1.959964, abs=1e-6)
     assert "engine" not in variables["cdp"]
 

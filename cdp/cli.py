@@ -63,19 +63,86 @@ def cli(
     Typical use: `cdp generate` sample data, `cdp run` the pipeline in-process, or `cdp demo` to run
     it through the real Airflow DAG. Every command takes --data-root.
     """
-    logs.configure(verbosity=verbose, quiet=quiet)
-    progress.set_enabled(not quiet)
+    _configure_output(verbose, quiet)
     try:
         config = load_config(config_path, data_root=data_root)
     except ConfigError as exc:
         raise click.UsageError(str(exc)) from exc
-    ctx.obj = CliContext(config=config, verbose=verbose, quiet=quiet)
+    ctx.obj = CliContext(config=config, verbose=verbose, quiet=quiet, data_root=data_root)
+
+
+def _configure_output(verbose: int, quiet: bool) -> None:
+    logs.configure(verbosity=verbose, quiet=quiet)
+    progress.set_enabled(not quiet)
+
+
+def _late_data_root(ctx: click.Context, _: click.Parameter, value: str | None) -> None:
+    """`cdp run --data-root D` means `cdp --data-root D run`: the root is moved before the command runs."""
+    state = ctx.find_object(CliContext)
+    if value is not None and state is not None:
+        state.config = state.config.with_data_root(value)
+        state.data_root = value
+
+
+def _late_output(ctx: click.Context, param: click.Parameter, value: int | bool) -> None:
+    """`-v` / `-q` after the subcommand add to those given before it."""
+    state = ctx.find_object(CliContext)
+    if not value or state is None:
+        return
+    if param.name == "quiet":
+        state.quiet = True
+    else:
+        state.verbose += int(value)
+    _configure_output(state.verbose, state.quiet)
+
+
+def _late_options() -> list[click.Option]:
+    """The global options every subcommand also takes after its name (README: `cdp <command> --help`)."""
+    return [
+        click.Option(
+            ["--data-root"],
+            type=click.Path(file_okay=False),
+            expose_value=False,
+            callback=_late_data_root,
+            help="Data root (same as `cdp --data-root`; wins over it).",
+        ),
+        click.Option(
+            ["-v", "--verbose"],
+            count=True,
+            expose_value=False,
+            callback=_late_output,
+            help="More detail in the logs (same as `cdp -v`).",
+        ),
+        click.Option(
+            ["-q", "--quiet"],
+            is_flag=True,
+            expose_value=False,
+            callback=_late_output,
+            help="Only warnings and errors (same as `cdp -q`).",
+        ),
+    ]
+
+
+def _accept_global_options(command: click.Command) -> None:
+    """Give `command` (and every command under it) the global options it does not define itself.
+
+    A command with its own `--data-root` (`cdp bench marts --data-root`: the lake to measure) keeps it.
+    """
+    taken = {opt for param in command.params for opt in (*param.opts, *param.secondary_opts)}
+    for option in _late_options():
+        if not taken & set(option.opts):
+            command.params.append(option)
+    if isinstance(command, click.Group):
+        for sub in command.commands.values():
+            _accept_global_options(sub)
 
 
 def _register() -> None:
     for module_name, attribute in COMMANDS:
         module = importlib.import_module(module_name)
-        cli.add_command(getattr(module, attribute))
+        command = getattr(module, attribute)
+        _accept_global_options(command)
+        cli.add_command(command)
 
 
 _register()

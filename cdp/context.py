@@ -15,6 +15,8 @@ class CliContext:
     config: CdpConfig
     verbose: int = 0
     quiet: bool = False
+    # --data-root as given (on `cdp` or after the subcommand), for commands that load another file.
+    data_root: str | None = None
 
     @property
     def paths(self) -> LakePaths:

@@ -69,10 +69,9 @@ def resolve(
 
     config = cli.config
     if config_path is not None:
-        # `--data-root` given to `cdp` still wins over the file's data_root.
-        data_root = click.get_current_context().find_root().params.get("data_root")
+        # `--data-root` (on `cdp` or after `resolve`) still wins over the file's data_root.
         try:
-            config = load_config(config_path, data_root=data_root)
+            config = load_config(config_path, data_root=cli.data_root)
         except ConfigError as exc:
             raise click.UsageError(str(exc)) from exc
     if (input_path is None) != (output_path is None):

@@ -7,6 +7,7 @@ never touches the others.
 
 from __future__ import annotations
 
+import difflib
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +19,25 @@ from pydantic import BaseModel, ValidationError
 CONFIG_ENV = "CDP_CONFIG"
 DATA_ROOT_ENV = "CDP_DATA_ROOT"
 CONFIG_FILE_NAME = "cdp.yaml"
+
+# Every top-level key of cdp.yaml: the global settings and each package's section. A key not listed
+# is a typo (`qualty:`) whose section would otherwise silently fall back to every default.
+TOP_LEVEL_KEYS = (
+    "data_root",
+    "default_phone_region",
+    "timezone",
+    "default_currency",
+    "generator",
+    "clv",
+    "sources",
+    "ingest",
+    "standardize",
+    "marts",
+    "publish",
+    "identity",
+    "privacy",
+    "quality",
+)
 
 # The repository root holds the default cdp.yaml (the package is installed editable).
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -103,6 +123,7 @@ def load_config(path: str | Path | None = None, data_root: str | Path | None = N
             raise ConfigError(f"{config_path}: not valid YAML: {exc}") from exc
         if not isinstance(raw, dict):
             raise ConfigError(f"{config_path}: expected a mapping at the top level")
+        _check_top_level_keys(config_path, raw)
     base = config_path.parent if config_path else Path.cwd()
     chosen = data_root or os.environ.get(DATA_ROOT_ENV) or raw.get("data_root") or "data"
     root = Path(chosen)
@@ -110,3 +131,18 @@ def load_config(path: str | Path | None = None, data_root: str | Path | None = N
         # --data-root and $CDP_DATA_ROOT are relative to the caller; the file's key to the file.
         root = (Path.cwd() if (data_root or os.environ.get(DATA_ROOT_ENV)) else base) / root
     return CdpConfig(path=config_path, raw=raw, data_root=root.resolve())
+
+
+def _check_top_level_keys(config_path: Path, raw: dict[str, Any]) -> None:
+    """Refuse a top-level key no package reads, naming it and the key it was probably meant to be."""
+    unknown = [str(key) for key in raw if key not in TOP_LEVEL_KEYS]
+    if not unknown:
+        return
+    hints = []
+    for key in unknown:
+        close = difflib.get_close_matches(key, TOP_LEVEL_KEYS, n=1)
+        hints.append(f"'{key}'" + (f" (did you mean '{close[0]}'?)" if close else ""))
+    raise ConfigError(
+        f"{config_path}: unknown top-level key(s) {', '.join(hints)}; "
+        f"the keys are: {', '.join(TOP_LEVEL_KEYS)}"
+    )

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from pydantic import BaseModel
 
-from warehouse.config import ConfigError, load_config
+from warehouse.config import REPO_ROOT, TOP_LEVEL_KEYS, ConfigError, load_config
 
 
 def test_repository_config_has_documented_defaults(config):
@@ -36,9 +36,9 @@ def test_invalid_section_names_file_and_section(tmp_path: Path):
         minimum: float
 
     cfg_file = tmp_path / "cdp.yaml"
-    cfg_file.write_text("thresholds:\n  minimum: not-a-number\n")
-    with pytest.raises(ConfigError, match=r"cdp\.yaml: invalid section 'thresholds'"):
-        load_config(cfg_file).section("thresholds", Thresholds)
+    cfg_file.write_text("quality:\n  minimum: not-a-number\n")
+    with pytest.raises(ConfigError, match=r"cdp\.yaml: invalid section 'quality'"):
+        load_config(cfg_file).section("quality", Thresholds)
 
 
 def test_missing_explicit_file_is_an_error(tmp_path: Path):
@@ -51,3 +51,17 @@ def test_not_a_mapping_is_an_error(tmp_path: Path):
     cfg_file.write_text("- a\n- b\n")
     with pytest.raises(ConfigError, match="mapping"):
         load_config(cfg_file)
+
+
+def test_a_misspelt_top_level_key_is_an_error_naming_it(tmp_path: Path):
+    """`qualty:` would otherwise leave the whole quality section at its defaults without a word."""
+    cfg_file = tmp_path / "cdp.yaml"
+    cfg_file.write_text("data_root: ./data\nqualty:\n  incremental: false\n")
+    with pytest.raises(
+        ConfigError, match=r"cdp\.yaml: unknown top-level key\(s\) 'qualty' \(did you mean 'quality'\?\)"
+    ):
+        load_config(cfg_file)
+
+
+def test_the_repository_config_uses_only_known_top_level_keys():
+    assert set(load_config(REPO_ROOT / "cdp.yaml").raw) <= set(TOP_LEVEL_KEYS)

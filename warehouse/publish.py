@@ -57,6 +57,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict, Field, NonNegativeInt
+
 from warehouse import dbt
 from warehouse.config import CdpConfig
 from warehouse.duckdb_connections import capped_connection, connect
@@ -221,25 +223,39 @@ class Clustered:
 WritePlan = PartPlan | Carry | Clustered
 
 
+class PublishSettings(BaseModel):
+    """The `publish:` section of cdp.yaml, validated so that a misspelt key or a wrong type fails
+    with the key named (not silently ignored, nor a ValueError half way through a publish).
+    `{}` or an empty value turns a setting off; a mart given 0 / null / [] is left out of it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    partition_by: dict[str, str] | None = Field(default_factory=lambda: dict(DEFAULT_PARTITION_BY))
+    cluster_by: dict[str, list[str] | None] | None = Field(default_factory=lambda: dict(DEFAULT_CLUSTER_BY))
+    file_rows: dict[str, NonNegativeInt | None] | None = Field(
+        default_factory=lambda: dict(DEFAULT_FILE_ROWS)
+    )
+
+
+def publish_settings(config: CdpConfig) -> PublishSettings:
+    return config.section("publish", PublishSettings)
+
+
 def file_rows(config: CdpConfig) -> dict[str, FileSplit]:
     """Mart -> how its published folder is split into files (`publish.file_rows`)."""
-    section = config.raw.get("publish") or {}
-    configured = section.get("file_rows", DEFAULT_FILE_ROWS)
-    return {str(m): FileSplit(int(rows)) for m, rows in (configured or {}).items() if rows}
+    configured = publish_settings(config).file_rows or {}
+    return {m: FileSplit(rows) for m, rows in configured.items() if rows}
 
 
 def cluster_columns(config: CdpConfig) -> dict[str, tuple[str, ...]]:
     """Mart -> columns its published rows are grouped by (`publish.cluster_by`)."""
-    section = config.raw.get("publish") or {}
-    configured = section.get("cluster_by", DEFAULT_CLUSTER_BY)
-    return {str(m): tuple(str(c) for c in columns) for m, columns in (configured or {}).items() if columns}
+    configured = publish_settings(config).cluster_by or {}
+    return {m: tuple(columns) for m, columns in configured.items() if columns}
 
 
 def partition_columns(config: CdpConfig) -> dict[str, str]:
     """Mart -> date column whose month splits its published folder (`publish.partition_by`)."""
-    section = config.raw.get("publish") or {}
-    configured = section.get("partition_by", DEFAULT_PARTITION_BY)
-    return {str(m): str(c) for m, c in (configured or {}).items()}
+    return dict(publish_settings(config).partition_by or {})
 
 
 def part_sql(column: str) -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import polars as pl
 
+from privacy.errors import PrivacyError
 from privacy.settings import ConsentSettings, PrivacySettings, load_settings
 from warehouse import delta
 from warehouse.config import CdpConfig
@@ -66,11 +67,14 @@ def effective_consent(records: pl.LazyFrame, links: pl.LazyFrame, settings: Cons
 def effective_consent_from_lake(config: CdpConfig, settings: PrivacySettings | None = None) -> pl.DataFrame:
     settings = settings or load_settings(config)
     paths = LakePaths.at(config.data_root)
-    return effective_consent(
-        delta.scan(paths.silver("customer_records")),
-        delta.scan(paths.identity("identity_links")),
-        settings.consent,
-    )
+    records, links = paths.silver("customer_records"), paths.identity("identity_links")
+    for table, written_by in ((records, "standardize"), (links, "resolve")):
+        if not delta.exists(table):
+            raise PrivacyError(
+                f"no consent to show: {table} does not exist yet; it is written by the pipeline's "
+                f"{written_by} stage (`cdp run --until resolve` or the cdp_daily DAG)"
+            )
+    return effective_consent(delta.scan(records), delta.scan(links), settings.consent)
 
 
 def activation_violations(

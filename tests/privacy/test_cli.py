@@ -87,3 +87,15 @@ def test_a_missing_key_is_a_clean_error(monkeypatch, capsys, lake_copy, missing)
     monkeypatch.setenv("HOME", str(lake_copy.root.parent / "home"))  # no ~/.config/cdp key files either
     code, _, err = cdp(monkeypatch, capsys, lake_copy, "erase", "--email", XIAOYU.email, "--dry-run")
     assert code == 1 and "no HMAC key: set $CDP_HMAC_KEY" in err and "Traceback" not in err
+
+
+def test_consent_on_a_root_nothing_has_run_on_says_what_to_run(monkeypatch, capsys, tmp_path):
+    """A fresh data root: a message naming the missing table and the stage, not a polars traceback."""
+    monkeypatch.setattr(
+        sys, "argv", ["cdp", "-q", "--data-root", str(tmp_path / "fresh"), "privacy", "consent"]
+    )
+    with pytest.raises(SystemExit) as exited:
+        main()
+    err = capsys.readouterr().err
+    assert exited.value.code != 0 and "Traceback" not in err
+    assert "silver/customer_records does not exist yet" in err and "cdp run --until resolve" in err

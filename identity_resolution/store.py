@@ -2,7 +2,8 @@
 
 Public tables (docs/data_model.md section 5), read by dbt: `identity_links`, `golden_customer`
 (replaced each run), `customer_id_history`, `graph_health`, `cardinality_audit` (appended, one
-batch per run). Internal tables, the saved graph an incremental run continues from:
+batch per run; a re-run of a batch replaces that batch's rows). Internal tables, the saved graph an
+incremental run continues from:
 `record_features` (row number, record id, feature hash and each record's comparison features with
 the hash of the input they came from: derived personal data, erased with the record by its
 record_id), `compared_pairs` (comparison vectors of every blocked pair, by row number),
@@ -68,7 +69,12 @@ def _write(frame: pl.DataFrame | pl.LazyFrame, path: Path, mode: delta.WriteMode
     """One identity table's commit. Compact Parquet (`delta.writer_properties`): these tables are
     mostly unique ids and hashes, and the whole tables are rewritten on every run."""
     data = frame.lazy().collect() if isinstance(frame, pl.LazyFrame) else frame
-    delta.write(data, path, mode, batch_id=batch_id, operation="resolve", compact=True)
+    predicate = None
+    if mode == "append":  # the appended tables are histories of runs, each row with its run_id
+        # A re-run of the batch (an Airflow retry, the day re-run) replaces its run's rows instead
+        # of adding them a second time.
+        mode, predicate = "overwrite", f"run_id = {delta.sql_string(batch_id)}"
+    delta.write(data, path, mode, predicate=predicate, batch_id=batch_id, operation="resolve", compact=True)
 
 
 def save_resolution(base: Path, resolution: Resolution, comparisons: list[Comparison], batch_id: str) -> None:

@@ -122,3 +122,27 @@ def test_cdp_resolve_full_rebuilds_the_lake(config):
 
 def test_resolve_stage_without_silver_is_skipped_not_failed(config):
     assert pipeline.resolve(with_identity(config), "b1")["status"] == "skipped"
+
+
+def test_a_rerun_of_the_batch_replaces_its_history_rows_instead_of_adding_them_again(config):
+    """An Airflow retry or a re-run of the day resolves the same batch again: the run histories
+    (graph_health, cardinality_audit, customer_id_history) keep one copy of that run's rows."""
+    config = with_identity(config)
+    paths = LakePaths.at(config.data_root)
+    delta.write(silver_records(), paths.silver("customer_records"), "overwrite")
+    histories = (store.HEALTH, store.AUDIT, store.HISTORY)
+
+    def rows_of(batch: str) -> dict[str, int]:
+        return {
+            t: delta.read(paths.identity(t)).filter(pl.col("run_id") == batch).height
+            for t in histories
+            if delta.exists(paths.identity(t))
+        }
+
+    pipeline.resolve(config, "b1")
+    first = rows_of("b1")
+    assert first[store.HEALTH] > 0 and first[store.HISTORY] > 0
+    pipeline.resolve(config, "b1")
+    assert rows_of("b1") == first
+    pipeline.resolve(config, "b2")  # the next day's run still adds its own rows
+    assert rows_of("b2")[store.HEALTH] == first[store.HEALTH] and rows_of("b1") == first

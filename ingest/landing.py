@@ -14,6 +14,7 @@ bytes are read (`appended`), so a daily run costs the day's rows, not the file's
 
 from __future__ import annotations
 
+import glob
 import hashlib
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -88,17 +89,30 @@ def matching_files(landing: Path, entity: EntityConfig) -> list[Path]:
     """Files matching any of the entity's globs, sorted so loads happen in a stable order."""
     found: dict[Path, None] = {}
     for pattern in entity.globs:
-        for path in sorted(landing.glob(pattern)):
-            if path.is_file() and not path.name.startswith((".", "~$")):
+        # glob.glob, not Path.glob: Path.glob drops a link whose target is gone when the pattern's
+        # last part has no wildcard (`pos/*/*/members.csv`), glob.glob lists it.
+        matched = glob.glob(pattern, root_dir=landing, recursive=True, include_hidden=True)
+        for path in sorted(landing / name for name in matched):
+            if _is_export(path) and not path.name.startswith((".", "~$")):
                 found.setdefault(path, None)
     return list(found)
 
 
+def _is_export(path: Path) -> bool:
+    """A file, or a link whose target is gone (a share not mounted, a file moved away): that one is
+    listed so that reading it fails naming it, rather than the export being silently skipped."""
+    return path.is_file() or (path.is_symlink() and not path.exists())
+
+
 def landed_file(landing: Path, path: Path) -> LandedItem:
-    stat = path.stat()
+    try:
+        stat = path.stat()
+        size, mtime = stat.st_size, stat.st_mtime_ns
+    except OSError:  # a broken link: reading it fails as this file (`ingest.stream`)
+        size, mtime = 0, None
     return LandedItem(
         name=path.relative_to(landing).as_posix(),
         path=path,
-        size_bytes=stat.st_size,
-        mtime_ns=stat.st_mtime_ns,
+        size_bytes=size,
+        mtime_ns=mtime,
     )

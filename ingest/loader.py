@@ -253,6 +253,11 @@ class EntityLoad:
         result = self.results.setdefault(item.name, FileResult(sha256=item.sha256))
         notes = ReadNotes()
         try:
+            if item.path is not None and not item.path.exists():
+                raise FileFailed(
+                    f"cannot be read: a link to {item.path.readlink()}, which does not exist "
+                    "(a share not mounted, a file moved away?)"
+                )
             if item.path is None or item.size_bytes > 0:
                 self._read_batches(item, notes, result)
             elif self.empty_guard.holds(item.name, 0):

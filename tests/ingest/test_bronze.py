@@ -726,3 +726,18 @@ def test_an_unreadable_file_fails_alone_and_every_other_file_and_source_lands(co
         "pos/stores/S003/members.csv": "loaded",
         "service/tickets_2025-03.csv": "loaded",
     }
+
+
+def test_a_link_whose_target_is_gone_fails_naming_it_instead_of_being_skipped(config, landing, lake):
+    """A landing entry linked to a share that is not mounted: the export is not silently skipped."""
+    exports.pos_members(landing, store="S002")
+    gone = landing / "pos" / "stores" / "S001" / "members.csv"
+    gone.parent.mkdir(parents=True)
+    gone.symlink_to(landing.parent / "unmounted" / "members.csv")
+    with pytest.raises(SourceFailed) as failure:
+        load_source(config, "pos", "b1")
+    assert "pos/stores/S001/members.csv: cannot be read: a link to" in str(failure.value)
+    assert "unmounted/members.csv, which does not exist" in str(failure.value)
+    assert lake.bronze("pos", "members").height == 3  # the other store still landed
+    statuses = dict(zip(lake.manifest()["file"], lake.manifest()["status"], strict=True))
+    assert statuses == {"pos/stores/S001/members.csv": "failed", "pos/stores/S002/members.csv": "loaded"}

@@ -17,6 +17,7 @@ thread in each worker, which exits the worker, so no orphan keeps its memory.
 from __future__ import annotations
 
 import atexit
+import logging
 import multiprocessing
 import multiprocessing.connection
 import os
@@ -26,6 +27,8 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import TypeVar
+
+from warehouse import logs
 
 Job = TypeVar("Job")
 Result = TypeVar("Result")
@@ -42,15 +45,24 @@ def _executor(workers: int) -> ProcessPoolExecutor:
         _EXECUTORS[workers] = ProcessPoolExecutor(
             max_workers=workers,
             mp_context=multiprocessing.get_context("spawn"),
-            initializer=_exit_with_parent,
+            initializer=_start_worker,
+            initargs=(logging.getLogger().getEffectiveLevel(),),
         )
     return _EXECUTORS[workers]
 
 
+def _start_worker(log_level: int) -> None:
+    """Worker initializer: log as the parent does (a spawned process starts with Python's default,
+    WARNING, so what a worker reports at INFO, such as standardize's `standardize <table>` progress
+    lines, was lost), then watch the parent."""
+    logs.configure(verbosity=int(log_level <= logging.DEBUG), quiet=log_level >= logging.WARNING)
+    _exit_with_parent()
+
+
 def _exit_with_parent() -> None:
-    """Worker initializer: a daemon thread waits on the parent's sentinel (a pipe the parent holds
-    open; the kernel closes it however the parent dies) and ends this worker when it fires. Idle
-    workers would otherwise wait on the job queue forever, busy ones finish a job nobody collects."""
+    """A daemon thread waits on the parent's sentinel (a pipe the parent holds open; the kernel
+    closes it however the parent dies) and ends this worker when it fires. Idle workers would
+    otherwise wait on the job queue forever, busy ones finish a job nobody collects."""
     parent = multiprocessing.parent_process()
     if parent is None or parent.sentinel is None:
         return

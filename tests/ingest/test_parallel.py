@@ -184,3 +184,39 @@ def test_workers_exit_when_their_parent_is_killed(tmp_path, how):
         assert alive == []
     finally:
         parent.kill()
+
+
+WORKER_LOGS = textwrap.dedent(
+    """
+    import logging
+
+    from ingest.parallel import Pool
+    from warehouse import logs
+
+
+    def work(job):
+        logging.getLogger("cdp.test").info("worker did job %s", job)
+        return job
+
+    if __name__ == "__main__":
+        logs.configure()  # INFO, as `cdp run` and the Airflow tasks log
+        assert list(Pool(2).map_ordered(work, [1, 2])) == [1, 2]
+    """
+)
+
+
+def test_what_workers_log_at_info_reaches_the_log(tmp_path):
+    """Standardize reports each silver table it builds from a worker: that line must not be lost."""
+    script = tmp_path / "stage.py"
+    script.write_text(WORKER_LOGS, encoding="utf-8")
+    proc = subprocess.run(
+        [sys.executable, str(script)],
+        capture_output=True,
+        text=True,
+        cwd=REPO_ROOT,
+        env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "INFO    cdp.test: worker did job 1" in proc.stderr
+    assert "INFO    cdp.test: worker did job 2" in proc.stderr

@@ -17,6 +17,7 @@ from typing import Any
 
 from warehouse import delta, inventory
 from warehouse.config import CdpConfig
+from warehouse.errors import CdpError
 from warehouse.paths import LakePaths
 
 log = logging.getLogger("cdp.pipeline")
@@ -135,13 +136,19 @@ def publish(config: CdpConfig, batch_id: str) -> Summary:
     }
 
 
+class RunIncomplete(CdpError):
+    """Files of this run failed to land: the marts were published without their rows."""
+
+
 def summarize(config: CdpConfig, batch_id: str) -> Summary:
-    """What a person wants to see after a run: rows per layer, customers, quality, output paths."""
+    """What a person wants to see after a run: rows per layer, customers, quality, output paths,
+    and the landing files of this batch that failed to load (`failed_files`)."""
     paths = LakePaths.at(config.data_root)
     counts = inventory.layer_counts(paths)
     summary: Summary = {
         "stage": "summary",
         "batch_id": batch_id,
+        "failed_files": _failed_files(paths, batch_id),
         "layers": {layer: sum(tables.values()) for layer, tables in counts.items()},
         "tables": counts,
         "customers": _customers_resolved(paths),
@@ -155,6 +162,41 @@ def summarize(config: CdpConfig, batch_id: str) -> Summary:
     _write_run_summary(paths, batch_id, summary)
     _audit_run(config, batch_id, summary)
     return summary
+
+
+def finish_run(config: CdpConfig, batch_id: str) -> Summary:
+    """The DAG's last task: the run's summary, then a failure if a file of this run did not land.
+
+    A failing source does not stop the others (its ingest task fails, standardize runs anyway and
+    the marts are published from the rest), so without this the DAG run would end `success` and
+    nobody would be told that a source's new data is missing.
+    """
+    summary = summarize(config, batch_id)
+    failed = summary["failed_files"]
+    if failed:
+        lines = "\n".join(f"  - {f['source']}/{f['entity']}: {f['file']}: {f['message']}" for f in failed)
+        sources = sorted({f["source"] for f in failed})
+        raise RunIncomplete(
+            f"run {batch_id} published the marts without {len(failed)} landing file(s) that failed "
+            f"to load:\n{lines}\nFix or replace the file(s) under {LakePaths.at(config.data_root).landing}, "
+            "then re-run "
+            f"the day: clear the failed ingest task(s) of {', '.join(sources)} with their downstream "
+            f"tasks (or `cdp run --source {' --source '.join(sources)}`)."
+        )
+    return summary
+
+
+def _failed_files(paths: LakePaths, batch_id: str) -> list[dict[str, str]]:
+    """This batch's files whose latest load failed, less those since removed from landing/ (given up;
+    a database table, `dsn#table`, always counts)."""
+    from ingest.tables import failing_files
+
+    failed = failing_files(paths.meta("load_manifest"), batch_id)
+    return [
+        row
+        for row in failed.iter_rows(named=True)
+        if "://" in row["file"] or (paths.landing / row["file"]).exists()
+    ]
 
 
 def _audit_run(config: CdpConfig, batch_id: str, summary: Summary) -> None:

@@ -31,6 +31,8 @@ def print_summary(summary: dict[str, Any], console: Console | None = None) -> No
     for key in ("data_root", "marts", "duckdb", "dbt_docs", "quality_docs"):
         if summary.get(key):
             console.print(f"[bold]{key}[/bold]: {summary[key]}")
+    for failed in summary.get("failed_files") or []:
+        console.print(f"[bold red]failed to load[/bold red]: {failed['file']}: {failed['message']}")
 
 
 def _compact(value: Any) -> str:

@@ -1,7 +1,7 @@
 """cdp_daily: the nightly Customer Data Platform run.
 
 ingest (one mapped task per source) -> standardize -> resolve -> quality gate -> dbt marts
--> quality gate (gold) -> publish -> summary
+-> quality gate (gold) -> publish -> summary (fails the run if a landing file of this run did not load)
 
 The file stays thin: every task calls one function of `cdp.pipeline`, imported inside the task so
 that the scheduler parses this file fast. Tasks are idempotent for a logical date: the batch id is
@@ -92,11 +92,12 @@ def cdp_daily() -> None:
 
         return pipeline.publish(_config(), _batch_id())
 
-    @task
+    @task(retries=0)
     def summary(_: dict[str, Any]) -> dict[str, Any]:
+        """Fails the run (after writing its summary) when a landing file of this run did not load."""
         from cdp import pipeline
 
-        return pipeline.summarize(_config(), _batch_id())
+        return pipeline.finish_run(_config(), _batch_id())
 
     ingested = ingest.expand(source=list_sources())
     silver = standardize(ingested)

@@ -340,6 +340,27 @@ def latest_loads(manifest_path: Path, source: str, entity: str) -> pl.DataFrame:
     return rows.collect()
 
 
+def failing_files(manifest_path: Path, batch_id: str) -> pl.DataFrame:
+    """Files whose latest load attempt in `batch_id` failed: source, entity, file, message.
+
+    A re-run of the batch that loaded the file clears it (its later row is not `failed`); a re-run
+    that failed again adds no row (`_repeat_failure`), so the first failure still stands."""
+    columns = ["source", "entity", "file", "message"]
+    if not delta.exists(manifest_path):
+        return pl.DataFrame(schema={c: MANIFEST_SCHEMA[c] for c in columns})
+    return (
+        delta.scan(manifest_path)
+        .filter(pl.col("batch_id") == batch_id)
+        .sort("finished_at")
+        .group_by("source", "entity", "file")
+        .agg(pl.col("status").last(), pl.col("message").last())
+        .filter(pl.col("status") == "failed")
+        .select(columns)
+        .sort(columns[:3])
+        .collect()
+    )
+
+
 def manifest_rows_of_batch(manifest_path: Path, source: str, entity: str, batch_id: str) -> pl.DataFrame:
     if not delta.exists(manifest_path):
         return pl.DataFrame(schema=MANIFEST_SCHEMA)

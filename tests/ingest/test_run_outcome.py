@@ -1,0 +1,41 @@
+"""The end of a run: a landing file that failed to load fails the run's last step, naming the file and
+what to do, although the other sources went on (README: a failing source does not stop the others).
+Without it the `cdp_daily` run ended `success` while a source's new data was missing."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from cdp import pipeline
+from ingest.errors import SourceFailed
+from tests.ingest import landing as exports
+
+
+def test_a_file_that_failed_fails_the_run_until_a_rerun_of_the_day_loads_it(config, landing):
+    exports.pos_members(landing, header=exports.MEMBERS_HEADER.replace("mobile", "mobile_no"))
+    exports.service_tickets(landing)
+    with pytest.raises(SourceFailed):
+        pipeline.ingest(config, "pos", "b1")
+    pipeline.ingest(config, "service", "b1")
+
+    with pytest.raises(pipeline.RunIncomplete) as incomplete:
+        pipeline.finish_run(config, "b1")
+    message = str(incomplete.value)
+    assert "pos/members: pos/stores/S001/members.csv: required column(s) 'mobile' missing" in message
+    assert "clear the failed ingest task(s) of pos" in message and "cdp run --source pos" in message
+    written = json.loads((config.data_root / "runs" / "latest.json").read_text(encoding="utf-8"))
+    assert [f["file"] for f in written["failed_files"]] == ["pos/stores/S001/members.csv"]
+
+    exports.pos_members(landing)  # the corrected re-delivery; the day is re-run (same batch)
+    pipeline.ingest(config, "pos", "b1")
+    assert pipeline.finish_run(config, "b1")["failed_files"] == []
+
+
+def test_a_failed_file_removed_from_landing_no_longer_fails_the_run(config, landing):
+    broken = exports.pos_members(landing, header=exports.MEMBERS_HEADER.replace("mobile", "mobile_no"))
+    with pytest.raises(SourceFailed):
+        pipeline.ingest(config, "pos", "b1")
+    broken.unlink()  # given up on: the operator removed it
+    assert pipeline.finish_run(config, "b1")["failed_files"] == []

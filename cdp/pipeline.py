@@ -103,11 +103,13 @@ def build_marts(config: CdpConfig, batch_id: str) -> Summary:
     return {"stage": "build_marts", "batch_id": batch_id, "status": "ok", **dbt_build_marts(config, batch_id)}
 
 
-def publish(config: CdpConfig, batch_id: str) -> Summary:
+def publish(config: CdpConfig, batch_id: str, with_docs: bool = True) -> Summary:
     """Swap the freshly built marts in atomically: Parquet under marts/ and tables in cdp.duckdb.
 
     Marts whose rows and treatment did not change since the last publish are kept as published
-    (Parquet, cdp.duckdb and the role databases' tables alike); the rest are rewritten.
+    (Parquet, cdp.duckdb and the role databases' tables alike); the rest are rewritten. Every
+    publish goes through here (the DAG, `cdp run`, `cdp marts publish`): the marts dbt builds carry
+    names, emails and phones in clear, which only the pseudonymisation below keeps out of marts/.
     """
     from privacy.publishing import missing_restricted, pseudonymise_marts, treatment_fingerprint
     from privacy.roles import publish_roles
@@ -125,6 +127,7 @@ def publish(config: CdpConfig, batch_id: str) -> Summary:
         stage_marts=pseudonymised,
         treatment=treatment_fingerprint(config),
         rewrite=missing_restricted(config),
+        with_docs=with_docs,
     ).summary()
     roles = publish_roles(config, batch_id=batch_id, reuse=True)
     return {

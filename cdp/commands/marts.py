@@ -36,10 +36,15 @@ def build(cli: CliContext, batch_id: str | None, select: str | None) -> None:
 @click.option("--no-docs", is_flag=True, help="Skip `dbt docs generate`.")
 @pass_cli
 def publish(cli: CliContext, batch_id: str, no_docs: bool) -> None:
-    """Swap the built marts in atomically (Parquet under marts/, tables in cdp.duckdb) and the dbt docs."""
-    from warehouse.publish import publish as publish_marts
+    """Swap the built marts in atomically (Parquet under marts/, tables in cdp.duckdb) and the dbt docs.
 
-    click.echo(json.dumps(publish_marts(cli.config, batch_id, with_docs=not no_docs).summary(), indent=2))
+    Exactly the pipeline's publish step: direct identifiers pseudonymised, role databases rebuilt.
+    """
+    from cdp import pipeline
+
+    click.echo(
+        json.dumps(pipeline.publish(cli.config, batch_id, with_docs=not no_docs), indent=2, default=str)
+    )
 
 
 @marts.command()

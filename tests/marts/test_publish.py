@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
+import polars as pl
 import pytest
+from click.testing import CliRunner
 
+from cdp.cli import cli
 from tests.fixtures.tiny_lake import BATCH, write_tiny_lake
 from tests.marts.conftest import tiny_config
-from warehouse import dbt
+from warehouse import dbt, delta
+from warehouse.paths import LakePaths
 from warehouse.publish import PublishError, build_marts, built_batch, publish
 
 
@@ -107,3 +112,17 @@ def test_the_published_marts_are_files_or_folders_of_parquet_and_hidden_entries_
     assert paths.mart_files("customer_rfm") == []  # not published
     assert paths.parquet_glob("fct_orders") == str(paths.marts / "fct_orders" / "*.parquet")
     assert paths.parquet_glob("dim_customer") == str(paths.marts / "dim_customer.parquet")
+
+
+def test_cdp_marts_publish_pseudonymises_as_the_pipeline_does(published_copy):
+    """`cdp marts publish` (re-publishing a build by hand, e.g. after a failed publish) wrote the marts
+    as dbt built them, names, emails and phones in clear, and left the role databases stale."""
+    root = published_copy.data_root
+    emails = set(delta.read(LakePaths.at(root).silver("customer_records"))["email"].drop_nulls().to_list())
+    assert emails
+    args = ["--data-root", str(root), "-q", "marts", "publish", "--batch-id", BATCH, "--no-docs"]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    published = pl.read_parquet(root / "marts" / "dim_customer.parquet")
+    assert published.height > 0 and not emails & set(published["email"].drop_nulls().to_list())
+    assert json.loads(result.output)["role_databases"]

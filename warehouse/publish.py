@@ -134,6 +134,10 @@ class PublishError(CdpError):
     """Nothing was published: the message says why (no successful build, a mart missing, ...)."""
 
 
+class SwapFailed(PublishError):
+    """The file system refused a swap (permissions, space): the marts named were swapped in before it."""
+
+
 @dataclass(frozen=True)
 class PartPlan:
     """A mart published as a folder of monthly files: its date column and the months to write now."""
@@ -643,7 +647,16 @@ def publish(
         plans,
         treatment_id(treatment),
     )
-    _swap(paths, staging, changed, staged_db, docs_index)
+    swapped: list[str] = []
+    try:
+        _swap(paths, staging, changed, staged_db, docs_index, swapped)
+    except OSError as exc:
+        raise SwapFailed(
+            f"publishing {batch_id} stopped while swapping the staged marts in: {exc}. "
+            f"Swapped in before it: {', '.join(swapped) or 'nothing'}; the rest (marts, "
+            f"{paths.duckdb.name}, docs) are as last published. Fix the cause (permissions or space "
+            f"under {paths.root}) and publish again: `cdp marts publish --batch-id {batch_id}` (the build is kept)"
+        ) from exc
     shutil.rmtree(staging, ignore_errors=True)
     log.info(
         "published %d marts for %s to %s and %s (%d unchanged, kept as published: %s)",
@@ -1308,9 +1321,15 @@ def sync_table(con: Any, table: str, source: str, max_share: float = DELTA_MAX_S
 
 
 def _swap(
-    paths: LakePaths, staging: Path, marts: list[str], staged_db: Path, docs_index: Path | None
+    paths: LakePaths,
+    staging: Path,
+    marts: list[str],
+    staged_db: Path,
+    docs_index: Path | None,
+    swapped: list[str],
 ) -> None:
-    """Rename staged files and folders over the published ones (same file system, each swap atomic)."""
+    """Rename staged files and folders over the published ones (same file system, each swap atomic);
+    `swapped` collects what is in, for the message when a later swap fails."""
     paths.marts.mkdir(parents=True, exist_ok=True)
     for mart in marts:
         staged = _staged(staging / "marts", mart)
@@ -1321,11 +1340,13 @@ def _swap(
             os.replace(staged, paths.marts / f"{mart}.parquet")
             if (paths.marts / mart).is_dir():  # no longer a folder mart
                 shutil.rmtree(paths.marts / mart)
+        swapped.append(mart)
     stale_wal = paths.duckdb.with_name(paths.duckdb.name + ".wal")
     if stale_wal.exists():
         log.warning("removing a stale write-ahead log %s (cdp.duckdb is only written by publish)", stale_wal)
         stale_wal.unlink()
     os.replace(staged_db, paths.duckdb)
+    swapped.append(paths.duckdb.name)
     if docs_index is not None:
         target = paths.docs / DOCS_SUBDIR
         previous = paths.docs / f".{DOCS_SUBDIR}.previous"

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import polars as pl
@@ -126,3 +129,35 @@ def test_cdp_marts_publish_pseudonymises_as_the_pipeline_does(published_copy):
     published = pl.read_parquet(root / "marts" / "dim_customer.parquet")
     assert published.height > 0 and not emails & set(published["email"].drop_nulls().to_list())
     assert json.loads(result.output)["role_databases"]
+
+
+def _without_file_access_overrides() -> list[str]:
+    """Root writes into a read-only folder anyway unless its override capabilities are dropped."""
+    if os.geteuid() != 0:
+        return []
+    caps = "-dac_override,-dac_read_search"
+    return ["setpriv", f"--inh-caps={caps}", f"--bounding-set={caps}"]
+
+
+@pytest.mark.skipif(
+    os.geteuid() == 0 and shutil.which("setpriv") is None, reason="as root, needs setpriv to drop overrides"
+)
+def test_a_publish_the_file_system_refuses_says_what_was_swapped_and_how_to_publish_again(published_copy):
+    root = published_copy.data_root
+    (root / "marts" / "dim_customer.parquet").unlink()  # so that the next publish has work to do
+    before = _snapshot(root)
+    publish_again = ["-q", "--data-root", str(root), "marts", "publish", "--batch-id", BATCH, "--no-docs"]
+    (root / "marts").chmod(0o555)
+    try:
+        proc = subprocess.run(
+            [*_without_file_access_overrides(), sys.executable, "-m", "cdp.cli", *publish_again],
+            capture_output=True,
+            text=True,
+        )
+    finally:
+        (root / "marts").chmod(0o755)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
+    assert "stopped while swapping the staged marts in" in proc.stderr and "Permission denied" in proc.stderr
+    assert "Swapped in before it: nothing" in proc.stderr
+    assert f"cdp marts publish --batch-id {BATCH}" in proc.stderr
+    assert _snapshot(root) == before  # readers still see the last published marts

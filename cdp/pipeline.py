@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from warehouse import delta, inventory
-from warehouse.config import CdpConfig
+from warehouse.config import CdpConfig, ConfigError
 from warehouse.errors import CdpError
 from warehouse.paths import LakePaths
 
@@ -270,6 +270,8 @@ def run_all(
     for source in sources or source_names(config):
         try:
             stages.append(ingest(config, source, batch_id))
+        except ConfigError:
+            raise  # cdp.yaml is wrong for every source: say so once, not as six failed sources
         except Exception as exc:  # one broken source must not stop the others
             log.error("ingest %s failed: %s", source, exc)
             failed.append(source)

@@ -5,12 +5,16 @@ Without it the `cdp_daily` run ended `success` while a source's new data was mis
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import pytest
+import yaml
 
 from cdp import pipeline
 from ingest.errors import SourceFailed
 from tests.ingest import landing as exports
+from warehouse.config import REPO_ROOT, load_config
 
 
 def test_a_file_that_failed_fails_the_run_until_a_rerun_of_the_day_loads_it(config, landing):
@@ -39,3 +43,18 @@ def test_a_failed_file_removed_from_landing_no_longer_fails_the_run(config, land
         pipeline.ingest(config, "pos", "b1")
     broken.unlink()  # given up on: the operator removed it
     assert pipeline.finish_run(config, "b1")["failed_files"] == []
+
+
+def test_cdp_run_with_an_invalid_section_says_so_once_not_as_every_source_failing(tmp_path):
+    raw = load_config(REPO_ROOT / "cdp.yaml").raw
+    raw = {**raw, "data_root": str(tmp_path / "data"), "ingest": {**raw["ingest"], "workerz": 2}}
+    cfg_file = tmp_path / "cdp.yaml"
+    cfg_file.write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
+    proc = subprocess.run(
+        [sys.executable, "-m", "cdp.cli", "-q", "--config", str(cfg_file), "run"],
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.count("invalid section 'ingest'") == 1 and "workerz" in proc.stderr
+    assert "sources failed" not in proc.stderr and "Traceback" not in proc.stderr

@@ -230,6 +230,8 @@ def _quality_score(paths: LakePaths) -> dict[str, Any] | None:
 
     frame = delta.scan(results)
     latest = frame.select(pl.col("run_id").max()).collect().item()
+    if latest is None:  # the table exists but no gate has judged anything yet: no score, not 0.0
+        return None
     per_layer = (
         frame.filter(pl.col("run_id") == latest)
         .group_by("layer")

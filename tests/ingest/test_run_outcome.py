@@ -8,12 +8,14 @@ import json
 import subprocess
 import sys
 
+import polars as pl
 import pytest
 import yaml
 
 from cdp import pipeline
 from ingest.errors import SourceFailed
 from tests.ingest import landing as exports
+from warehouse import delta
 from warehouse.config import REPO_ROOT, load_config
 
 
@@ -58,3 +60,17 @@ def test_cdp_run_with_an_invalid_section_says_so_once_not_as_every_source_failin
     assert proc.returncode == 2, proc.stderr
     assert proc.stderr.count("invalid section 'ingest'") == 1 and "workerz" in proc.stderr
     assert "sources failed" not in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_the_summary_has_no_quality_score_before_a_gate_judged_anything(config):
+    """An empty dq_results table (a gate that found no tables) is no score, not a score of 0.0."""
+    results = config.data_root / "lake" / "quality" / "dq_results"
+    empty = {
+        "run_id": pl.String,
+        "layer": pl.String,
+        "passed": pl.Int64,
+        "checked": pl.Int64,
+        "success": pl.Boolean,
+    }
+    delta.write(pl.DataFrame(schema=empty), results, "overwrite")
+    assert pipeline.summarize(config, "b1")["quality"] is None

@@ -2,12 +2,16 @@
 
 A small share of rows per file gets one defect a real export shows: a date nobody can parse, a number
 with a letter O for a zero (`12,3O.00`), or a missing key. Each injected defect is recorded (file,
-row, column, kind, original value) in `truth/injected_errors.parquet`, so ingestion tests can check
-that exactly these rows were quarantined.
+row, column, kind, original value, outcome) in `truth/injected_errors.parquet`, so ingestion tests can
+check that exactly these rows were quarantined. A defect in an optional profile attribute (a
+birthday: the caller names such `soft` columns) costs the value, not the row: its outcome is
+`field_nulled` (the row lands with the field null, the value is recorded in quarantine), every other
+defect's `row_quarantined`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -17,6 +21,7 @@ import polars as pl
 from datagen.random_streams import stream
 from datagen.writers import write_csv, write_jsonl
 
+ROW_QUARANTINED, FIELD_NULLED = "row_quarantined", "field_nulled"
 BAD_DATES = ["2025-02-30 25:61:00", "N/A", "31/13/2025", "0000-00-00 00:00:00", "yesterday"]
 
 
@@ -65,6 +70,7 @@ class Output:
         file_column: str | None = None,
         file_names: list[str] | None = None,
         protect: str | None = None,
+        soft: Collection[str] = (),
     ) -> pl.DataFrame:
         """Corrupt ~bad_row_share of rows (one defect each) and record what was done.
 
@@ -73,6 +79,7 @@ class Output:
         file (the column holds the name, or an index into `file_names`). Rows where the boolean
         column `protect` is true are never corrupted (events exported twice, so the duplicate truth
         stays exact). Only the hit rows are touched: the rest of the frame is never rewritten.
+        A defect in one of the `soft` columns is recorded as nulling the field, not losing the row.
         """
         if not defects or frame.height == 0 or self.bad_row_share <= 0:
             return frame
@@ -116,7 +123,10 @@ class Output:
             frame = frame.with_columns(target.scatter(hit[chosen], replaced).alias(column))
             self.errors.append(
                 log.filter(pl.Series(chosen)).with_columns(
-                    column=pl.lit(column), kind=pl.lit(kind), original=original.cast(pl.String)
+                    column=pl.lit(column),
+                    kind=pl.lit(kind),
+                    original=original.cast(pl.String),
+                    outcome=pl.lit(FIELD_NULLED if column in soft else ROW_QUARANTINED),
                 )
             )
         return frame
@@ -132,8 +142,9 @@ class Output:
         encoding: str = "utf-8",
         line_terminator: str = "\n",
         append: bool = False,
+        soft: Collection[str] = (),
     ) -> None:
-        frame = self.inject(frame, rel, source, entity, key, list(defects))
+        frame = self.inject(frame, rel, source, entity, key, list(defects), soft=soft)
         write_csv(frame, self.root / rel, encoding=encoding, line_terminator=line_terminator, append=append)
         self.wrote(rel, source, entity, frame.height)
 
@@ -147,8 +158,9 @@ class Output:
         defects: list[tuple[str, str]] = (),  # type: ignore[assignment]
         append: bool = False,
         protect: str | None = None,
+        soft: Collection[str] = (),
     ) -> None:
-        frame = self.inject(frame, rel, source, entity, key, list(defects), protect=protect)
+        frame = self.inject(frame, rel, source, entity, key, list(defects), protect=protect, soft=soft)
         if protect:
             frame = frame.drop(protect)
         write_jsonl(frame, self.root / rel, append=append)
@@ -171,7 +183,8 @@ class Output:
 
     def error_table(self) -> pl.DataFrame:
         schema = {"source": pl.String, "entity": pl.String, "file": pl.String, "row_number": pl.Int64,
-                  "record_key": pl.String, "column": pl.String, "kind": pl.String, "original": pl.String}  # fmt: skip
+                  "record_key": pl.String, "column": pl.String, "kind": pl.String, "original": pl.String,
+                  "outcome": pl.String}  # fmt: skip
         frames = [f.cast(schema) for f in self.errors if f.height]
         return pl.concat(frames).sort("file", "row_number") if frames else pl.DataFrame(schema=schema)
 

@@ -28,6 +28,9 @@ from datagen.writers import write_sqlite, write_xlsx
 EARLIEST = -(2**62)
 LEGACY_ENCODING = "gbk"
 LEGACY_LINE_END = "\r\n"
+# Optional profile attributes whose defect costs the value, not the row (cdp.yaml `null_if_invalid`):
+# a member with an unreadable birthday is still a member, and their orders still have a customer.
+SOFT = ("birthday", "birth_date")
 
 
 @dataclass(frozen=True)
@@ -173,7 +176,7 @@ class Exporter:
             )
             self.out.csv(
                 frame, rel, "pos", "members", "card_no", [("birthday", "unparseable_date")] if not self.scope.append else [],
-                **_till_encoding(bool(legacy)), append=self.scope.append,
+                **_till_encoding(bool(legacy)), append=self.scope.append, soft=SOFT,
             )  # fmt: skip
         self._pos_tickets()
 
@@ -474,7 +477,7 @@ class Exporter:
             consent_updated_at=local_time(pl.min_horizontal("consent_updated_at", hi)),
         ).sort("member_id")
         table = self.out.inject(table, "landing/loyalty/loyalty.sqlite", "loyalty", "members", "member_id",
-                                [("birth_date", "unparseable_date")] if not self.scope.append else [])  # fmt: skip
+                                [("birth_date", "unparseable_date")] if not self.scope.append else [], soft=SOFT)  # fmt: skip
         path = self.out.root / "landing/loyalty/loyalty.sqlite"
         write_sqlite(path, "members", MEMBERS_DDL, [table], append=self.scope.append)
         self.out.wrote("landing/loyalty/loyalty.sqlite", "loyalty", "members", table.height)

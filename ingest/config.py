@@ -139,6 +139,12 @@ class EntityConfig(_Strict):
         default_factory=list,
         description="columns every row must fill (a till ticket's sale time): an empty one quarantines the row",
     )
+    null_if_invalid: list[str] = Field(
+        default_factory=list,
+        description="typed optional profile attributes (a birthday) whose unparseable or implausible value is "
+        "nulled and recorded in quarantine (reason invalid_value_nulled) while the row lands; never keys, "
+        "not_null columns, amounts or event times",
+    )
     order_grain: Literal["order", "line"] = "order"
     silver: dict[SilverEntity, SilverMapping] = Field(default_factory=dict)
 
@@ -154,7 +160,23 @@ class EntityConfig(_Strict):
             raise ValueError(f"delimiter must be one character, got {self.delimiter!r}")
         for name in [self.encoding, *self.encoding_overrides.values()]:
             _check_encoding(name)
+        self._check_null_if_invalid()
         return self
+
+    def _check_null_if_invalid(self) -> None:
+        """Only a typed, optional attribute may cost its value instead of its row: a key or a column
+        every row must fill decides whether the row means anything, so its bad value rejects the row."""
+        for column in self.null_if_invalid:
+            if self.types.get(column, "string") == "string":
+                raise ValueError(
+                    f"null_if_invalid column {column!r} has no type under `types` (date, timestamp, ...): "
+                    "only a typed value can be invalid"
+                )
+            if column in self.primary_key or column in self.not_null:
+                raise ValueError(
+                    f"null_if_invalid column {column!r} is a primary key or not_null column: "
+                    "a row without it is rejected, not landed"
+                )
 
     @property
     def globs(self) -> list[str]:
@@ -201,11 +223,13 @@ class EntityConfig(_Strict):
                 "timestamp_formats",
                 "not_null",
                 "null_values",
+                "null_if_invalid",
             },
         )
         # Keys absent from older fingerprints are left out at their defaults: adding them re-reads nothing.
-        if not reading["not_null"]:
-            del reading["not_null"]
+        for key in ("not_null", "null_if_invalid"):
+            if not reading[key]:
+                del reading[key]
         if reading["null_values"] in (None, DEFAULT_NULL_VALUES):
             del reading["null_values"]
         if date_bounds:
@@ -309,6 +333,7 @@ class PlausibleDates(_Strict):
     rule forever; checked on landing like a value that does not parse, it is quarantined instead
     (reason implausible_date / implausible_timestamp), so a full and a daily silver build see the
     same bronze. The upper bound follows the day each row is ingested, not the day silver is built.
+    In a `null_if_invalid` column (a birthday) the value alone is: nulled and recorded, its row lands.
     """
 
     default: DateBounds = Field(

@@ -3,8 +3,10 @@
 For each entity of the source: a file loaded before is fingerprinted (sha256 plus the reading
 rules) and skipped when unchanged; a new or changed file is read once (its sha256 taken on the way)
 and a changed one replaces its earlier rows. Rows that fail a check go to quarantine with their raw
-text. Rows the caller's `RowFilter` names (an erased person's, re-delivered in an old export) are
-neither landed nor quarantined, only counted. Every file gets a manifest row and reconciles: rows
+text; an invalid value of a `null_if_invalid` column (a birthday) is nulled in a row that lands and
+recorded in quarantine as `invalid_value_nulled`, counted per file as `fields_nulled`, not as a
+quarantined row. Rows the caller's `RowFilter` names (an erased person's, re-delivered in an old
+export) are neither landed nor quarantined, only counted. Every file gets a manifest row and reconciles: rows
 read = rows landed + rows quarantined + rows suppressed. A file that cannot be loaded at all (empty, a required column gone) fails alone: the others land,
 and the source then raises `SourceFailed` naming each file and why.
 
@@ -58,6 +60,7 @@ from ingest.readers import READERS, RawBatch, ReadNotes, ReadRequest
 from ingest.readers.database import postgres_item
 from ingest.tables import (
     MANIFEST_SCHEMA,
+    NULLED_REASON,
     ReplacingWriter,
     latest_loads,
     manifest_rows_of_batch,
@@ -125,6 +128,7 @@ class FileResult:
     rows_landed: int = 0
     rows_quarantined: int = 0
     rows_suppressed: int = 0
+    fields_nulled: int = 0  # values of rows that landed nulled and recorded (null_if_invalid): not rows
     reasons: Counter[str] = field(default_factory=Counter)
     messages: list[str] = field(default_factory=list)
     sha256: str | None = None
@@ -351,31 +355,50 @@ class EntityLoad:
         self.finish_files([f for f, done in group.files.items() if done and f not in checked.failed])
 
     def hand_over(self, landed: pl.DataFrame, quarantined: pl.DataFrame) -> None:
-        """A checked group's rows to the writers (less what the row filter drops), counted per file."""
+        """A checked group's rows to the writers (less what the row filter drops), counted per file.
+
+        Quarantine records of values nulled in rows that landed (`NULLED_REASON`) are written with
+        the rejected rows but counted apart, as `fields_nulled`: their rows are counted as landed."""
         landed, quarantined = self._filtered(landed, quarantined)
         self.bronze.add(landed)
         self.quarantine.add(quarantined)
         for file, rows in landed.group_by("_file").len().iter_rows():
             self.results[file].rows_landed += rows
         for file, reason, rows in quarantined.group_by("file", "reason").len().iter_rows():
+            if reason == NULLED_REASON:
+                self.results[file].fields_nulled += rows
+                continue
             self.results[file].rows_quarantined += rows
             self.results[file].reasons[reason] += rows
 
     def _filtered(self, landed: pl.DataFrame, quarantined: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
-        """The group's rows without those the row filter drops, counted per file as suppressed."""
+        """The group's rows without those the row filter drops, counted per file as suppressed.
+
+        A nulled value's record goes with its row: dropped (and not counted again) when the row is."""
         if self.row_filter is None:
             return landed, quarantined
         drop_landed = self.row_filter.landed(self.source, self.name, landed)
         drop_rejected = self.row_filter.rejected(self.source, quarantined["raw"])
+        is_nulled = quarantined["reason"] == NULLED_REASON
         dropped = pl.concat(
             [
                 landed.filter(drop_landed).select(file="_file"),
-                quarantined.filter(drop_rejected).select("file"),
+                quarantined.filter(drop_rejected & ~is_nulled).select("file"),
             ]
         )
         for file, rows in dropped.group_by("file").len().iter_rows():
             self.results[file].rows_suppressed += rows
-        return landed.filter(~drop_landed), quarantined.filter(~drop_rejected)
+        kept = quarantined.filter(~drop_rejected)
+        gone = landed.filter(drop_landed).select(file="_file", row_number="_row_number")
+        if not gone.is_empty() and is_nulled.any():
+            nulled = pl.col("reason") == NULLED_REASON
+            kept = pl.concat(
+                [
+                    kept.filter(~nulled),
+                    kept.filter(nulled).join(gone, on=["file", "row_number"], how="anti"),
+                ]
+            )
+        return landed.filter(~drop_landed), kept
 
     def finish_files(self, files: list[str]) -> None:
         for file in files:
@@ -438,17 +461,18 @@ def load_source(
             problems += [f"{name}: {p}" for p in entity_problems]
     totals: Counter[str] = Counter()
     for entity_summary in summary["entities"].values():
-        for key in ROW_COUNTS:
+        for key in (*ROW_COUNTS, "fields_nulled"):
             totals[key] += entity_summary[key]
     summary.update(totals)
     summary["status"] = "failed" if problems else "ok"
     log.info(
-        "%s: %s rows read, %s landed, %s quarantined%s%s",
+        "%s: %s rows read, %s landed, %s quarantined%s%s%s",
         source,
         f"{totals['rows_read']:,}",
         f"{totals['rows_landed']:,}",
         f"{totals['rows_quarantined']:,}",
         f", {totals['rows_suppressed']:,} suppressed" if totals["rows_suppressed"] else "",
+        f" ({totals['fields_nulled']:,} invalid values nulled)" if totals["fields_nulled"] else "",
         f"; {len(problems)} problem(s)" if problems else "",
     )
     if problems:
@@ -800,7 +824,14 @@ def _manifest_row(
     load: EntityLoad, file: str, item: LandedItem, status: str, result: FileResult, fingerprint: str
 ) -> dict[str, Any]:
     reasons = ", ".join(f"{reason}: {count}" for reason, count in result.reasons.most_common())
-    message = "; ".join([*result.messages, *([f"quarantined: {reasons}"] if reasons else [])])
+    nulled = [f"{result.fields_nulled} invalid value(s) nulled, their rows landed ({NULLED_REASON})"]
+    message = "; ".join(
+        [
+            *result.messages,
+            *([f"quarantined: {reasons}"] if reasons else []),
+            *(nulled if result.fields_nulled else []),
+        ]
+    )
     return {
         "source": load.source,
         "entity": load.name,
@@ -819,6 +850,7 @@ def _manifest_row(
         "config_hash": fingerprint,
         "row_offset": item.rows_before,
         "mtime_ns": item.mtime_ns,
+        "fields_nulled": result.fields_nulled,
     }
 
 
@@ -829,6 +861,7 @@ def _entity_summary(
     return {
         "files": dict(statuses),
         **{key: sum(row[key] for row in manifest) for key in ROW_COUNTS},
+        "fields_nulled": sum(row["fields_nulled"] for row in manifest),
         "quarantine_reasons": dict(reasons),
         "added_columns": added,
         "commits": load.bronze.commits + load.quarantine.commits,

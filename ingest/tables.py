@@ -43,6 +43,11 @@ QUARANTINE_SCHEMA: dict[str, pl.DataType] = {
     "quarantined_at": TIMESTAMP,
 }
 
+# The quarantine reason of a value nulled in a row that landed (`null_if_invalid`: a birthday nobody can
+# read costs the birthday, not the member), as opposed to a row rejected whole; the detail names the
+# field, the value and the reason it would have had.
+NULLED_REASON = "invalid_value_nulled"
+
 MANIFEST_SCHEMA: dict[str, pl.DataType] = {
     "source": pl.String(),
     "entity": pl.String(),
@@ -61,6 +66,7 @@ MANIFEST_SCHEMA: dict[str, pl.DataType] = {
     "config_hash": pl.String(),  # reading rules in force: a change re-reads the file
     "row_offset": pl.Int64(),  # records of the file loaded before this load (an append; 0: whole file)
     "mtime_ns": pl.Int64(),  # the file's modification time (with its size: unchanged without hashing)
+    "fields_nulled": pl.Int64(),  # invalid null_if_invalid values nulled in rows that landed (not rows)
 }
 
 SCHEMA_REGISTRY_SCHEMA: dict[str, pl.DataType] = {

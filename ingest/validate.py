@@ -14,7 +14,12 @@ one vectorised pass instead of a thousand. Every rule still applies per file:
   value that does not parse as its declared type, a date or timestamp outside its plausible range
   (`ingest.plausible_dates`: a 9999-12-31 birthday, a ticket created in 2999), a primary key already used
   by a *different* row earlier in the same file (exact repeats land: silver removes them and counts
-  them in `dedup_log`). Only the few bad rows are formatted.
+  them in `dedup_log`). Only the few bad rows are formatted;
+- a value of a `null_if_invalid` column (an optional profile attribute: a birthday) that does not
+  parse or lies outside its plausible range costs the value, not the row: the row lands with that
+  field null and the value is recorded in quarantine as `invalid_value_nulled` (file, row, the row's
+  text, and a detail naming the field, the value and the reason it would have had). A row that is
+  rejected for another problem is recorded once, as rejected.
 """
 
 from __future__ import annotations
@@ -29,7 +34,7 @@ from ingest.config import EntityConfig
 from ingest.encoding import UNDECODABLE_MARK
 from ingest.errors import FileFailed
 from ingest.parsing import NUMBER_RANGES, REASON_FOR_TYPE, beyond_range, clean_text, parse_as
-from ingest.tables import QUARANTINE_SCHEMA
+from ingest.tables import NULLED_REASON, QUARANTINE_SCHEMA
 
 # The first row of each key of a file that continues in the next group: 24 bytes a key, so a 2 GB
 # file's keys stay far smaller than the file (the row hash is kept as its 64-bit hash).
@@ -156,19 +161,23 @@ def check_group(
     of every text column when it cannot is the common case).
     """
     typed = [c for c, t in check.entity.types.items() if t != "string" and c in columns]
+    soft = [c for c in typed if c in check.entity.null_if_invalid]
     frame = frame.with_columns(type_masks(frame, typed, check))
-    failed = retyped_files(frame, typed, check)
+    failed = retyped_files(frame, typed, check)  # a retyped soft column fails its file all the same
     if failed:
         frame = frame.filter(~pl.col("_file").is_in(list(failed)))
         read_rejects = read_rejects.filter(~pl.col("_file").is_in(list(failed)))
     if "_row_hash" not in frame.columns:  # readers that hold the values in DuckDB hash on the way
         frame = frame.with_columns(_row_hash=row_hash(frame, columns, check.con))
-    frame = frame.with_columns(_first_problem(frame, check, columns, typed, encoding, marked))
+    hard = [c for c in typed if c not in soft]
+    frame = frame.with_columns(_first_problem(frame, check, columns, hard, encoding, marked))
+    frame = frame.with_columns(_invalid_soft_values(frame, check, soft))
     frame = frame.drop(
         [f"_bad_{c}" for c in typed], [f"_implausible_{c}" for c in bounded(typed, check)], "_first"
     )
     frame = _duplicate_keys(frame, check, continuing)
     good = frame.filter(pl.col("_reason").is_null())
+    nulled, good = _null_invalid_soft_values(good, check, columns, soft)
     landed = good.with_columns(
         _source=pl.lit(check.source),
         _batch_id=pl.lit(check.batch_id),
@@ -181,8 +190,58 @@ def check_group(
         pl.col("_reason").alias("reason"),
         pl.col("_detail").alias("detail"),
     )
-    rejects = pl.concat([rejected, read_rejects.cast(READ_REJECT_SCHEMA)], how="vertical_relaxed")
+    rejects = pl.concat([rejected, read_rejects.cast(READ_REJECT_SCHEMA), nulled], how="vertical_relaxed")
     return GroupResult(landed, quarantine_rows(rejects, check), failed)
+
+
+def _invalid_soft_values(frame: pl.DataFrame, check: EntityCheck, soft: list[str]) -> list[pl.Series]:
+    """`_nulled_<column>` per `null_if_invalid` column holding an invalid value in this group: the
+    quarantine detail of the value (null where it is fine). None at all in the common case."""
+    out: list[pl.Series] = []
+    ranged = set(bounded(soft, check))
+    for column in soft:
+        checks = [_unparseable(check, column)]
+        flags = [pl.col(f"_bad_{column}")]
+        if column in ranged:
+            checks.append(_implausible(check, column))
+            flags.append(pl.col(f"_implausible_{column}"))
+        rows = frame.select(pl.any_horizontal(flags)).to_series().arg_true()
+        if rows.is_empty():
+            continue
+        reason = pl.coalesce([r for r, _ in checks])
+        detail = pl.coalesce([d for _, d in checks])
+        found = frame[rows].select(
+            pl.format("{} ({}); the field was nulled and the row landed", detail, reason).alias("d")
+        )["d"]
+        empty = pl.repeat(None, frame.height, dtype=pl.String, eager=True)
+        out.append(empty.scatter(rows, found).alias(f"_nulled_{column}"))
+    return out
+
+
+def _null_invalid_soft_values(
+    good: pl.DataFrame, check: EntityCheck, columns: list[str], soft: list[str]
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(quarantine records of the invalid soft values of rows that land, those rows with the values nulled).
+
+    The record keeps the row's text as delivered (the value included); the landed row keeps its
+    `_row_hash` of that text, so a repeat of the row is still the same row."""
+    invalid = {c: f"_nulled_{c}" for c in soft if f"_nulled_{c}" in good.columns}
+    if not invalid:
+        return pl.DataFrame(schema=READ_REJECT_SCHEMA), good
+    records = [
+        good.filter(pl.col(mark).is_not_null()).select(
+            "_file",
+            pl.col("_row_number").alias("row_number"),
+            _raw_text(columns, check).alias("raw"),
+            pl.lit(NULLED_REASON).alias("reason"),
+            pl.col(mark).alias("detail"),
+        )
+        for mark in invalid.values()
+    ]
+    nulled = good.with_columns(
+        pl.when(pl.col(mark).is_null()).then(pl.col(column)).alias(column) for column, mark in invalid.items()
+    ).drop(invalid.values())
+    return pl.concat(records).sort("_file", "row_number"), nulled
 
 
 def quarantine_rows(rejects: pl.DataFrame, check: EntityCheck) -> pl.DataFrame:
@@ -249,33 +308,47 @@ def _problems(
         empty = clean_text(pl.col(column)).is_null()
         reasons.append(pl.when(empty).then(pl.lit("missing_value")))
         details.append(pl.when(empty).then(pl.lit(f"field '{column}' is empty; every row must fill it")))
-    for column in typed:
-        column_type = check.entity.types[column]
-        bad = pl.col(f"_bad_{column}")
-        reasons.append(pl.when(bad).then(pl.lit(REASON_FOR_TYPE[column_type])))
-        detail = pl.when(bad)
-        if column_type in NUMBER_RANGES:
-            detail = detail.then(
-                pl.when(beyond_range(pl.col(column), column_type)).then(
-                    pl.format(
-                        f"field '{column}': '{{}}' is a number beyond the range of {NUMBER_RANGES[column_type]}",
-                        pl.col(column),
-                    )
-                )
-            ).when(bad)
-        details.append(
-            detail.then(pl.format(f"field '{column}': '{{}}' is not a valid {column_type}", pl.col(column)))
-        )
-    for column in bounded(typed, check):
-        implausible = pl.col(f"_implausible_{column}")
-        earliest, latest = (day.isoformat() if day else "any" for day in check.date_bounds[column])
-        reasons.append(pl.when(implausible).then(pl.lit(f"implausible_{check.entity.types[column]}")))
-        message = (
-            f"field '{column}': '{{}}' is outside its plausible range {earliest} to {latest} "
-            "(ingest.plausible_dates; the latest day follows the day the row is ingested)"
-        )
-        details.append(pl.when(implausible).then(pl.format(message, pl.col(column))))
+    for reason, detail in [
+        *(_unparseable(check, column) for column in typed),
+        *(_implausible(check, column) for column in bounded(typed, check)),
+    ]:
+        reasons.append(reason)
+        details.append(detail)
     return reasons, details
+
+
+def _unparseable(check: EntityCheck, column: str) -> tuple[pl.Expr, pl.Expr]:
+    """(reason, detail) of a value of a typed column that does not parse; null where it does."""
+    column_type = check.entity.types[column]
+    bad = pl.col(f"_bad_{column}")
+    detail = pl.when(bad)
+    if column_type in NUMBER_RANGES:
+        detail = detail.then(
+            pl.when(beyond_range(pl.col(column), column_type)).then(
+                pl.format(
+                    f"field '{column}': '{{}}' is a number beyond the range of {NUMBER_RANGES[column_type]}",
+                    pl.col(column),
+                )
+            )
+        ).when(bad)
+    return (
+        pl.when(bad).then(pl.lit(REASON_FOR_TYPE[column_type])),
+        detail.then(pl.format(f"field '{column}': '{{}}' is not a valid {column_type}", pl.col(column))),
+    )
+
+
+def _implausible(check: EntityCheck, column: str) -> tuple[pl.Expr, pl.Expr]:
+    """(reason, detail) of a date/timestamp outside its plausible range; null where it is inside."""
+    implausible = pl.col(f"_implausible_{column}")
+    earliest, latest = (day.isoformat() if day else "any" for day in check.date_bounds[column])
+    message = (
+        f"field '{column}': '{{}}' is outside its plausible range {earliest} to {latest} "
+        "(ingest.plausible_dates; the latest day follows the day the row is ingested)"
+    )
+    return (
+        pl.when(implausible).then(pl.lit(f"implausible_{check.entity.types[column]}")),
+        pl.when(implausible).then(pl.format(message, pl.col(column))),
+    )
 
 
 def bounded(typed: list[str], check: EntityCheck) -> list[str]:

@@ -78,3 +78,13 @@ def test_injected_defects_are_where_the_truth_says(dataset: Path, kind: str):
                 assert "O" in value
     share = pl.read_parquet(dataset / "truth/injected_errors.parquet").height
     assert share > 0
+
+
+def test_a_broken_birthday_costs_the_field_not_the_row_in_the_truth(dataset: Path):
+    """Ingestion nulls an unreadable birthday (cdp.yaml `null_if_invalid`) and lands the member: the
+    truth says so, and every other defect still costs its row."""
+    errors = pl.read_parquet(dataset / "truth/injected_errors.parquet")
+    birthdays = pl.col("column").is_in(["birthday", "birth_date"])
+    assert errors.filter(birthdays).height > 0
+    assert set(errors.filter(birthdays)["outcome"]) == {"field_nulled"}
+    assert set(errors.filter(~birthdays)["outcome"]) == {"row_quarantined"}

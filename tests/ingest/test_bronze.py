@@ -166,11 +166,11 @@ def test_a_redelivery_whose_rows_are_all_quarantined_still_replaces_the_file(con
     exports.pos_members(landing)
     load_source(config, "pos", "b1")
     exports.pos_members(
-        landing, rows=["8800000001,L00000001,王芳,13800138000,女,31/31/1985,,S001,2024-03-01"]
+        landing, rows=["8800000001,L00000001,王芳,13800138000,女,1985-03-12,,S001,31/31/2024"]
     )
     assert load_source(config, "pos", "b2")["status"] == "ok"
     assert lake.bronze("pos", "members").is_empty()
-    assert lake.quarantine("pos")["reason"].to_list() == ["unparseable_date"]
+    assert lake.quarantine("pos")["reason"].to_list() == ["unparseable_timestamp"]
 
 
 def test_truncated_last_line_is_quarantined_with_its_text(config, landing, lake):
@@ -320,15 +320,15 @@ def test_dates_in_three_formats_land_and_a_bad_date_is_quarantined(config, landi
             "1,,A,13800138000,F,1985-03-12,,S001,2024-03-01 10:22:05",
             "2,,B,13800138000,F,1985/3/12,,S001,2024-03-01 10:22:05",
             "3,,C,13800138000,F,12.03.1985,,S001,2024-03-01 10:22:05",
-            "4,,D,13800138000,F,31/31/1985,,S001,2024-03-01 10:22:05",
+            "4,,D,13800138000,F,1985-03-12,,S001,31/31/2024 10:22:05",
         ],
     )
     load_source(config, "pos", "b1")
     assert lake.bronze("pos", "members").height == 3
     bad = lake.quarantine("pos").row(0, named=True)
     assert (bad["reason"], bad["detail"]) == (
-        "unparseable_date",
-        "field 'birthday': '31/31/1985' is not a valid date",
+        "unparseable_timestamp",
+        "field 'registered_at': '31/31/2024 10:22:05' is not a valid timestamp",
     )
 
 
@@ -350,19 +350,23 @@ def test_implausible_dates_are_quarantined_with_the_field_and_its_plausible_rang
     coupons.write_text(coupons.read_text().replace("2025-04-01 00:00:00", "2999-01-01 00:00:00"))
     load_source(config, "pos", "b1")
     load_source(config, "loyalty", "b1")
-    assert lake.bronze("pos", "members")["card_no"].to_list() == ["3"]
+    # a birthday is null_if_invalid: an implausible one is nulled and recorded, its row lands
+    landed = lake.bronze("pos", "members").select("card_no", "birthday").rows()
+    assert landed == [("1", None), ("2", None), ("3", str(today))]
     rejected = lake.quarantine("pos").sort("row_number")
     latest = today + timedelta(days=2)
     assert rejected.select("row_number", "reason", "detail").rows() == [
         (
             1,
-            "implausible_date",
-            f"field 'birthday': '9999-12-31' is outside its plausible range 1900-01-01 to {today} {WHY}",
+            "invalid_value_nulled",
+            f"field 'birthday': '9999-12-31' is outside its plausible range 1900-01-01 to {today} {WHY}"
+            f" (implausible_date); {NULLED}",
         ),
         (
             2,
-            "implausible_date",
-            f"field 'birthday': '1800-01-01' is outside its plausible range 1900-01-01 to {today} {WHY}",
+            "invalid_value_nulled",
+            f"field 'birthday': '1800-01-01' is outside its plausible range 1900-01-01 to {today} {WHY}"
+            f" (implausible_date); {NULLED}",
         ),
         (
             4,
@@ -374,19 +378,24 @@ def test_implausible_dates_are_quarantined_with_the_field_and_its_plausible_rang
             "implausible_timestamp",
             f"field 'registered_at': '1989-12-31 23:59:59' is outside its plausible range 1990-01-01 to {latest} {WHY}",
         ),
-        (6, "unparseable_date", "field 'birthday': '31/31/1985' is not a valid date"),
+        (  # rejected for its registration time: its bad birthday is not recorded apart
+            6,
+            "implausible_timestamp",
+            f"field 'registered_at': '2999-01-01 00:00:00' is outside its plausible range 1990-01-01 to {latest} {WHY}",
+        ),
     ]
     assert lake.bronze("loyalty", "coupons")["expires_at"].to_list() == ["2999-01-01 00:00:00"]
     assert reconciled(lake.manifest())
 
 
 WHY = "(ingest.plausible_dates; the latest day follows the day the row is ingested)"
+NULLED = "the field was nulled and the row landed"
 
 
 def test_plausible_date_bounds_are_configured_per_silver_column_and_re_read_the_files(config, landing, lake):
     exports.pos_members(landing, rows=["1,,A,13800138000,F,1850-06-01,,S001,1985-03-01 10:22:05"])
     load_source(config, "pos", "b1")
-    assert lake.quarantine("pos")["reason"].to_list() == ["implausible_date"]
+    assert lake.quarantine("pos")["reason"].to_list() == ["implausible_timestamp"]  # registered in 1985
     raw = copy.deepcopy(config.raw)
     raw["ingest"]["plausible_dates"] = {
         "default": {"earliest": "1980-01-01", "days_ahead": 2},
@@ -438,7 +447,9 @@ def test_a_source_that_writes_its_nulls_lists_them_in_null_values(config, landin
         landing, rows=["8800000001,L00000001,王芳,13800138000,女,N/A,NULL,S001,2024-03-01 10:22:05"]
     )
     load_source(config, "pos", "b1")  # the default: only an empty field is missing
-    assert lake.quarantine("pos")["reason"].to_list() == ["unparseable_date"]
+    assert lake.quarantine("pos")["detail"].to_list() == [
+        f"field 'birthday': 'N/A' is not a valid date (unparseable_date); {NULLED}"
+    ]
     load_source(nulls, "pos", "b2")  # new reading rules: the same file is read again
     assert lake.quarantine("pos").is_empty()
     landed = lake.bronze("pos", "members").select("birthday", "email", "name").rows()
@@ -646,8 +657,12 @@ def test_rows_the_row_filter_drops_are_neither_landed_nor_quarantined_but_counte
         rows=[
             "8800000001,,王芳,13800138000,F,1985-03-12,,S001,2024-03-01 10:22:05",
             f"8800000002,,Erased,{erased},F,1985-03-12,,S001,2024-03-01 10:22:05",
-            f"8800000003,,Erased Typo,{erased},F,31/31/1985,,S001,2024-03-01 10:22:05",
-            "8800000004,,Typo,13700000000,F,31/31/1985,,S001,2024-03-01 10:22:05",
+            f"8800000003,,Erased Typo,{erased},F,1985-03-12,,S001,yesterday",
+            "8800000004,,Typo,13700000000,F,1985-03-12,,S001,yesterday",
+            # an unreadable birthday costs the birthday: the row lands, the value is recorded...
+            "8800000005,,Birthday,13700000001,F,31/31/1985,,S001,2024-03-01 10:22:05",
+            # ...unless the row is an erased person's: then neither is kept, and it counts once
+            f"8800000006,,Erased Birthday,{erased},F,31/31/1985,,S001,2024-03-01 10:22:05",
         ],
     )
     row_filter = RowFilter(
@@ -655,11 +670,12 @@ def test_rows_the_row_filter_drops_are_neither_landed_nor_quarantined_but_counte
         rejected=lambda source, raw: raw.str.contains(erased, literal=True),
     )
     summary = load_source(config, "pos", "b1", row_filter=row_filter)
-    assert lake.bronze("pos", "members")["card_no"].to_list() == ["8800000001"]
-    assert lake.quarantine("pos")["row_number"].to_list() == [4]
-    counts = ["rows_read", "rows_landed", "rows_quarantined", "rows_suppressed"]
-    assert lake.manifest().select(counts).row(0) == (4, 1, 1, 2)
-    assert reconciled(lake.manifest()) and summary["rows_suppressed"] == 2
+    assert lake.bronze("pos", "members")["card_no"].to_list() == ["8800000001", "8800000005"]
+    kept = lake.quarantine("pos").sort("row_number").select("row_number", "reason").rows()
+    assert kept == [(4, "unparseable_timestamp"), (5, "invalid_value_nulled")]
+    counts = ["rows_read", "rows_landed", "rows_quarantined", "rows_suppressed", "fields_nulled"]
+    assert lake.manifest().select(counts).row(0) == (6, 2, 1, 3, 1)
+    assert reconciled(lake.manifest()) and summary["rows_suppressed"] == 3
 
 
 def test_the_report_counts_each_files_latest_load_not_its_later_skips(config, landing, lake):

@@ -1,5 +1,6 @@
 """Against the generator's truth: every event it exported twice is removed, every row it broke is
-quarantined, and nothing else.
+quarantined (or, for a broken birthday, lands with the field nulled and the value recorded), and
+nothing else.
 
 The generator (`cdp generate`) records in `truth/duplicate_events.parquet` every POS ticket and web
 event it exported more than once, with the number of copies. After ingest and standardize, the
@@ -10,6 +11,7 @@ quarantined in bronze, so fewer copies reached silver.
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 
 import polars as pl
@@ -18,7 +20,7 @@ import pytest
 from ingest.loader import load_source
 from ingest.standardize import standardize
 from tests.ingest.conftest import Lake
-from warehouse.config import REPO_ROOT, load_config
+from warehouse.config import REPO_ROOT, CdpConfig, load_config
 from warehouse.paths import LakePaths
 
 datagen = pytest.importorskip("datagen")
@@ -32,6 +34,9 @@ def generated(tmp_path_factory):
     """A small generated data set, landed and standardized once for the module."""
     root = tmp_path_factory.mktemp("truth") / "data"
     config = load_config(REPO_ROOT / "cdp.yaml", data_root=root)
+    raw = copy.deepcopy(config.raw)  # enough broken rows that a few are birthdays of a small set
+    raw["generator"]["noise"]["bad_row"] = 0.05  # the most it allows
+    config = CdpConfig(path=config.path, raw=raw, data_root=root)
     datagen.generate_dataset(out_dir=root, customers=150, seed=7, config=config)
     load_source(config, "pos", "b1")
     load_source(config, "ecom", "b1")
@@ -42,7 +47,9 @@ def generated(tmp_path_factory):
 def _truth(root: Path, source: str, entity: str) -> pl.DataFrame:
     duplicates = pl.read_parquet(root / "truth" / "duplicate_events.parquet")
     injected = pl.read_parquet(root / "truth" / "injected_errors.parquet")
-    broken = injected.filter((pl.col("source") == source) & (pl.col("entity") == entity))["record_key"]
+    broken = injected.filter(
+        (pl.col("source") == source) & (pl.col("entity") == entity) & (pl.col("outcome") == "row_quarantined")
+    )["record_key"]
     return duplicates.filter((pl.col("source") == source) & (pl.col("entity") == entity)).with_columns(
         broken=pl.col("record_key").is_in(broken.implode())
     )
@@ -89,16 +96,31 @@ def test_the_standardize_summary_counts_what_dedup_removed(generated):
 
 
 def test_every_row_the_generator_broke_is_quarantined_and_nothing_else(generated):
-    """`truth/injected_errors.parquet` lists each broken row (bad date, bad number, missing key)."""
+    """`truth/injected_errors.parquet` lists each broken row (bad date, bad number, missing key) and
+    its outcome: quarantined whole, or (a bad birthday) landed with the field nulled and recorded."""
     root, lake, _ = generated
     injected = (
         pl.read_parquet(root / "truth" / "injected_errors.parquet")
         .filter(pl.col("source").is_in(["pos", "ecom"]))
         .with_columns(file=pl.col("file").str.replace("^landing/", ""))
-        .select("file", "row_number", "kind")
+        .select("source", "entity", "file", "row_number", "column", "kind", "outcome")
     )
-    quarantined = lake.quarantine().select("file", "row_number", "reason")
+    quarantined = lake.quarantine().select("file", "row_number", "reason", "detail")
     assert injected.height > 0
     both = injected.join(quarantined, on=["file", "row_number"], how="full", coalesce=True)
-    assert both.filter(pl.col("reason").is_null()).is_empty(), "a broken row landed"
+    assert both.filter(pl.col("reason").is_null()).is_empty(), "a broken row landed unrecorded"
     assert both.filter(pl.col("kind").is_null()).is_empty(), "a sound row was quarantined"
+    nulled = pl.col("reason") == "invalid_value_nulled"
+    rejected = both.filter(pl.col("outcome") == "row_quarantined")
+    assert rejected.height > 0 and rejected.filter(nulled).is_empty(), "a broken row landed"
+    soft = both.filter(pl.col("outcome") == "field_nulled")
+    assert set(soft["entity"]) == {"members"}  # POS members' birthdays
+    assert soft.filter(~nulled).is_empty(), "a member with a bad birthday was rejected whole"
+    assert soft.filter(~pl.col("detail").str.starts_with(pl.format("field '{}': ", "column"))).is_empty()
+    for (source, entity), part in soft.partition_by("source", "entity", as_dict=True).items():
+        bronze = lake.bronze(str(source), str(entity)).select(
+            file="_file", row_number="_row_number", value=pl.col(part["column"][0])
+        )
+        landed = part.join(bronze, on=["file", "row_number"], how="left")
+        assert landed["value"].null_count() == landed.height == part.height
+        assert landed.height == part.join(bronze, on=["file", "row_number"], how="semi").height

@@ -73,7 +73,8 @@ def test_a_full_width_birthday_lands_and_types_as_a_date(config, landing, lake):
         ],
     )
     land(config, "pos")
-    assert lake.bronze("pos", "members").height == 2  # not quarantined as unparseable_date
+    assert lake.bronze("pos", "members").height == 2
+    assert lake.quarantine("pos").is_empty()  # neither quarantined nor nulled as unparseable_date
     standardize(config, "b1")
     member = (
         lake.silver("customer_records").filter(pl.col("record_id") == "pos:8800000001").row(0, named=True)

@@ -75,7 +75,8 @@ def write_landing(landing: Path, person: Person = XIAOYU) -> None:
             [
                 members_header,
                 f"{person.card},{person.member},{person.name},{person.phone_written},女,1990-01-01,,S002,2025-01-05 10:00:00",
-                f"{person.rejected_card},,{person.latin_name},{person.phone},F,31.02.1990,{person.email},S002,2025-01-06 10:00:00",
+                # rejected for its registration time (a bad birthday alone would only be nulled)
+                f"{person.rejected_card},,{person.latin_name},{person.phone},F,31.02.1990,{person.email},S002,2025-13-06 10:00:00",
                 "8800099100,,李雷,13700001111,男,1988-08-08,li.lei@example.com,S002,2025-01-07 10:00:00",
             ]
         )

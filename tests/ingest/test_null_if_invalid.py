@@ -1,0 +1,149 @@
+"""An invalid optional profile attribute (`null_if_invalid`: birthdays) costs the value, not the row.
+
+A POS member whose birthday reads `31/13/2025` still lands, with the birthday null, so their orders
+keep their customer; the value is recorded in quarantine as `invalid_value_nulled` (file, row, the
+row's text, field, value and the reason it would have had) and counted apart from rejected rows.
+A key, a `not_null` column, an amount or an event time that fails still rejects the row whole.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+import polars as pl
+import pytest
+from pydantic import ValidationError
+
+from ingest.config import EntityConfig, SourcesConfig
+from ingest.loader import load_source
+from ingest.report import load_report
+from ingest.standardize import standardize
+from tests.ingest import landing as exports
+
+CARD = "8800010087"
+NULLED = "the field was nulled and the row landed"
+COUNTS = ["rows_read", "rows_landed", "rows_quarantined", "rows_suppressed", "fields_nulled"]
+
+
+def test_a_member_with_an_unreadable_birthday_lands_without_it_and_keeps_their_orders(config, landing, lake):
+    exports.pos_members(
+        landing,
+        rows=[
+            "8800000001,,王芳,13800138000,F,1985-03-12,,S001,2024-03-01 10:22:05",
+            f"{CARD},,李娜,13800138087,F,31/13/2025,,S001,2024-03-01 10:22:05",
+        ],
+    )
+    exports.pos_tickets(
+        landing, "2025-03", [exports.ticket_line("T1", 1, card=CARD), exports.ticket_line("T2", 1, card=CARD)]
+    )
+    summary = load_source(config, "pos", "b1")
+    standardize(config, "b1")
+
+    members = lake.bronze("pos", "members").select("card_no", "birthday").rows()
+    assert members == [("8800000001", "1985-03-12"), (CARD, None)]
+    [recorded] = lake.quarantine("pos").rows(named=True)
+    assert (recorded["entity"], recorded["file"], recorded["row_number"]) == (
+        "members",
+        "pos/stores/S001/members.csv",
+        2,
+    )
+    assert recorded["reason"] == "invalid_value_nulled"
+    assert (
+        recorded["detail"]
+        == f"field 'birthday': '31/13/2025' is not a valid date (unparseable_date); {NULLED}"
+    )
+    assert recorded["raw"] == f"{CARD},,李娜,13800138087,F,31/13/2025,,S001,2024-03-01 10:22:05"
+    manifest = lake.manifest().filter(pl.col("entity") == "members")
+    assert manifest.select(COUNTS).row(0) == (2, 2, 0, 0, 1)  # a nulled value is no quarantined row
+    assert "1 invalid value(s) nulled" in manifest["message"][0]
+    assert (summary["rows_quarantined"], summary["fields_nulled"]) == (0, 1)
+
+    customers = lake.silver("customer_records")
+    assert customers.filter(pl.col("record_id") == f"pos:{CARD}")["date_of_birth"].to_list() == [None]
+    orders = lake.silver("orders")
+    assert orders.height == 2
+    unknown = orders.join(customers, on="record_id", how="anti")
+    assert unknown.is_empty(), "an order whose member was quarantined has no customer"
+
+
+def test_a_row_rejected_for_another_field_is_rejected_once_with_that_reason(config, landing, lake):
+    """A required or typed non-soft field that fails still rejects the row (its birthday too)."""
+    exports.pos_members(landing, rows=[f"{CARD},,李娜,13800138087,F,31/13/2025,,S001,yesterday"])
+    exports.pos_tickets(
+        landing,
+        "2025-03",
+        [exports.ticket_line("T1", 1, card=CARD, sold_at="N/A"), exports.ticket_line("", 2)],
+    )
+    load_source(config, "pos", "b1")
+    rejected = lake.quarantine("pos").sort("entity", "row_number").select("entity", "row_number", "reason")
+    assert rejected.rows() == [
+        ("members", 1, "unparseable_timestamp"),  # registered_at, not the birthday
+        ("tickets", 1, "unparseable_timestamp"),  # a sale time
+        ("tickets", 2, "missing_primary_key"),
+    ]
+    assert lake.manifest().select(COUNTS).sum().row(0) == (3, 0, 3, 0, 0)
+
+
+def test_a_loyalty_member_with_an_unreadable_birth_date_keeps_their_points(config, landing, lake):
+    exports.loyalty(landing)
+    with sqlite3.connect(landing / "loyalty" / "loyalty.sqlite") as con:
+        con.execute("update members set birth_date = '0000-00-00'")
+    load_source(config, "loyalty", "b1")
+    assert lake.bronze("loyalty", "members").select("member_id", "birth_date").rows() == [("L00000001", None)]
+    assert lake.quarantine("loyalty")["detail"].to_list() == [
+        f"field 'birth_date': '0000-00-00' is not a valid date (unparseable_date); {NULLED}"
+    ]
+    assert lake.bronze("loyalty", "points").height == 2
+
+
+def test_the_report_lists_nulled_values_apart_from_rejected_rows(config, landing, lake):
+    exports.pos_members(
+        landing,
+        rows=[
+            f"{CARD},,李娜,13800138087,F,31/13/2025,,S001,2024-03-01 10:22:05",
+            "8800000002,,B,13800138000,F,1985-03-12,,S001,N/A",
+        ],
+    )
+    load_source(config, "pos", "b1")
+    report = load_report(lake.paths, "pos")
+    assert report["landed"].select(
+        "rows_read", "rows_landed", "rows_quarantined", "fields_nulled"
+    ).rows() == [(2, 1, 1, 1)]
+    assert report["rejected"].select("entity", "reason", "rows").rows() == [
+        ("members", "unparseable_timestamp", 1)
+    ]
+    assert report["nulled"].select("entity", "field", "values").rows() == [("members", "birthday", 1)]
+
+
+def _members(**changes: object) -> dict:
+    return {
+        "path": "x.csv",
+        "format": "csv",
+        "primary_key": ["card_no"],
+        "types": {"birthday": "date"},
+        **changes,
+    }
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"null_if_invalid": ["email"]}, "null_if_invalid column 'email' has no type"),
+        ({"null_if_invalid": ["card_no"], "types": {"card_no": "integer"}}, "is a primary key or not_null"),
+        ({"null_if_invalid": ["birthday"], "not_null": ["birthday"]}, "is a primary key or not_null"),
+    ],
+)
+def test_only_a_typed_optional_column_may_be_nulled_instead_of_its_row(changes, message):
+    with pytest.raises(ValidationError, match=message):
+        EntityConfig.model_validate(_members(**changes))
+
+
+def test_declaring_null_if_invalid_re_reads_the_files_and_none_keeps_the_fingerprint(config):
+    members = config.section("sources", SourcesConfig).get("pos").entities["members"]
+    assert members.null_if_invalid == ["birthday"]
+    without = members.model_copy(update={"null_if_invalid": []})
+    assert without.fingerprint() != members.fingerprint()  # landed rows change: the files are read again
+    assert (
+        EntityConfig.model_validate(_members()).fingerprint()
+        == EntityConfig.model_validate(_members(null_if_invalid=[])).fingerprint()
+    )

@@ -275,8 +275,9 @@ class Exporter:
             .otherwise(address),
         )
         self.out.jsonl(
-            customers, "landing/ecom/customers.jsonl", "ecom", "customers", "id", append=self.scope.append
-        )
+            customers, "landing/ecom/customers.jsonl", "ecom", "customers", "id",
+            [("birthday", "unparseable_date")] if not self.scope.append else [], append=self.scope.append, soft=SOFT,
+        )  # fmt: skip
         self._orders()
         self._events()
 

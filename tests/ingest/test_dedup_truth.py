@@ -114,7 +114,7 @@ def test_every_row_the_generator_broke_is_quarantined_and_nothing_else(generated
     rejected = both.filter(pl.col("outcome") == "row_quarantined")
     assert rejected.height > 0 and rejected.filter(nulled).is_empty(), "a broken row landed"
     soft = both.filter(pl.col("outcome") == "field_nulled")
-    assert set(soft["entity"]) == {"members"}  # POS members' birthdays
+    assert set(soft["entity"]) == {"members", "customers"}  # POS members' and web customers' birthdays
     assert soft.filter(~nulled).is_empty(), "a member with a bad birthday was rejected whole"
     assert soft.filter(~pl.col("detail").str.starts_with(pl.format("field '{}': ", "column"))).is_empty()
     for (source, entity), part in soft.partition_by("source", "entity", as_dict=True).items():

@@ -9,6 +9,7 @@ A key, a `not_null` column, an amount or an event time that fails still rejects 
 from __future__ import annotations
 
 import sqlite3
+from datetime import date
 
 import polars as pl
 import pytest
@@ -82,6 +83,38 @@ def test_a_row_rejected_for_another_field_is_rejected_once_with_that_reason(conf
         ("tickets", 2, "missing_primary_key"),
     ]
     assert lake.manifest().select(COUNTS).sum().row(0) == (3, 0, 3, 0, 0)
+
+
+def test_web_shop_birthdays_are_typed_on_landing_so_a_bad_one_is_recorded_not_silently_nulled(
+    config, landing, lake
+):
+    path = exports.ecom_customers(landing)
+    lines = path.read_text().splitlines()
+    lines[1] = lines[1].replace('"birthday": null', '"birthday": "1990-02-30"')
+    third = lines[0].replace("700000001", "700000003").replace('"1990-05-01"', '"9999-12-31"')
+    exports.write_text(path, "\n".join([*lines, third]) + "\n")
+    load_source(config, "ecom", "b1")
+    standardize(config, "b1")
+
+    landed = lake.bronze("ecom", "customers").select("id", "birthday").rows()
+    assert landed == [("700000001", "1990-05-01"), ("700000002", None), ("700000003", None)]
+    recorded = lake.quarantine("ecom").sort("row_number").select("row_number", "reason", "detail")
+    assert recorded["reason"].to_list() == ["invalid_value_nulled"] * 2
+    assert (
+        recorded["detail"][0]
+        == f"field 'birthday': '1990-02-30' is not a valid date (unparseable_date); {NULLED}"
+    )
+    assert recorded["detail"][1].startswith(
+        "field 'birthday': '9999-12-31' is outside its plausible range 1900-01-01"
+    )
+    assert recorded["detail"][1].endswith(f"(implausible_date); {NULLED}")
+    births = lake.silver("customer_records").sort("record_id").select("record_id", "date_of_birth").rows()
+    assert births == [
+        ("ecom:700000001", date(1990, 5, 1)),
+        ("ecom:700000002", None),
+        ("ecom:700000003", None),  # not 9999-12-31: it would fail the silver gate's birth-date rule
+    ]
+    assert lake.manifest().select(COUNTS).row(0) == (3, 3, 0, 0, 2)
 
 
 def test_a_loyalty_member_with_an_unreadable_birth_date_keeps_their_points(config, landing, lake):

@@ -33,9 +33,11 @@ def _config():
 
 def _batch_id() -> str:
     """A batch id derived from the logical date, so a re-run of the same day reuses it."""
+    from warehouse.batches import new_batch_id
+
     context = get_current_context()
     logical = context.get("logical_date") or context.get("dag_run").run_after  # type: ignore[union-attr]
-    return "b" + logical.strftime("%Y%m%dT%H%M%S")
+    return new_batch_id(logical)
 
 
 @dag(

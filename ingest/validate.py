@@ -343,7 +343,8 @@ def _implausible(check: EntityCheck, column: str) -> tuple[pl.Expr, pl.Expr]:
     earliest, latest = (day.isoformat() if day else "any" for day in check.date_bounds[column])
     message = (
         f"field '{column}': '{{}}' is outside its plausible range {earliest} to {latest} "
-        "(ingest.plausible_dates; the latest day follows the day the row is ingested)"
+        "(ingest.plausible_dates; the latest day follows the day the row is ingested, or the "
+        "batch's logical day when later)"
     )
     return (
         pl.when(implausible).then(pl.lit(f"implausible_{check.entity.types[column]}")),

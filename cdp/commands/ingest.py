@@ -8,9 +8,9 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from cdp.batch import new_batch_id
 from cdp.context import CliContext, pass_cli
 from cdp.report import print_summary
+from warehouse.batches import new_batch_id
 
 log = logging.getLogger("cdp.ingest")
 

@@ -6,8 +6,8 @@ import json
 
 import click
 
-from cdp.batch import new_batch_id
 from cdp.context import CliContext, pass_cli
+from warehouse.batches import new_batch_id
 
 
 @click.group()

@@ -6,8 +6,8 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from cdp.batch import new_batch_id
 from cdp.context import CliContext, pass_cli
+from warehouse.batches import new_batch_id
 
 LAYER_CHOICES = ("bronze", "silver", "gold")
 

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import click
 
-from cdp.batch import new_batch_id
 from cdp.context import CliContext, pass_cli
 from cdp.report import print_summary
+from warehouse.batches import new_batch_id
 from warehouse.config import ConfigError, load_config
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import click
 
 from cdp import pipeline
-from cdp.batch import new_batch_id
 from cdp.context import CliContext, pass_cli
 from cdp.report import print_summary
+from warehouse.batches import new_batch_id
 
 
 @click.command()

@@ -388,8 +388,35 @@ def test_implausible_dates_are_quarantined_with_the_field_and_its_plausible_rang
     assert reconciled(lake.manifest())
 
 
-WHY = "(ingest.plausible_dates; the latest day follows the day the row is ingested)"
+WHY = (
+    "(ingest.plausible_dates; the latest day follows the day the row is ingested, or the batch's "
+    "logical day when later)"
+)
 NULLED = "the field was nulled and the row landed"
+
+
+def test_a_batch_scheduled_ahead_of_the_clock_judges_its_rows_by_its_logical_day(config, landing, lake):
+    """A run for a day still to come (a simulation, a generated increment) lands that day's rows; a
+    backfill of a past day and a batch id of another shape are judged by today, so late exports land."""
+    today = datetime.now(ZoneInfo(config.timezone)).date()
+    ahead = today + timedelta(days=30)
+    rows = [
+        f"1,,A,13800138000,F,1985-03-12,,S001,{ahead} 10:00:00",
+        f"2,,B,13800138000,F,1985-03-12,,S001,{ahead + timedelta(days=3)} 10:00:00",
+        f"3,,C,13800138000,F,1985-03-12,,S001,{today} 10:00:00",
+    ]
+    exports.pos_members(landing, rows=rows)
+    load_source(config, "pos", "b" + ahead.strftime("%Y%m%d") + "T000000")
+    assert lake.bronze("pos", "members")["card_no"].to_list() == ["1", "3"]
+    assert lake.quarantine("pos").select("row_number", "reason").rows() == [(2, "implausible_timestamp")]
+
+    past = "b" + (today - timedelta(days=40)).strftime("%Y%m%d") + "T000000"
+    for number, batch_id in enumerate((past, "backfill-1"), start=4):  # a new version, not an append
+        exports.pos_members(
+            landing, rows=[f"{number},,D,13800138000,F,1985-03-12,,S001,{today} 11:00:00", *rows]
+        )
+        load_source(config, "pos", batch_id)
+        assert sorted(lake.bronze("pos", "members")["card_no"]) == ["3", str(number)], batch_id
 
 
 def test_plausible_date_bounds_are_configured_per_silver_column_and_re_read_the_files(config, landing, lake):

@@ -134,3 +134,14 @@ def test_the_activation_lists_contact_no_one_without_consent(runs):
     for root in runs[:2]:
         violations = published_activation_violations(load_config(REPO_ROOT / "cdp.yaml", data_root=root))
         assert violations.is_empty(), violations
+
+
+@pytest.mark.slow
+def test_every_column_of_every_layer_is_classified_after_a_full_and_a_daily_run(runs):
+    """`cdp privacy check` on a working root: the daily run's bookkeeping (the gates' incremental
+    state, the repair list, the load manifest) is in the PII catalogue like every other table."""
+    from privacy.catalogue import discover, unclassified_columns
+
+    for root in runs[:2]:
+        config = load_config(REPO_ROOT / "cdp.yaml", data_root=root)
+        assert unclassified_columns(config, discover(config, include_declared=False)) == [], root

@@ -17,6 +17,8 @@ from typing import Any
 
 from airflow.sdk import dag, get_current_context, task
 
+from cdp.airflow_tasks import fail_fast
+
 ACTOR = "airflow:cdp_backup"
 DEFAULT_ARGS: dict[str, Any] = {
     "owner": "data-protection",
@@ -50,6 +52,7 @@ def _logical_date() -> datetime:
 )
 def cdp_backup() -> None:
     @task
+    @fail_fast
     def take_backup() -> dict[str, Any]:
         from privacy.backup import backup, scheduled_kind
         from privacy.settings import load_settings
@@ -60,12 +63,14 @@ def cdp_backup() -> None:
         return {"backup_id": result.backup_id, "kind": result.kind, "files_stored": result.files_stored}
 
     @task
+    @fail_fast
     def prune(taken: dict[str, Any]) -> list[str]:
         from privacy.backup import prune as prune_backups
 
         return prune_backups(_config(), now=_logical_date())
 
     @task.short_circuit
+    @fail_fast
     def drill_due(taken: dict[str, Any]) -> bool:
         from privacy.backup import drill_due as due
         from privacy.settings import load_settings
@@ -73,6 +78,7 @@ def cdp_backup() -> None:
         return due(_logical_date(), load_settings(_config()))
 
     @task
+    @fail_fast
     def restore_drill(taken: dict[str, Any]) -> dict[str, Any]:
         from privacy.backup import verify_backup
 

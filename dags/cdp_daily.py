@@ -15,11 +15,12 @@ from typing import Any
 
 from airflow.sdk import dag, get_current_context, task
 
+from cdp.airflow_tasks import fail_fast
 from cdp.marts_task_group import marts_task_group
 
 DEFAULT_ARGS: dict[str, Any] = {
     "owner": "data-engineering",
-    "retries": 1,
+    "retries": 1,  # for what may pass on a retry; a problem a person must fix fails at once (fail_fast)
     "retry_delay": timedelta(minutes=5),
     "execution_timeout": timedelta(hours=2),
 }
@@ -52,18 +53,21 @@ def _batch_id() -> str:
 )
 def cdp_daily() -> None:
     @task
+    @fail_fast
     def list_sources() -> list[str]:
         from cdp import pipeline
 
         return pipeline.source_names(_config())
 
     @task(max_active_tis_per_dag=2)
+    @fail_fast
     def ingest(source: str) -> dict[str, Any]:
         from cdp import pipeline
 
         return pipeline.ingest(_config(), source, _batch_id())
 
     @task(trigger_rule="all_done")
+    @fail_fast
     def standardize(ingested: list[dict[str, Any]]) -> dict[str, Any]:
         """Runs even when a source failed: the other sources' data still moves on."""
         from cdp import pipeline
@@ -71,30 +75,35 @@ def cdp_daily() -> None:
         return pipeline.standardize(_config(), _batch_id())
 
     @task
+    @fail_fast
     def resolve(_: dict[str, Any]) -> dict[str, Any]:
         from cdp import pipeline
 
         return pipeline.resolve(_config(), _batch_id())
 
     @task
+    @fail_fast
     def quality_gate_silver(_: dict[str, Any]) -> dict[str, Any]:
         from cdp import pipeline
 
         return pipeline.quality_gate(_config(), "silver", _batch_id())
 
     @task
+    @fail_fast
     def quality_gate_gold(_: dict[str, Any]) -> dict[str, Any]:
         from cdp import pipeline
 
         return pipeline.quality_gate(_config(), "gold", _batch_id())
 
     @task
+    @fail_fast
     def publish(_: dict[str, Any]) -> dict[str, Any]:
         from cdp import pipeline
 
         return pipeline.publish(_config(), _batch_id())
 
     @task(retries=0)
+    @fail_fast
     def summary(_: dict[str, Any]) -> dict[str, Any]:
         """Fails the run (after writing its summary) when a landing file of this run did not load."""
         from cdp import pipeline

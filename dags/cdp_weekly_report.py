@@ -12,6 +12,8 @@ from typing import Any
 
 from airflow.sdk import dag, task
 
+from cdp.airflow_tasks import fail_fast
+
 DEFAULT_ARGS: dict[str, Any] = {
     "owner": "data-engineering",
     "retries": 2,
@@ -32,6 +34,7 @@ DEFAULT_ARGS: dict[str, Any] = {
 )
 def cdp_weekly_report() -> None:
     @task
+    @fail_fast
     def export_report() -> dict[str, Any]:
         from warehouse.config import load_config
         from warehouse.kpi_report import export_weekly_report

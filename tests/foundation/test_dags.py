@@ -19,6 +19,10 @@ print(json.dumps({
     "errors": {k: str(v) for k, v in bag.import_errors.items()},
     "dags": sorted(bag.dags),
     "edges": sorted([t.task_id, d] for t in (dag.tasks if dag else []) for d in t.downstream_task_ids),
+    "python_tasks": {
+        f"{d.dag_id}.{t.task_id}": getattr(t.python_callable, "fails_fast", False)
+        for d in bag.dags.values() for t in d.tasks if hasattr(t, "python_callable")
+    },
 }))
 """
 
@@ -64,3 +68,35 @@ def test_dag_module_has_no_heavy_top_level_imports():
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert proc.stdout.strip().splitlines()[-1] == "[]", proc.stdout
+
+
+# The marts group's own bookkeeping tasks (forget / record the build's success) raise nothing of ours.
+BOOKKEEPING = {"cdp_daily.build_marts.start", "cdp_daily.build_marts.finish"}
+
+
+def test_every_task_of_ours_fails_at_once_on_a_problem_a_person_must_fix(parsed):
+    """A bad file, a failed quality gate or a config mistake fails the same way on a retry: the
+    tasks are wrapped by `fail_fast`, so the run does not sit out the retry delay first."""
+    tasks = parsed["python_tasks"]
+    assert {"cdp_daily.ingest", "cdp_daily.quality_gate_silver", "cdp_backup.take_backup"} <= set(tasks)
+    assert [name for name, wrapped in tasks.items() if not wrapped and name not in BOOKKEEPING] == []
+
+
+def test_fail_fast_turns_our_errors_into_a_failure_airflow_does_not_retry():
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from cdp.airflow_tasks import fail_fast
+    from ingest.errors import SourceFailed
+
+    @fail_fast
+    def ingest() -> None:
+        raise SourceFailed("pos", ["pos/members.csv: missing column 'card_no'"])
+
+    @fail_fast
+    def lost_mount() -> None:
+        raise OSError("Stale file handle")
+
+    with pytest.raises(AirflowFailException, match=r"(?s)source 'pos' failed.*card_no.*not retried"):
+        ingest()
+    with pytest.raises(OSError, match="Stale file handle"):  # may pass on a retry: Airflow retries it
+        lost_mount()

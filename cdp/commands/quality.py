@@ -43,8 +43,18 @@ def quality(cli: CliContext, layers: tuple[str, ...], run_id: str | None, full: 
     from quality.gate import run_gate
 
     report = run_gate(cli.config, list(layers or LAYER_CHOICES), run_id or new_batch_id(), full=full)
+    summary = report.summary()
+    judged_nothing = not summary["expectations"]  # every suite skipped: such a gate did not pass
+    if judged_nothing:
+        summary["status"] = "nothing checked"
     if not cli.quiet:
-        _print(report.summary())
+        _print(summary)
+    if judged_nothing:
+        raise click.ClickException(
+            f"nothing was checked: no table of the {', '.join(summary['layers'])} layer(s) exists under "
+            f"{cli.config.data_root} yet (see 'skipped' above); run the pipeline first (cdp run) or "
+            "check --data-root"
+        )
 
 
 def _print(summary: dict, console: Console | None = None) -> None:

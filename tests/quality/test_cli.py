@@ -51,3 +51,15 @@ def test_cdp_quality_full_judges_every_row_after_a_passing_gate(tmp_path, monkey
     # r2 found no new orders to judge row by row; r1 and r3 judged all of them (19 ecom, 9 pos)
     assert dict(orders.group_by("run_id").agg(pl.col("checked").sum()).iter_rows()) == {"r1": 28, "r3": 28}
     assert set(results.filter(pl.col("run_id") != "r2")["scope"]) == {"full"}
+
+
+def test_cdp_quality_on_a_data_root_without_tables_fails_saying_nothing_was_checked(
+    tmp_path, monkeypatch, capsys
+):
+    monkeypatch.setattr(sys, "argv", ["cdp", "--data-root", str(tmp_path / "fresh"), "quality"])
+    with pytest.raises(SystemExit) as exited:
+        main()
+    assert exited.value.code == 1
+    captured = capsys.readouterr()
+    assert "nothing was checked" in captured.err and "run the pipeline first" in captured.err
+    assert "passed" not in captured.out

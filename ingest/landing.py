@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import glob
 import hashlib
+import itertools
 from dataclasses import dataclass, replace
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from ingest.config import EntityConfig
 
@@ -96,6 +97,23 @@ def matching_files(landing: Path, entity: EntityConfig) -> list[Path]:
             if _is_export(path) and not path.name.startswith((".", "~$")):
                 found.setdefault(path, None)
     return list(found)
+
+
+def missing_folders(landing: Path, entity: EntityConfig) -> list[str]:
+    """The folders an entity's globs read from (the part before their first wildcard) that do not
+    exist: an unmounted share or a renamed export folder, which would otherwise look like a quiet
+    day with no new files."""
+    missing = []
+    for pattern in entity.globs:
+        parts = PurePosixPath(pattern).parts[:-1]
+        folder = landing
+        for part in itertools.takewhile(lambda part: not glob.has_magic(part), parts):
+            if not folder.is_dir():
+                break  # the first folder missing on the way down, the one to look into
+            folder = folder / part
+        if not folder.is_dir() and folder.as_posix() not in missing:
+            missing.append(folder.as_posix())
+    return missing
 
 
 def _is_export(path: Path) -> bool:

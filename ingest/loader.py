@@ -55,7 +55,7 @@ from ingest.config import (
     standardize_settings,
 )
 from ingest.errors import FileFailed, IngestError, SourceFailed
-from ingest.landing import LandedItem, appended, landed_file, matching_files
+from ingest.landing import LandedItem, appended, landed_file, matching_files, missing_folders
 from ingest.readers import READERS, RawBatch, ReadNotes, ReadRequest
 from ingest.readers.database import postgres_item
 from ingest.tables import (
@@ -451,15 +451,27 @@ def load_source(
     source_config = sources_config(config).get(source)
     summary: dict[str, Any] = {"source": source, "batch_id": batch_id, "entities": {}}
     problems: list[str] = []
+    warnings: list[str] = []
     workers = ingest_settings(config).workers
     pool = parallel.Pool(workers)
+    landing = LakePaths.at(config.data_root).landing
     with contextlib.closing(connect()) as con:
         for name, entity in source_config.entities.items():
+            if entity.format != "postgres":
+                warnings += [
+                    f"{name}: the landing folder {folder} does not exist (a share not mounted, an export "
+                    "folder renamed?): nothing could be read from it"
+                    for folder in missing_folders(landing, entity)
+                ]
             entity_summary, entity_problems = load_entity(
                 config, source, name, entity, batch_id, con, row_filter, pool, accept_empty
             )
             summary["entities"][name] = entity_summary
             problems += [f"{name}: {p}" for p in entity_problems]
+    for warning in warnings:
+        log.warning("%s: %s", source, warning)
+    if warnings:
+        summary["warnings"] = warnings
     totals: Counter[str] = Counter()
     for entity_summary in summary["entities"].values():
         for key in (*ROW_COUNTS, "fields_nulled"):

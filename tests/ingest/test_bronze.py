@@ -784,3 +784,21 @@ def test_a_link_whose_target_is_gone_fails_naming_it_instead_of_being_skipped(co
     assert lake.bronze("pos", "members").height == 3  # the other store still landed
     statuses = dict(zip(lake.manifest()["file"], lake.manifest()["status"], strict=True))
     assert statuses == {"pos/stores/S001/members.csv": "failed", "pos/stores/S002/members.csv": "loaded"}
+
+
+def test_a_missing_landing_folder_is_reported_not_taken_for_a_quiet_day(config, landing, lake, caplog):
+    """An unmounted share reads no files, like a day without exports: the summary and the log say so."""
+    exports.pos_members(landing, rows=["1,,A,13800138000,F,1985-03-12,,S001,2024-03-01 10:22:05"])
+    (landing / "service").mkdir()  # there, but nothing delivered yet: a quiet day, no warning
+    assert "warnings" not in load_source(config, "pos", "b1")
+    assert "warnings" not in load_source(config, "service", "b1")
+    with caplog.at_level("WARNING", logger="cdp.ingest"):
+        summary = load_source(config, "social", "b1")
+    assert summary["status"] == "ok" and summary["rows_read"] == 0
+    folder = (landing / "social").as_posix()
+    assert summary["warnings"] == [
+        f"{entity}: the landing folder {folder} does not exist (a share not mounted, an export folder "
+        "renamed?): nothing could be read from it"
+        for entity in ("profiles", "posts")
+    ]
+    assert f"social: profiles: the landing folder {folder} does not exist" in caplog.text

@@ -566,10 +566,13 @@ def publish(
     writes beside the Parquet is missing).
     """
     paths = LakePaths.at(config.data_root)
-    if built_batch(config) != batch_id:
+    built = built_batch(config)
+    if built != batch_id:
+        last = f"the last successful build is batch {built}" if built else "no build has succeeded there yet"
         raise PublishError(
-            f"no successful marts build for batch {batch_id} in {paths.build} (found: {built_batch(config)}); "
-            "the published marts were left as they were"
+            f"no successful marts build for batch {batch_id} in {paths.build} ({last}); the published "
+            "marts were left as they were: build first (cdp marts build --batch-id B), or publish the "
+            "batch that was built"
         )
     staging = paths.build / f"publish_{batch_id}"
     shutil.rmtree(staging, ignore_errors=True)

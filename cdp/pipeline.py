@@ -13,12 +13,15 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from warehouse import delta, inventory
 from warehouse.config import CdpConfig, ConfigError
 from warehouse.errors import CdpError
 from warehouse.paths import LakePaths
+
+if TYPE_CHECKING:  # the loader (polars, duckdb) loads inside the stage, not with this module
+    from ingest.loader import FileChoices
 
 log = logging.getLogger("cdp.pipeline")
 
@@ -34,20 +37,18 @@ def source_names(config: CdpConfig) -> list[str]:
     return sources_config(config).names()
 
 
-def ingest(
-    config: CdpConfig, source: str, batch_id: str, accept_empty: frozenset[str] = frozenset()
-) -> Summary:
+def ingest(config: CdpConfig, source: str, batch_id: str, choices: FileChoices | None = None) -> Summary:
     """Land one source's new and changed files in bronze; bad rows go to quarantine.
 
     Erased people stay erased: the suppression list is handed to the loader as a row filter, so a
     re-delivered old export lands without them (ingest itself knows nothing of privacy).
-    `accept_empty`: files whose re-delivery without records really removes their rows (otherwise
-    such a re-delivery fails and the file keeps its earlier rows).
+    `choices`: what the person running ingest decided about particular files (`cdp ingest
+    --accept-empty`, `--reread`); the DAG never passes any.
     """
-    from ingest.loader import load_source
+    from ingest.loader import FileChoices, load_source
 
     row_filter = _suppression(config)
-    return {"stage": "ingest", **load_source(config, source, batch_id, row_filter, accept_empty)}
+    return {"stage": "ingest", **load_source(config, source, batch_id, row_filter, choices or FileChoices())}
 
 
 def _suppression(config: CdpConfig) -> Any:

@@ -13,7 +13,10 @@ and the source then raises `SourceFailed` naming each file and why.
 A re-delivery without a single record (0 bytes, or a header only) of a file whose last load had
 records is held (`EmptyGuard`): such a file is far more often a broken export than a real deletion,
 so it fails like an unreadable file and its earlier rows stay, until it comes again with rows or
-the caller accepts the deletion (`accept_empty`, `cdp ingest --accept-empty FILE`).
+the caller accepts the deletion (`FileChoices.accept_empty`, `cdp ingest --accept-empty FILE`).
+Files the caller names in `FileChoices.reread` (`cdp ingest --reread GLOB`) are read again although
+unchanged: the way to apply a fixed reader or a new check (one outside the files' fingerprint, like
+the default plausible dates) to files loaded before it.
 
 Per-file cost is what matters for the sources that drop a thousand small monthly exports, so files
 are read into *groups* (`ingest.group_rows` rows of files with the same columns and encoding) that
@@ -30,6 +33,7 @@ section "reading in worker processes" below); memory is then one group per worke
 from __future__ import annotations
 
 import contextlib
+import fnmatch
 import logging
 import tempfile
 from collections import Counter
@@ -435,18 +439,31 @@ class EntityLoad:
                 result.messages.append("header only: 0 rows")
 
 
+@dataclass(frozen=True)
+class FileChoices:
+    """What the person running ingest decided about particular files (`cdp ingest` options)."""
+
+    # `_file` names whose re-delivery without records really removes their rows
+    accept_empty: frozenset[str] = frozenset()
+    # globs of `_file` names (fnmatch: `*` crosses folders) read again although unchanged
+    reread: tuple[str, ...] = ()
+
+    def rereads(self, name: str) -> bool:
+        return any(fnmatch.fnmatchcase(name, pattern) for pattern in self.reread)
+
+
 def load_source(
     config: CdpConfig,
     source: str,
     batch_id: str,
     row_filter: RowFilter | None = None,
-    accept_empty: frozenset[str] = frozenset(),
+    choices: FileChoices = FileChoices(),
 ) -> dict[str, Any]:
     """Land every entity of `source`; raises `SourceFailed` (after landing the rest) if any file failed.
 
     `row_filter` drops rows that must not be kept at all (counted as `rows_suppressed`).
-    `accept_empty`: files (as `_file` names them) whose re-delivery without records really removes
-    their rows; any other such re-delivery of a file that had records fails and keeps them.
+    `choices`: files whose re-delivery without records really removes their rows (any other such
+    re-delivery of a file that had records fails and keeps them), files to read again.
     """
     source_config = sources_config(config).get(source)
     summary: dict[str, Any] = {"source": source, "batch_id": batch_id, "entities": {}}
@@ -464,7 +481,7 @@ def load_source(
                     for folder in missing_folders(landing, entity)
                 ]
             entity_summary, entity_problems = load_entity(
-                config, source, name, entity, batch_id, con, row_filter, pool, accept_empty
+                config, source, name, entity, batch_id, con, row_filter, pool, choices
             )
             summary["entities"][name] = entity_summary
             problems += [f"{name}: {p}" for p in entity_problems]
@@ -510,11 +527,11 @@ def load_entity(
     con: duckdb.DuckDBPyConnection | None = None,
     row_filter: RowFilter | None = None,
     pool: parallel.Pool | None = None,
-    accept_empty: frozenset[str] = frozenset(),
+    choices: FileChoices = FileChoices(),
 ) -> tuple[dict[str, Any], list[str]]:
     if con is None:
         with contextlib.closing(connect()) as own:
-            return load_entity(config, source, name, entity, batch_id, own, row_filter, pool, accept_empty)
+            return load_entity(config, source, name, entity, batch_id, own, row_filter, pool, choices)
     paths = LakePaths.at(config.data_root)
     settings = ingest_settings(config)
     rules = standardize_settings(config)
@@ -570,7 +587,9 @@ def load_entity(
                 item = _fingerprinted(item, before, entity, settings, fingerprint)
             except OSError as exc:  # unreadable now: read it, so that it fails as a file, not the source
                 log.debug("%s: cannot be fingerprinted (%s); reading it", item.name, exc)
-            if (item.sha256, fingerprint) == (before["sha256"], before["config_hash"]):
+            if choices.rereads(item.name):  # the whole file again, replacing its rows
+                item = replace(item, tail_from=0, head_bytes=0, rows_before=0)
+            elif (item.sha256, fingerprint) == (before["sha256"], before["config_hash"]):
                 if item.name not in seen_in_batch:
                     manifest.append(
                         _manifest_row(load, item.name, item, "skipped", FileResult(), fingerprint)
@@ -581,7 +600,7 @@ def load_entity(
         earlier={
             item.name: loaded_before[item.name]["rows_total"] or 0 for item, replacing in to_load if replacing
         },
-        accepted=accept_empty,
+        accepted=choices.accept_empty,
     )
     _keep_earlier_rows(load, [item for item, _ in to_load if item.tail_from], paths.bronze(source, name))
     _read_all(load, [item for item, _ in to_load], pool)

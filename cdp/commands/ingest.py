@@ -34,6 +34,15 @@ log = logging.getLogger("cdp.ingest")
     help="A file (path under landing/, as the manifest names it) whose re-delivery without records "
     "really removes its rows (repeatable); without it such a re-delivery fails and keeps them.",
 )
+@click.option(
+    "--reread",
+    multiple=True,
+    metavar="GLOB",
+    help="Read these landing files again although unchanged, replacing their rows (repeatable; a glob "
+    "of paths under landing/ as the manifest names them, `*` crossing folders: 'pos/*', "
+    "'ecom/orders/orders_2026-10.jsonl'). After an upgrade that fixed a reader or added a check, "
+    "files loaded before it are otherwise kept as first read.",
+)
 @pass_cli
 def ingest(
     cli: CliContext,
@@ -42,6 +51,7 @@ def ingest(
     report: bool,
     standardize: bool,
     accept_empty: tuple[str, ...],
+    reread: tuple[str, ...],
 ) -> None:
     """Land new and changed landing files in bronze; bad rows go to quarantine, nothing is lost.
 
@@ -54,6 +64,7 @@ def ingest(
     from cdp import pipeline
     from ingest.config import sources_config
     from ingest.errors import SourceFailed
+    from ingest.loader import FileChoices
 
     if report:
         _print_report(cli, sources)
@@ -64,7 +75,8 @@ def ingest(
     for name in names:
         try:
             # erased people stay out; an empty re-delivery empties its file only when accepted
-            stages.append(pipeline.ingest(cli.config, name, batch, frozenset(accept_empty)))
+            choices = FileChoices(accept_empty=frozenset(accept_empty), reread=reread)
+            stages.append(pipeline.ingest(cli.config, name, batch, choices))
         except SourceFailed as exc:
             failures.append(str(exc))
             stages.append(

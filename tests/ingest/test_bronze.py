@@ -17,7 +17,7 @@ import pytest
 
 from ingest.config import SourcesConfig
 from ingest.errors import SourceFailed
-from ingest.loader import RowFilter, load_source
+from ingest.loader import FileChoices, RowFilter, load_source
 from ingest.report import load_report
 from ingest.standardize import standardize
 from tests.ingest import landing as exports
@@ -131,7 +131,7 @@ def test_an_accepted_empty_redelivery_removes_the_rows_of_its_file(config, landi
     load_source(config, "pos", "b1")
     exports.write_text(path, empty)
     name = "pos/stores/S001/members.csv"
-    summary = load_source(config, "pos", "b2", accept_empty=frozenset({name}))
+    summary = load_source(config, "pos", "b2", choices=FileChoices(accept_empty=frozenset({name})))
     assert summary["status"] == "ok"
     assert lake.bronze("pos", "members")["_file"].unique().to_list() == ["pos/stores/S002/members.csv"]
     latest = (
@@ -802,3 +802,27 @@ def test_a_missing_landing_folder_is_reported_not_taken_for_a_quiet_day(config, 
         for entity in ("profiles", "posts")
     ]
     assert f"social: profiles: the landing folder {folder} does not exist" in caplog.text
+
+
+def test_reread_reads_unchanged_files_again_replacing_their_rows(config, landing, lake):
+    """After an upgrade that changed how files are judged (outside their fingerprint), `--reread`
+    applies it to files loaded before; the rest stay skipped and no row is doubled."""
+    today = datetime.now(ZoneInfo(config.timezone)).date()
+    ahead = today + timedelta(days=30)
+    exports.pos_members(landing, rows=[f"1,,A,13800138000,F,1985-03-12,,S001,{ahead} 10:00:00"])
+    exports.service_tickets(landing)
+    load_source(config, "pos", "b1")
+    load_source(config, "service", "b1")
+    assert lake.quarantine("pos")["reason"].to_list() == ["implausible_timestamp"]
+    future = "b" + ahead.strftime("%Y%m%d") + "T000000"  # a run for that day judges it by that day
+
+    load_source(config, "pos", future)  # unchanged: skipped, still judged by its first read
+    assert lake.quarantine("pos")["reason"].to_list() == ["implausible_timestamp"]
+    load_source(config, "pos", future, choices=FileChoices(reread=("pos/*",)))
+    load_source(config, "service", future, choices=FileChoices(reread=("pos/*",)))
+    assert lake.bronze("pos", "members").select("card_no", "_batch_id").rows() == [("1", future)]
+    assert lake.quarantine("pos").is_empty()
+    assert set(lake.bronze("service", "tickets")["_batch_id"]) == {"b1"}  # not named: not read again
+    statuses = lake.manifest().filter(pl.col("batch_id") == future).select("source", "status").rows()
+    assert sorted(statuses) == [("pos", "replaced"), ("pos", "skipped"), ("service", "skipped")]
+    assert reconciled(lake.manifest())

@@ -21,7 +21,7 @@ import psutil
 import pytest
 
 from ingest.errors import SourceFailed
-from ingest.loader import load_source
+from ingest.loader import FileChoices, load_source
 from ingest.standardize import standardize
 from tests.ingest import landing as exports
 from tests.ingest.conftest import Lake
@@ -117,7 +117,7 @@ def test_empty_redeliveries_read_by_workers_keep_their_rows_unless_accepted(conf
     exports.write_text(paths[2], exports.MEMBERS_HEADER + "\n")
     accepted = "pos/stores/S003/members.csv"
     with pytest.raises(SourceFailed) as failed:
-        load_source(config, "pos", "b2", accept_empty=frozenset({accepted}))
+        load_source(config, "pos", "b2", choices=FileChoices(accept_empty=frozenset({accepted})))
     assert [p.split(": ")[1] for p in failed.value.problems] == [
         "pos/stores/S001/members.csv",
         "pos/stores/S002/members.csv",

@@ -75,15 +75,19 @@ def record(
     detail: dict[str, Any] | None = None,
     batch_id: str | None = None,
     sql: str | None = None,
+    names: Iterable[str] | None = None,
 ) -> str:
     """Append one event; returns its id. Callers log outcomes they know, including refusals.
 
     `sql`: the statement the event is about, logged as `detail.sql` with its literals redacted;
     the rest of `detail` (an error message quoting the statement) is masked of the same values.
+    `names`: the tables and columns the statement may use; a double-quoted identifier naming none
+    of them (a value DuckDB took for a column name) is redacted as a literal.
     """
     event_id = uuid.uuid4().hex
     if sql is not None:
-        detail = {**_masked(detail or {}, sql), "sql": redact_sql(sql)}
+        known = frozenset(name.lower() for name in names) if names is not None else None
+        detail = {**_masked(detail or {}, sql, known), "sql": redact_sql(sql, known)}
     row = {
         "event_id": event_id,
         "occurred_at": datetime.now(UTC),
@@ -108,14 +112,14 @@ def record(
     return event_id
 
 
-def _masked(value: Any, sql: str) -> Any:
+def _masked(value: Any, sql: str, names: frozenset[str] | None) -> Any:
     """Every text in `value` (nested dicts and lists too) without `sql`'s literal values."""
     if isinstance(value, str):
-        return mask_literals(value, sql)
+        return mask_literals(value, sql, names)
     if isinstance(value, dict):
-        return {key: _masked(item, sql) for key, item in value.items()}
+        return {key: _masked(item, sql, names) for key, item in value.items()}
     if isinstance(value, list | tuple):
-        return [_masked(item, sql) for item in value]
+        return [_masked(item, sql, names) for item in value]
     return value
 
 

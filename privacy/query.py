@@ -153,6 +153,8 @@ def run_query(
     db = PrivacyPaths.of(config).role_db(role)
     granted = role_tables(config, role)
     published = published_columns(LakePaths.at(config.data_root))
+    # what the statement may name; a double-quoted identifier naming none is a value: redacted
+    names = {*granted, *published, *(c for cols in (*granted.values(), *published.values()) for c in cols)}
     try:
         refs = parse(sql)
         tables = check_access(role, refs, granted, published, withheld_columns(settings))
@@ -165,6 +167,7 @@ def run_query(
             outcome="refused",
             detail={"reason": str(exc)},
             sql=sql,
+            names=names,
         )
         raise
     try:
@@ -181,6 +184,7 @@ def run_query(
             outcome="failed",
             detail={"error": str(exc)},
             sql=sql,
+            names=names,
         )
         raise PrivacyError(f"query failed for role {role}: {exc}") from exc
     columns = sorted(refs.columns) or frame.columns
@@ -193,6 +197,7 @@ def run_query(
         columns=columns,
         row_count=frame.height,
         sql=sql,
+        names=names,
     )
     if output is not None:
         _write(frame, output)
@@ -206,6 +211,7 @@ def run_query(
             row_count=frame.height,
             detail={"tables": tables},
             sql=sql,
+            names=names,
         )
     return QueryResult(frame, tables, columns)
 

@@ -8,6 +8,10 @@ and conditions a query used. DuckDB's own tokenizer finds the literals, so a lit
 the engine would read as one, even in a statement it cannot parse (an unterminated string runs to
 the end and is redacted whole).
 
+DuckDB reads a value written in double quotes (`where email = "li.na@qq.com"`) as a column name.
+Given the names the query may legitimately use (`names`: the role's tables and columns), a quoted
+identifier that is none of them is redacted too (`"?"`); without `names` quoted identifiers stay.
+
 An error about a query quotes it too ("Could not convert string 'li.na@qq.com' ...", and a
 `LINE 1: ...` excerpt that may cut a literal in half): `mask_literals` drops the excerpt (the
 redacted statement is logged beside it) and masks the literal values left in the text.
@@ -24,7 +28,9 @@ import duckdb
 
 PLACEHOLDER = "?"
 COMMENT_PLACEHOLDER = "/* ? */"
+QUOTED_PLACEHOLDER = '"?"'
 _LITERAL = {duckdb.token_type.string_const: "string", duckdb.token_type.numeric_const: "number"}
+_PLACEHOLDERS = {"comment": COMMENT_PLACEHOLDER, "quoted": QUOTED_PLACEHOLDER}
 _EXCERPT = re.compile(r"^LINE \d+:.*(?:\n[ \t]*\^+[ \t]*)?$", re.MULTILINE)
 
 
@@ -34,12 +40,13 @@ class Literal:
 
     start: int
     end: int
-    kind: str  # string | number | comment
+    kind: str  # string | number | comment | quoted (a double-quoted identifier naming nothing known)
     text: str
 
 
-def literals(sql: str) -> list[Literal]:
-    """The statement's string and numeric literals and comments, in order.
+def literals(sql: str, names: frozenset[str] | None = None) -> list[Literal]:
+    """The statement's string and numeric literals and comments, in order; with `names` (lower
+    case), also its double-quoted identifiers that are none of them.
 
     DuckDB reports where each token starts (a UTF-8 byte offset); a token ends where the next one
     starts, less the whitespace between. A number glued to an identifier (`0x1F` is read as `0`
@@ -56,9 +63,13 @@ def literals(sql: str) -> list[Literal]:
         if i == skip:
             continue
         name = _LITERAL.get(kind, "comment" if kind == duckdb.token_type.comment else None)
+        end = _token_end(data, tokens, i)
+        if name is None and names is not None and kind == duckdb.token_type.identifier:
+            text = data[start:end].decode("utf-8", errors="replace")
+            if text.startswith('"') and _unquoted(text).lower() not in names:
+                name = "quoted"
         if name is None:
             continue
-        end = _token_end(data, tokens, i)
         if name == "number" and i + 1 < len(tokens) and tokens[i + 1] == (end, duckdb.token_type.identifier):
             skip = i + 1
             end = _token_end(data, tokens, skip)
@@ -71,23 +82,25 @@ def _token_end(data: bytes, tokens: list[tuple[int, Any]], i: int) -> int:
     return tokens[i][0] + len(data[tokens[i][0] : following].rstrip())
 
 
-def redact_sql(sql: str) -> str:
-    """The statement with every literal replaced by `?` and every comment by `/* ? */`."""
+def redact_sql(sql: str, names: frozenset[str] | None = None) -> str:
+    """The statement with every literal replaced by `?`, every comment by `/* ? */` and, given the
+    `names` it may use, every double-quoted identifier naming none of them by `"?"`."""
     data = sql.encode("utf-8")
     parts: list[bytes] = []
     cursor = 0
-    for found in literals(sql):
-        placeholder = COMMENT_PLACEHOLDER if found.kind == "comment" else PLACEHOLDER
+    for found in literals(sql, names):
+        placeholder = _PLACEHOLDERS.get(found.kind, PLACEHOLDER)
         parts += [data[cursor : found.start], placeholder.encode("utf-8")]
         cursor = found.end
     parts.append(data[cursor:])
     return b"".join(parts).decode("utf-8", errors="replace")
 
 
-def mask_literals(text: str, sql: str) -> str:
+def mask_literals(text: str, sql: str, names: frozenset[str] | None = None) -> str:
     """`text` (an error about `sql`) without its `LINE n:` excerpt and without `sql`'s literal values."""
     masked = _EXCERPT.sub("", text).strip()
-    forms = sorted({form for found in literals(sql) for form in _forms(found) if form}, key=len, reverse=True)
+    found_all = literals(sql, names)
+    forms = sorted({form for found in found_all for form in _forms(found) if form}, key=len, reverse=True)
     for form in forms:
         masked = _whole(form).sub(PLACEHOLDER, masked)
     return masked
@@ -98,8 +111,15 @@ def _forms(found: Literal) -> Iterator[str]:
     yield found.text
     if found.kind == "string":
         yield _string_content(found.text)
+    elif found.kind == "quoted":
+        yield _unquoted(found.text)
     elif found.kind == "comment":
         yield found.text.removeprefix("--").removeprefix("/*").removesuffix("*/").strip()
+
+
+def _unquoted(text: str) -> str:
+    """A double-quoted identifier's name ("" inside stands for one quote)."""
+    return text.removeprefix('"').removesuffix('"').replace('""', '"')
 
 
 def _string_content(text: str) -> str:

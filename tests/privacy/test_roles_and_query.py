@@ -183,11 +183,18 @@ def test_the_audit_log_keeps_each_querys_shape_but_never_the_values_it_looked_fo
             f"select customer_id from dim_customer where email = '{email}' or customer_id = 'zzzzzz' "
             "or record_count = 'abc'",
         )
+    with pytest.raises((AccessDenied, PrivacyError)):  # a value in double quotes is a "column" to DuckDB
+        run_query(config, "customer_manager", f'select customer_id from dim_customer where email = "{email}"')
+    run_query(config, "customer_manager", 'select "customer_id" from dim_customer', actor="manager.quoted")
     log = run_query(config, "system_admin", "select * from audit_log").frame
-    assert log.height >= 5
+    assert log.height >= 7
     pieces = [email, email.split("@")[0], "zhao@163"]  # whole, or cut by an error excerpt
     leaked = [row for row in log.iter_rows(named=True) if any(p in str(row) for p in pieces)]
     assert leaked == []
+    quoted = audit.read(config).filter(pl.col("actor") == "manager.quoted").row(-1, named=True)
+    assert (
+        json.loads(quoted["detail"])["sql"] == 'select "customer_id" from dim_customer'
+    )  # a real name stays
     logged = audit.read(config).filter(pl.col("actor") == "manager.chen").row(-1, named=True)
     assert json.loads(logged["detail"])["sql"] == (
         "select customer_id from dim_customer where email = ? and record_count > ? /* ? */"

@@ -88,7 +88,7 @@ def type_frame(
     for name, dtype in schema.items():
         if name not in frame.columns or frame.schema[name] != pl.String:
             continue
-        kind = _kind(dtype)
+        kind = column_kind(dtype)
         if kind in ("date", "timestamp"):
             ordered.append((name, kind))
         elif kind != "string":
@@ -128,7 +128,10 @@ def _parse_in_order(values: pl.Series, kind: str, formats: list[str], timezone: 
     return result
 
 
-def _kind(dtype: pl.DataType) -> str:
+def column_kind(dtype: pl.DataType) -> str:
+    """The ingest column type (`types` in cdp.yaml) whose parser types a silver column of `dtype`: a
+    source column feeding it is declared with this type, so a value that does not parse is judged on
+    landing (rejected or recorded) instead of becoming null here."""
     if dtype == pl.Date:
         return "date"
     if dtype == pl.Datetime:

@@ -9,7 +9,8 @@ A key, a `not_null` column, an amount or an event time that fails still rejects 
 from __future__ import annotations
 
 import sqlite3
-from datetime import date
+from collections.abc import Iterator
+from datetime import date, datetime
 
 import polars as pl
 import pytest
@@ -18,6 +19,11 @@ from pydantic import ValidationError
 from ingest.config import EntityConfig, SourcesConfig
 from ingest.loader import load_source
 from ingest.report import load_report
+from ingest.silver.activity import activity_plan
+from ingest.silver.customers import customer_plan
+from ingest.silver.mapping import column_kind
+from ingest.silver.orders import order_plan
+from ingest.silver.parts import Part, Plan
 from ingest.standardize import standardize
 from tests.ingest import landing as exports
 
@@ -180,3 +186,140 @@ def test_declaring_null_if_invalid_re_reads_the_files_and_none_keeps_the_fingerp
         EntityConfig.model_validate(_members()).fingerprint()
         == EntityConfig.model_validate(_members(null_if_invalid=[])).fingerprint()
     )
+
+
+def test_a_web_shop_marketing_consent_that_is_no_yes_or_no_is_recorded_and_its_customer_lands(
+    config, landing, lake
+):
+    """accepts_marketing and its time were typed only in silver: `maybe` became an unknown consent
+    without a trace. Typed on landing, the bad values are recorded; every spelling of yes/no the
+    silver parser reads still lands as the boolean it means."""
+    path = exports.ecom_customers(landing)
+    first, second = path.read_text().splitlines()
+    bad = first.replace('"accepts_marketing": true', '"accepts_marketing": "maybe"').replace(
+        '"accepts_marketing_updated_at": "2024-01-02T10:00:00+08:00"',
+        '"accepts_marketing_updated_at": "soon"',
+    )
+    spellings = ["Y", "true", "1", "是", "N", "False", "0", "否"]
+    others = [
+        first.replace("700000001", f"70000010{i}").replace(
+            '"accepts_marketing": true', f'"accepts_marketing": "{v}"'
+        )
+        for i, v in enumerate(spellings)
+    ]
+    exports.write_text(path, "\n".join([bad, second, *others]) + "\n")
+    load_source(config, "ecom", "b1")
+    standardize(config, "b1")
+
+    landed = lake.bronze("ecom", "customers").filter(pl.col("id") == "700000001")
+    assert landed.select("accepts_marketing", "accepts_marketing_updated_at").row(0) == (None, None)
+    recorded = lake.quarantine("ecom").sort("detail")
+    assert recorded.select("entity", "file", "row_number", "reason").unique().rows() == [
+        ("customers", "ecom/customers.jsonl", 1, "invalid_value_nulled")
+    ]
+    assert recorded["detail"].to_list() == [
+        f"field 'accepts_marketing': 'maybe' is not a valid boolean (bad_boolean); {NULLED}",
+        f"field 'accepts_marketing_updated_at': 'soon' is not a valid timestamp (unparseable_timestamp); {NULLED}",
+    ]
+    assert lake.manifest().select(COUNTS).row(0) == (10, 10, 0, 0, 2)
+    consents = dict(lake.silver("customer_records").select("source_record_id", "consent_email").rows())
+    assert consents.pop("700000001") is None
+    assert consents == {
+        "700000002": False,
+        **{f"70000010{i}": i < 4 for i in range(len(spellings))},
+    }
+    updated = lake.silver("customer_records").filter(pl.col("source_record_id") == "700000100")
+    assert updated["consent_updated_at"].to_list() == [datetime(2024, 1, 2, 10, 0)]
+
+
+def test_a_loyalty_consent_that_is_no_yes_or_no_is_recorded_and_the_member_keeps_the_others(
+    config, landing, lake
+):
+    exports.loyalty(landing)
+    with sqlite3.connect(landing / "loyalty" / "loyalty.sqlite") as con:
+        con.execute(
+            "update members set consent_sms = 'unknown', consent_wechat = 'Y', consent_profiling = 'yes'"
+        )
+        con.execute(
+            "insert into members select 'L00000002', full_name, mobile, email, birth_date, gender, national_id,"
+            " tier, enrolled_at, address, city, province, postcode, 'false', 'n', '否', 0, consent_updated_at"
+            " from members"
+        )
+    load_source(config, "loyalty", "b1")
+    standardize(config, "b1")
+
+    consents = ["consent_email", "consent_sms", "consent_wechat", "consent_profiling"]
+    assert lake.bronze("loyalty", "members").sort("member_id").select("member_id", *consents).rows() == [
+        ("L00000001", "1", None, "Y", "yes"),
+        ("L00000002", "false", "n", "否", "0"),
+    ]
+    [recorded] = lake.quarantine("loyalty").rows(named=True)
+    assert (recorded["entity"], recorded["row_number"], recorded["reason"]) == (
+        "members",
+        1,
+        "invalid_value_nulled",
+    )
+    assert (
+        recorded["detail"] == f"field 'consent_sms': 'unknown' is not a valid boolean (bad_boolean); {NULLED}"
+    )
+    silver = lake.silver("customer_records").sort("record_id").select("record_id", *consents).rows()
+    assert silver == [
+        ("loyalty:L00000001", True, None, True, True),
+        ("loyalty:L00000002", False, False, False, False),
+    ]
+
+
+def test_a_web_order_with_an_unreadable_updated_at_is_recorded_and_the_order_lands(config, landing, lake):
+    order = exports.ecom_order(5100000001, 700000001, ["created", "shipped"])
+    exports.ecom_orders(landing, "2025-03", [{**order, "updated_at": "2025-02-30T25:61:00+08:00"}])
+    load_source(config, "ecom", "b1")
+    standardize(config, "b1")
+
+    [recorded] = lake.quarantine("ecom").rows(named=True)
+    assert (recorded["entity"], recorded["row_number"], recorded["reason"]) == (
+        "orders",
+        1,
+        "invalid_value_nulled",
+    )
+    assert recorded["detail"].startswith(
+        "field 'updated_at': '2025-02-30T25:61:00+08:00' is not a valid timestamp"
+    )
+    assert lake.silver("orders").select("order_id", "status").rows() == [("ecom:5100000001", "shipped")]
+
+
+def test_every_source_column_silver_types_is_typed_on_landing_with_the_same_type(config):
+    """Silver parses a mapped source column with the parser of its silver type; a value it cannot
+    parse becomes null there without a record. Typed on landing, the value is checked first: its row
+    is rejected or (null_if_invalid) the value is nulled and recorded. So every such column of the
+    registry is typed, with the type silver gives it; a JSON path or template cannot be typed on
+    landing, so none feeds a typed silver column."""
+    untyped = []
+    for source, registry in config.section("sources", SourcesConfig).root.items():
+        for name, entity in registry.entities.items():
+            for plan in _plans(source, name, entity):
+                for column, ref in plan.part.mapping.columns.items():
+                    kind = column_kind(plan.schema.get(column, pl.String()))
+                    if kind == "string":
+                        continue
+                    declared = entity.types.get(ref.column, "string") if ref.column else "(not a column)"
+                    if declared != kind:
+                        untyped.append(
+                            f"{source}.{name}: {column} <- {ref.column or ref}: {declared}, not {kind}"
+                        )
+    assert untyped == []
+
+
+def _plans(source: str, name: str, entity: EntityConfig) -> Iterator[Plan]:
+    """How standardize reads the entity for each silver entity it feeds (the canonical columns and
+    the types they are parsed into); a line-grain entity's lines are read with its orders."""
+    parts = {
+        silver: Part(source, name, entity, mapping, pl.LazyFrame())
+        for silver, mapping in entity.silver.items()
+    }
+    for silver, part in parts.items():
+        if silver == "customer_records":
+            yield customer_plan(part)
+        elif silver == "orders":
+            yield order_plan(part, parts.get("order_lines"))
+        elif silver != "order_lines":
+            yield activity_plan(silver, part)

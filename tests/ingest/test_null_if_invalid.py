@@ -287,6 +287,24 @@ def test_a_web_order_with_an_unreadable_updated_at_is_recorded_and_the_order_lan
     assert lake.silver("orders").select("order_id", "status").rows() == [("ecom:5100000001", "shipped")]
 
 
+def test_a_gender_outside_the_vocabulary_is_unknown_by_design_and_not_recorded(config, landing, lake):
+    """Gender is no typed value but a controlled vocabulary (standardize.gender): a code outside it
+    is an unknown gender, U, deliberately; it is no bad input, so nothing goes to quarantine."""
+    exports.pos_members(
+        landing,
+        rows=[
+            "8800000001,,王芳,13800138000,女,1985-03-12,,S001,2024-03-01 10:22:05",
+            "8800000002,,李娜,13800138001,X,1985-03-12,,S001,2024-03-01 10:22:05",
+            "8800000003,,张伟,13800138002,,1985-03-12,,S001,2024-03-01 10:22:05",
+        ],
+    )
+    load_source(config, "pos", "b1")
+    standardize(config, "b1")
+    genders = lake.silver("customer_records").sort("record_id")["gender"].to_list()
+    assert genders == ["F", "U", "U"]
+    assert lake.quarantine().is_empty()
+
+
 def test_every_source_column_silver_types_is_typed_on_landing_with_the_same_type(config):
     """Silver parses a mapped source column with the parser of its silver type; a value it cannot
     parse becomes null there without a record. Typed on landing, the value is checked first: its row

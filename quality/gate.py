@@ -29,7 +29,7 @@ from quality.repair import completeness_by_source, repair_list
 from quality.scope import CHANGED, FULL, load_scope, save_scope
 from quality.settings import QualitySettings, load_settings, suites_dir
 from quality.store import results_frame, write_metrics, write_repair_list, write_results
-from quality.suite_spec import LAYERS, SuiteDefinitionError, SuiteSpec, load_suites
+from quality.suite_spec import LAYERS, SuiteDefinitionError, SuiteSpec, load_suites, rule_location
 from warehouse import delta
 from warehouse.config import CdpConfig
 from warehouse.errors import CdpError
@@ -227,6 +227,7 @@ def run_gate(
         session = GxSession(
             paths.lake / "quality" / RESULTS_DIR_NAME, paths.docs / "quality", settings.sample_rows
         )
+        session.prepare(suites)  # a rule GX cannot build stops the gate before anything is judged
     with Catalog(paths, parameters, _derived_builders(config, settings, run_id), scope) as catalog:
         with _timed(report, "suites"):
             report.suites = [_run_suite(suite, catalog, session, parameters, report) for suite in suites]
@@ -307,6 +308,7 @@ def _run_suite(
         raise SuiteDefinitionError(
             f"{suite.path}: batch_by/label_by column(s) not in the query's result: {', '.join(absent)}"
         )
+    _check_rule_columns(suite, table.column_names)
     # A changed-scope suite with nothing changed has nothing to judge, batched by source or not.
     nothing_changed = run.scope == CHANGED and table.num_rows == 0
     batches = [] if nothing_changed else partitions(table, suite.batch_by)
@@ -327,6 +329,22 @@ def _run_suite(
     run.rows, run.batches = table.num_rows, len(batches)
     run.seconds = time.perf_counter() - started
     return run
+
+
+def _check_rule_columns(suite: SuiteSpec, columns: list[str]) -> None:
+    """Every column a rule names is in the query's result, else the suite is wrong, not the data.
+
+    Without this a misspelt column is a rule that "could not be evaluated" every day (a critical
+    one blocking every publish as if the data were bad), and a misspelt `rows:` column counts 0
+    rows checked: a rule that silently judges nothing.
+    """
+    for index, rule in enumerate(suite.expectations):
+        absent = [c for c in rule.named_columns if c not in columns]
+        if absent:
+            raise SuiteDefinitionError(
+                f"{suite.path}: {rule_location(suite, index)} ({rule.type}) names column(s) "
+                f"{', '.join(absent)} that the `data` query does not return; it returns: {', '.join(columns)}"
+            )
 
 
 def _customer_records(catalog: Catalog, columns: list[str]) -> pl.LazyFrame | None:

@@ -29,7 +29,7 @@ import pandas as pd
 
 from quality.frames import UNLABELLED
 from quality.scope import FULL
-from quality.suite_spec import SuiteSpec
+from quality.suite_spec import SuiteDefinitionError, SuiteSpec, rule_location
 
 SITE_NAME = "quality"
 # Above this many bytes GX skips fingerprinting a frame (an md5 over every value). The fingerprint
@@ -162,6 +162,14 @@ class GxSession:
         self._positions: dict[str, dict[str, int]] = {}
         self._identifiers: list[Any] = []
 
+    def prepare(self, specs: list[SuiteSpec]) -> None:
+        """Build every suite before any runs: a rule GX cannot build fails the gate at once.
+
+        Also on a day when its suite has no rows to judge, so a typo is never a latent failure.
+        """
+        for spec in specs:
+            self._suite(spec)
+
     def _suite(self, spec: SuiteSpec) -> Any:
         """The GX suite for a spec, added once; remembers which GX expectation is which rule."""
         if spec.name not in self._suites:
@@ -169,7 +177,7 @@ class GxSession:
 
             suite = ExpectationSuite(
                 name=spec.name,
-                expectations=[e.gx_config() for e in spec.expectations],
+                expectations=_expectations(spec),
                 meta={"layer": spec.layer, "entity": spec.entity, "description": spec.description},
             )
             suite = self.context.suites.add(suite)
@@ -255,3 +263,25 @@ def _prune_runs(results_dir: Path, pages_dir: Path, keep_runs: int) -> None:
 
 def _dirs(folder: Path) -> list[Path]:
     return [p for p in folder.iterdir() if p.is_dir()] if folder.is_dir() else []
+
+
+def _expectations(spec: SuiteSpec) -> list[Any]:
+    """GX expectation objects of the spec's rules, in order; names the rule GX refuses.
+
+    Handing GX configurations instead would let it drop a rule of an unknown type with a log line
+    (`expect_..._betwen`): the suite would run one rule short and every later result would be
+    read as its predecessor's (a critical rule reported as passing, under another rule's name).
+    """
+    from great_expectations.expectations.expectation_configuration import ExpectationConfiguration
+
+    built = []
+    for index, rule in enumerate(spec.expectations):
+        try:
+            built.append(ExpectationConfiguration(**rule.gx_config()).to_domain_obj())
+        except Exception as exc:  # GX raises its own errors or pydantic's for bad kwargs
+            reason = " ".join(str(exc).split())
+            raise SuiteDefinitionError(
+                f"{spec.path}: {rule_location(spec, index)}: Great Expectations cannot build "
+                f"{rule.type} with kwargs {rule.kwargs}: {reason}"
+            ) from exc
+    return built

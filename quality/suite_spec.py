@@ -103,6 +103,12 @@ class ExpectationSpec(_Strict):
         return [str(c) for c in kwargs.get("column_list") or []]
 
     @property
+    def named_columns(self) -> list[str]:
+        """Every column of the data the rule names: its domain, row counts and sample."""
+        counts = [self.rows.checked, self.rows.failed] if self.rows else []
+        return list(dict.fromkeys([*self.domain_columns, *counts, *([self.sample] if self.sample else [])]))
+
+    @property
     def column(self) -> str | None:
         """The column(s) the rule is about, as dq_results names them."""
         return ",".join(self.domain_columns) or None
@@ -169,6 +175,27 @@ class SuiteSpec(_Strict):
         """`schema.table` names the query reads, in order of first mention."""
         found = [f"{schema}.{table}" for schema, table in _TABLE_REFERENCE.findall(self.data)]
         return list(dict.fromkeys(found))
+
+
+def rule_location(suite: SuiteSpec, index: int) -> str:
+    """`expectations[i] (line n)`: where a rule is written, for errors about it."""
+    where = f"expectations[{index}]"
+    line = _rule_line(suite.path, index) if suite.path else None
+    return f"{where} (line {line})" if line else where
+
+
+def _rule_line(path: Path, index: int) -> int | None:
+    """The 1-based line of the `index`-th item under `expectations:` (None if unreadable)."""
+    try:
+        root = yaml.compose(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError):
+        return None
+    if not isinstance(root, yaml.MappingNode):
+        return None
+    for key, value in root.value:
+        if key.value == "expectations" and isinstance(value, yaml.SequenceNode) and index < len(value.value):
+            return value.value[index].start_mark.line + 1
+    return None
 
 
 def load_suite(path: Path) -> SuiteSpec:

@@ -102,3 +102,67 @@ def test_suites_of_missing_tables_are_skipped_and_a_failing_query_names_its_file
     broken.unlink()
     report = run_gate(custom, ["silver"], "r2")
     assert report.summary()["skipped_suites"] == {"absent": "not found: silver.events"}
+
+
+def _custom_suites(config: CdpConfig, suites: Path) -> CdpConfig:
+    raw = {**config.raw, "quality": {"suites_dir": str(suites)}}
+    return CdpConfig(path=config.path, raw=raw, data_root=config.data_root)
+
+
+TWO_RULES = """
+name: orders_rules
+layer: silver
+entity: orders
+data: select order_id, total_amount from silver.orders
+expectations:
+  - type: expect_column_values_to_not_be_null
+    kwargs: {column: order_id}
+    dimension: completeness
+    severity: warning
+  - type: RULE
+    kwargs: KWARGS
+    dimension: accuracy
+    severity: critical
+"""
+
+
+@pytest.mark.parametrize(
+    "rule, kwargs, message",
+    [
+        # GX itself only logs an unknown type and drops the rule: the suite ran a rule short and
+        # the later results were read as their predecessors' (a critical rule "passed")
+        ("expect_column_values_to_be_betwen", "{column: total_amount, min_value: 0}", "betwen not found"),
+        ("expect_column_values_to_be_between", "{colum: total_amount, min_value: 0}", "colum"),
+    ],
+)
+def test_a_rule_gx_cannot_build_stops_the_gate_before_judging_naming_file_line_and_rule(
+    tmp_path, config: CdpConfig, rule, kwargs, message
+):
+    suites = tmp_path / "suites"
+    path = suites / "silver" / "orders_rules.yml"
+    path.parent.mkdir(parents=True)
+    path.write_text(TWO_RULES.replace("RULE", rule).replace("KWARGS", kwargs), encoding="utf-8")
+    # no lake at all: the suite is refused before any table is read, whatever rows today brings
+    with pytest.raises(SuiteDefinitionError, match=message) as raised:
+        run_gate(_custom_suites(config, suites), ["silver"], "r1")
+    assert f"{path}: expectations[1] (line 11)" in str(raised.value)
+    assert not (LakePaths.at(config.data_root).lake / "quality" / "dq_results").exists()
+
+
+def test_a_rule_naming_a_column_the_query_does_not_return_is_a_suite_error_not_a_data_failure(
+    tmp_path, config: CdpConfig
+):
+    delta.write(
+        pl.DataFrame({"order_id": ["ecom:1"], "total_amount": [5.0]}),
+        LakePaths.at(config.data_root).silver("orders"),
+        "overwrite",
+    )
+    suites = tmp_path / "suites"
+    path = suites / "silver" / "orders_rules.yml"
+    path.parent.mkdir(parents=True)
+    text = TWO_RULES.replace("RULE", "expect_column_values_to_be_between")
+    path.write_text(text.replace("KWARGS", "{column: total_amout, min_value: 0}"), encoding="utf-8")
+    with pytest.raises(SuiteDefinitionError, match="total_amout") as raised:
+        run_gate(_custom_suites(config, suites), ["silver"], "r1")
+    assert f"{path}: expectations[1] (line 11)" in str(raised.value)
+    assert "returns: order_id, total_amount" in str(raised.value)

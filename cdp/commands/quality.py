@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from cdp.context import CliContext, pass_cli
@@ -64,10 +65,11 @@ def _print(summary: dict, console: Console | None = None) -> None:
     table = Table(title=title)
     table.add_column("severity")
     table.add_column("failed expectation")
+    # escaped: rich would read "[source ecom]" in a line as markup and drop it, hiding the source
     for line in summary["critical"]:
-        table.add_row("critical", line)
+        table.add_row("critical", escape(line))
     for line in summary["warnings"]:
-        table.add_row("warning", line)
+        table.add_row("warning", escape(line))
     if summary["critical"] or summary["warnings"]:
         console.print(table)
     else:
@@ -77,5 +79,5 @@ def _print(summary: dict, console: Console | None = None) -> None:
         f"[bold]repair list[/bold]: {summary['repair_list']}  [bold]seconds[/bold]: {summary['seconds']}"
     )
     for suite, reason in summary["skipped_suites"].items():
-        console.print(f"[dim]skipped {suite}: {reason}[/dim]")
+        console.print(f"[dim]skipped {suite}: {escape(reason)}[/dim]")
     console.print(f"[bold]quality_docs[/bold]: {summary['quality_docs']}")

@@ -63,3 +63,39 @@ def test_cdp_quality_on_a_data_root_without_tables_fails_saying_nothing_was_chec
     captured = capsys.readouterr()
     assert "nothing was checked" in captured.err and "run the pipeline first" in captured.err
     assert "passed" not in captured.out
+
+
+WARNING = (
+    "suite silver_orders_daily, expectation expect_column_values_to_be_between on column orders "
+    '[source pos]: 150 of 730 rows failed; sample: [{"order_date": "2024-11-22", "orders": 0}]'
+)
+
+
+def _gate_summary(**changes: object) -> dict:
+    summary = {
+        "layers": ["silver"],
+        "scope": "full",
+        "status": "warnings",
+        "critical": [],
+        "warnings": [WARNING, WARNING.replace("[source pos]", "[source ecom]")],
+        "failed_critical": 0,
+        "failed_warnings": 2,
+        "score": 0.99,
+        "expectations": 10,
+        "repair_list": 3,
+        "seconds": 1.0,
+        "skipped_suites": {},
+        "quality_docs": "/data/docs/quality/index.html",
+    }
+    return {**summary, **changes}
+
+
+def test_cdp_quality_names_the_source_of_each_failed_rule(capsys):
+    from rich.console import Console
+
+    from cdp.commands.quality import _print
+
+    _print(_gate_summary(), Console(width=400))
+    out = capsys.readouterr().out
+    # "[source pos]" is not rich markup to be swallowed: two warnings of one rule must be told apart
+    assert "[source pos]: 150 of 730" in out and "[source ecom]: 150 of 730" in out

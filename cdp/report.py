@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 
@@ -18,21 +19,46 @@ def print_summary(summary: dict[str, Any], console: Console | None = None) -> No
         table.add_column("status")
         table.add_column("details")
         for stage in stages:
-            label = stage.get("stage", "?") + (f" {stage['source']}" if stage.get("source") else "")
-            label += f" ({stage['layer']})" if stage.get("layer") else ""
+            label = _label(stage)
             details = {
                 k: v for k, v in stage.items() if k not in {"stage", "source", "layer", "status", "batch_id"}
             }
-            table.add_row(label, str(stage.get("status", "ok")), _compact(details))
+            table.add_row(escape(label), escape(str(stage.get("status", "ok"))), escape(_compact(details)))
         console.print(table)
+        _print_findings(stages, console)
     for key in ("layers", "customers", "quality"):
         if summary.get(key) is not None:
-            console.print(f"[bold]{key}[/bold]: {_compact(summary[key])}")
+            console.print(f"[bold]{key}[/bold]: {escape(_compact(summary[key]))}")
     for key in ("data_root", "marts", "duckdb", "dbt_docs", "quality_docs"):
         if summary.get(key):
-            console.print(f"[bold]{key}[/bold]: {summary[key]}")
+            console.print(f"[bold]{key}[/bold]: {escape(str(summary[key]))}")
     for failed in summary.get("failed_files") or []:
-        console.print(f"[bold red]failed to load[/bold red]: {failed['file']}: {failed['message']}")
+        where = escape(f"{failed['file']}: {failed['message']}")
+        console.print(f"[bold red]failed to load[/bold red]: {where}")
+
+
+def _print_findings(stages: list[dict[str, Any]], console: Console) -> None:
+    """Each warning and critical failure of a stage on its own line: the table cuts them at 300 characters.
+
+    Warnings do not stop a run (a quality gate's failed warning rules, an ingest source's missing
+    landing folder), so this is where a person sees them in full (for a gate: suite, rule, source, sample).
+    """
+    for stage in stages:
+        label = _label(stage)
+        for key, colour, word in (("critical", "bold red", "critical"), ("warnings", "yellow", "warning")):
+            for line in stage.get(key) or []:
+                console.print(f"[{colour}]{escape(label)} {word}[/{colour}]: {escape(str(line))}")
+        listed = len(stage.get("critical") or []) + len(stage.get("warnings") or [])
+        failed = (stage.get("failed_critical") or 0) + (stage.get("failed_warnings") or 0)
+        if failed > listed:
+            console.print(
+                f"{escape(label)}: {failed - listed} more in lake/quality/dq_results and the data docs"
+            )
+
+
+def _label(stage: dict[str, Any]) -> str:
+    label = stage.get("stage", "?") + (f" {stage['source']}" if stage.get("source") else "")
+    return label + (f" ({stage['layer']})" if stage.get("layer") else "")
 
 
 def _compact(value: Any) -> str:

@@ -99,3 +99,17 @@ def test_cdp_quality_names_the_source_of_each_failed_rule(capsys):
     out = capsys.readouterr().out
     # "[source pos]" is not rich markup to be swallowed: two warnings of one rule must be told apart
     assert "[source pos]: 150 of 730" in out and "[source ecom]: 150 of 730" in out
+
+
+def test_the_run_summary_lists_every_gate_warning_in_full_with_its_source(capsys):
+    """`cdp run` shows a stage's details cut at 300 characters; the gate's findings follow whole."""
+    from rich.console import Console
+
+    from cdp.report import print_summary
+
+    gate = {"stage": "quality_gate", "layer": "silver", "batch_id": "b1", **_gate_summary(failed_warnings=3)}
+    print_summary({"batch_id": "b1", "stages": [gate]}, Console(width=400))
+    out = capsys.readouterr().out
+    assert f"quality_gate (silver) warning: {WARNING}" in out
+    assert "[source ecom]: 150 of 730" in out
+    assert "quality_gate (silver): 1 more in lake/quality/dq_results" in out

@@ -126,6 +126,12 @@ class GateReport:
         ]
         if len(failures) > MAX_LISTED:
             lines.append(f"  ... and {len(failures) - MAX_LISTED} more (lake/quality/dq_results)")
+        lines.append(
+            "Next: correct the sampled rows at their source and re-deliver the file(s) (or fix the rule "
+            "in its suite if the rule is wrong), then re-run the day: the gate judges these rows again "
+            "until they pass. Every result of this run, warnings too: lake/quality/dq_results where "
+            f"run_id = '{self.run_id}'."
+        )
         if self.docs_index:
             lines.append(f"Data docs: {self.docs_index}")
         return "\n".join(lines)

@@ -26,6 +26,9 @@ def test_cdp_quality_exits_non_zero_with_the_failing_rule_and_no_traceback(tmp_p
         in stderr
     )
     assert "Traceback" not in stderr
+    # what to do next, and where every result of the run is
+    assert "Next: correct the sampled rows at their source" in stderr
+    assert "lake/quality/dq_results where run_id = 'r1'" in stderr
     assert (lake.paths.docs / "quality" / "index.html").exists()
 
 

@@ -248,17 +248,22 @@ class GxSession:
 
 
 def _prune_runs(results_dir: Path, pages_dir: Path, keep_runs: int) -> None:
-    """Keep the newest `keep_runs` run names (batch ids sort by time) in the store and the site.
+    """Keep, per suite, the newest `keep_runs` runs that judged it (batch ids sort by time).
 
-    Both are laid out `<suite>/<run name>/...`.
+    Both the store and the site are laid out `<suite>/<run name>/...`. Counted per suite, not over
+    all runs: a few `cdp quality --layer bronze` runs, or daily runs in which a changed-rows suite
+    had nothing to judge, must not prune the last pipeline run's silver and gold pages away.
     """
-    runs = {run.name for suite in _dirs(results_dir) for run in _dirs(suite)}
-    keep = set(sorted(runs)[-keep_runs:])
-    for root in (results_dir, pages_dir):
-        for suite in _dirs(root):
-            for run in _dirs(suite):
-                if run.name not in keep:
-                    shutil.rmtree(run)
+    for suite in _dirs(results_dir):
+        keep = set(sorted(run.name for run in _dirs(suite))[-keep_runs:])
+        for run in _dirs(suite):
+            if run.name not in keep:
+                shutil.rmtree(run)
+    for suite in _dirs(pages_dir):  # a page whose stored result is gone goes too
+        stored = {run.name for run in _dirs(results_dir / suite.name)}
+        for run in _dirs(suite):
+            if run.name not in stored:
+                shutil.rmtree(run)
 
 
 def _dirs(folder: Path) -> list[Path]:

@@ -74,7 +74,7 @@ class VolumeSettings(_Section):
 
 
 class DocsSettings(_Section):
-    keep_runs: int = Field(10, ge=1, description="runs whose validation results the data docs keep")
+    keep_runs: int = Field(10, ge=1, description="runs per suite whose validation results the data docs keep")
 
 
 class QualitySettings(_Section):

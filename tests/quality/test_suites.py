@@ -166,3 +166,20 @@ def test_a_rule_naming_a_column_the_query_does_not_return_is_a_suite_error_not_a
         run_gate(_custom_suites(config, suites), ["silver"], "r1")
     assert f"{path}: expectations[1] (line 11)" in str(raised.value)
     assert "returns: order_id, total_amount" in str(raised.value)
+
+
+def test_the_data_docs_keep_each_suites_latest_runs_not_only_the_latest_runs_of_any_layer(tmp_path):
+    """keep_runs: 1, then a silver gate and a bronze-only `cdp quality`: silver's pages stay."""
+    from tests.quality.lake import CHECKED_AT, clean_lake
+
+    lake = clean_lake(tmp_path / "data")
+    raw = {**lake.config.raw, "quality": {**lake.config.raw.get("quality", {}), "docs": {"keep_runs": 1}}}
+    config = CdpConfig(path=lake.config.path, raw=raw, data_root=lake.config.data_root)
+    for run_id, layers in (("b20261101T000000", ["bronze", "silver"]), ("b20261102T000000", ["bronze"])):
+        run_gate(config, layers, run_id, checked_at=CHECKED_AT)
+    pages = lake.paths.docs / "quality" / "validations"
+    runs = {suite.name: sorted(run.name for run in suite.iterdir()) for suite in pages.iterdir()}
+    assert runs["silver_orders"] == ["b20261101T000000"]  # the last run that judged it
+    assert runs["bronze_freshness"] == ["b20261102T000000"]  # one kept per suite
+    stored = lake.paths.lake / "quality" / "_gx_validations"
+    assert sorted(run.name for run in (stored / "bronze_freshness").iterdir()) == ["b20261102T000000"]

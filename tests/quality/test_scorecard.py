@@ -140,6 +140,22 @@ def test_duplicate_rates_before_and_after_resolution_are_on_the_scorecard(scorec
     assert overall["duplicate_rate_after"].unique().to_list() == [rate[("duplicate_rate_after", "all")]]
 
 
+def test_row_count_is_the_rows_of_the_source_in_that_layer(scorecard):
+    """Not every row_count of the run summed (silver tables, gold marts and the scorecard itself)."""
+    lake, card, _ = scorecard
+    measured = lake.quality("dq_metrics").filter(
+        (pl.col("run_id") == DAY_RUN)
+        & (pl.col("metric") == "row_count")
+        & (pl.col("entity") != "dq_scorecard")
+    )
+    day = card.filter(pl.col("run_id") == DAY_RUN)
+    for layer, source in (("silver", "ecom"), ("silver", "all"), ("gold", "all")):
+        rows = measured.filter((pl.col("layer") == layer) & (pl.col("source") == source))["value"].sum()
+        shown = day.filter((pl.col("layer") == layer) & (pl.col("source") == source))["row_count"]
+        assert rows > 0 and shown.unique().to_list() == [rows], (layer, source)
+    assert day.filter(pl.col("layer") == "bronze")["row_count"].is_null().all()
+
+
 def test_results_written_before_the_scope_column_count_as_whole_table_scores(tmp_path):
     lake = clean_lake(tmp_path / "data", with_quality=True)  # dq_results without the optional `scope`
     assert "scope" not in lake.quality("dq_results").columns

@@ -47,10 +47,22 @@ source_metrics as (
         source,
         max(case when metric = 'duplicate_rate_before' then metric_value end) as duplicate_rate_before,
         max(case when metric = 'duplicate_rate_after' then metric_value end) as duplicate_rate_after,
-        max(case when metric = 'freshness_hours' then metric_value end) as freshness_hours,
-        sum(case when metric = 'row_count' then metric_value end) as row_count
+        max(case when metric = 'freshness_hours' then metric_value end) as freshness_hours
     from metrics
     group by run_id, source
+),
+
+layer_rows as (
+    -- rows of the source's tables in one layer (the scorecard itself is no data of a source);
+    -- metrics measured before `layer` was recorded count for every layer
+    select
+        run_id,
+        layer,
+        source,
+        sum(metric_value) as row_count
+    from metrics
+    where metric = 'row_count' and entity <> 'dq_scorecard'
+    group by run_id, layer, source
 ),
 
 final as (
@@ -71,13 +83,17 @@ final as (
         source_metrics.duplicate_rate_before,
         source_metrics.duplicate_rate_after,
         source_metrics.freshness_hours,
-        source_metrics.row_count
+        layer_rows.row_count
     from scored
     left join latest_run
         on scored.run_id = latest_run.run_id
     left join source_metrics
         on scored.run_id = source_metrics.run_id
         and scored.source = source_metrics.source
+    left join layer_rows
+        on scored.run_id = layer_rows.run_id
+        and scored.source = layer_rows.source
+        and (scored.layer = layer_rows.layer or layer_rows.layer is null)
 )
 
 select * from final

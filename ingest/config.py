@@ -145,6 +145,12 @@ class EntityConfig(_Strict):
         "nulled and recorded in quarantine (reason invalid_value_nulled) while the row lands; never keys, "
         "not_null columns, amounts or event times",
     )
+    nested: dict[str, dict[str, ColumnType]] = Field(
+        default_factory=dict,
+        description="columns holding a JSON array of objects (a web order's line_items), kept as JSON text in "
+        "bronze and decoded in silver: column -> {key: type} of the keys silver reads from each object; "
+        "checked on landing with silver's decoding and parsers (a row failing it is rejected)",
+    )
     order_grain: Literal["order", "line"] = "order"
     silver: dict[SilverEntity, SilverMapping] = Field(default_factory=dict)
 
@@ -161,7 +167,34 @@ class EntityConfig(_Strict):
         for name in [self.encoding, *self.encoding_overrides.values()]:
             _check_encoding(name)
         self._check_null_if_invalid()
+        self._check_nested()
         return self
+
+    def _check_nested(self) -> None:
+        """A column silver decodes as a JSON array of objects (order lines, a status history) is
+        declared under `nested` with every key silver reads: ingest then checks it with silver's own
+        decoding, so a value silver cannot read (an array of text, a quantity of 'two') is rejected
+        on landing with its file, row and item named, never nulled or crashing in silver."""
+        for column, keys in self.nested.items():
+            if not keys:
+                raise ValueError(f"nested column {column!r} declares no key: name the keys silver reads")
+            if column in self.types or column in self.primary_key:
+                raise ValueError(
+                    f"nested column {column!r} is also under `types` or the primary key: a column holds "
+                    "either one value or a JSON array"
+                )
+        for silver, mapping in self.silver.items():
+            arrays: dict[str, list[str]] = {}
+            if mapping.lines:
+                arrays[mapping.lines.column] = list(mapping.lines.fields.values())
+            for column, keys in arrays.items():
+                missing = [k for k in keys if k not in self.nested.get(column, {})]
+                if missing:
+                    raise ValueError(
+                        f"silver {silver} decodes column {column!r} as a JSON array of objects: declare it "
+                        f"under `nested` with the key(s) {', '.join(repr(k) for k in missing)} and their types "
+                        f"(e.g. nested: {{{column}: {{{', '.join(f'{k}: string' for k in keys)}}}}})"
+                    )
 
     def _check_null_if_invalid(self) -> None:
         """Only a typed, optional attribute may cost its value instead of its row: a key or a column
@@ -192,7 +225,7 @@ class EntityConfig(_Strict):
 
     def required_columns(self) -> list[str]:
         """Columns every file must carry: keys, typed columns, mapped columns, unless declared optional."""
-        needed: list[str] = [*self.primary_key, *self.types, *self.required, *self.not_null]
+        needed: list[str] = [*self.primary_key, *self.types, *self.nested, *self.required, *self.not_null]
         for mapping in self.silver.values():
             for ref in mapping.columns.values():
                 needed += ref.source_columns()
@@ -224,10 +257,11 @@ class EntityConfig(_Strict):
                 "not_null",
                 "null_values",
                 "null_if_invalid",
+                "nested",
             },
         )
         # Keys absent from older fingerprints are left out at their defaults: adding them re-reads nothing.
-        for key in ("not_null", "null_if_invalid"):
+        for key in ("not_null", "null_if_invalid", "nested"):
             if not reading[key]:
                 del reading[key]
         if reading["null_values"] in (None, DEFAULT_NULL_VALUES):

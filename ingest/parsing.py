@@ -7,6 +7,8 @@ that reached bronze always types cleanly in silver.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import polars as pl
 
 from ingest.config import ColumnType
@@ -104,6 +106,23 @@ def parse_boolean(expr: pl.Expr) -> pl.Expr:
         .then(pl.lit(False))
         .otherwise(pl.lit(None, dtype=pl.Boolean))
     )
+
+
+def items_dtype(keys: Iterable[str]) -> pl.List:
+    """What a JSON array of objects decodes into: a list of structs holding each object's `keys` as
+    text (a number, true/false as written; the value is then typed with the parsers above)."""
+    return pl.List(pl.Struct(dict.fromkeys(keys, pl.String())))
+
+
+def decode_items(expr: pl.Expr, keys: Iterable[str]) -> pl.Expr:
+    """A JSON array of objects kept as text (a web order's line items) -> a list of structs of the
+    `keys`' texts; empty text is missing (null), like every missing value.
+
+    Raises on a value that is no such array (text, an object, an item that is no object, a key
+    holding an object or an array): ingest checks every declared `nested` column with this very
+    function before a row lands (ingest/nested.py), so silver never meets one.
+    """
+    return clean_text(expr).str.json_decode(dtype=items_dtype(keys))
 
 
 def parse_as(

@@ -12,7 +12,9 @@ one vectorised pass instead of a thousand. Every rule still applies per file:
 - a row is quarantined for the first problem found, in this order: bytes that did not decode, a
   missing primary key, an empty value in a `not_null` column (a ticket without its sale time), a
   value that does not parse as its declared type, a date or timestamp outside its plausible range
-  (`ingest.plausible_dates`: a 9999-12-31 birthday, a ticket created in 2999), a primary key already used
+  (`ingest.plausible_dates`: a 9999-12-31 birthday, a ticket created in 2999), a `nested` JSON array
+  silver cannot read or whose item holds a typed key that does not parse (a line quantity of "two";
+  ingest/nested.py), a primary key already used
   by a *different* row earlier in the same file (exact repeats land: silver removes them and counts
   them in `dedup_log`). Only the few bad rows are formatted;
 - a value of a `null_if_invalid` column (an optional profile attribute: a birthday) that does not
@@ -30,9 +32,10 @@ from datetime import date, datetime, timedelta
 import duckdb
 import polars as pl
 
-from ingest.config import EntityConfig
+from ingest.config import ColumnType, EntityConfig
 from ingest.encoding import UNDECODABLE_MARK
 from ingest.errors import FileFailed
+from ingest.nested import nested_problems
 from ingest.parsing import NUMBER_RANGES, REASON_FOR_TYPE, beyond_range, clean_text, parse_as
 from ingest.tables import NULLED_REASON, QUARANTINE_SCHEMA
 
@@ -163,6 +166,10 @@ def check_group(
     typed = [c for c, t in check.entity.types.items() if t != "string" and c in columns]
     soft = [c for c in typed if c in check.entity.null_if_invalid]
     frame = frame.with_columns(type_masks(frame, typed, check))
+    nested = {c: keys for c, keys in check.entity.nested.items() if c in columns}
+    frame = frame.with_columns(
+        nested_problems(frame, nested, lambda value, kind: _parsed_any(value, kind, check))
+    )
     failed = retyped_files(frame, typed, check)  # a retyped soft column fails its file all the same
     if failed:
         frame = frame.filter(~pl.col("_file").is_in(list(failed)))
@@ -173,7 +180,10 @@ def check_group(
     frame = frame.with_columns(_first_problem(frame, check, columns, hard, encoding, marked))
     frame = frame.with_columns(_invalid_soft_values(frame, check, soft))
     frame = frame.drop(
-        [f"_bad_{c}" for c in typed], [f"_implausible_{c}" for c in bounded(typed, check)], "_first"
+        [f"_bad_{c}" for c in typed],
+        [f"_implausible_{c}" for c in bounded(typed, check)],
+        [f"_nested_{part}_{c}" for c in nested for part in ("reason", "detail")],
+        "_first",
     )
     frame = _duplicate_keys(frame, check, continuing)
     good = frame.filter(pl.col("_reason").is_null())
@@ -308,9 +318,11 @@ def _problems(
         empty = clean_text(pl.col(column)).is_null()
         reasons.append(pl.when(empty).then(pl.lit("missing_value")))
         details.append(pl.when(empty).then(pl.lit(f"field '{column}' is empty; every row must fill it")))
+    nested = [c for c in check.entity.nested if c in columns]  # their problems: ingest/nested.py
     for reason, detail in [
         *(_unparseable(check, column) for column in typed),
         *(_implausible(check, column) for column in bounded(typed, check)),
+        *((pl.col(f"_nested_reason_{c}"), pl.col(f"_nested_detail_{c}")) for c in nested),
     ]:
         reasons.append(reason)
         details.append(detail)
@@ -472,6 +484,11 @@ def _formats(column_type: str, check: EntityCheck) -> list[str]:
     if column_type == "timestamp":
         return check.timestamp_formats
     return [""]  # numbers and booleans have one parser
+
+
+def _parsed_any(column: pl.Expr, column_type: ColumnType, check: EntityCheck) -> pl.Expr:
+    """The value parsed in any of its type's formats (a nested value: judged once, no format learnt)."""
+    return _parsed(column, column_type, _formats(column_type, check), check)
 
 
 def _parsed(column: pl.Expr, column_type: str, formats: list[str], check: EntityCheck) -> pl.Expr:

@@ -7,10 +7,11 @@ from dataclasses import replace
 
 import polars as pl
 
-from ingest.config import ColumnRef
-from ingest.parsing import parse_decimal, parse_integer
+from ingest.config import ColumnRef, SilverMapping
+from ingest.parsing import decode_items, parse_decimal, parse_integer
 from ingest.silver import text
 from ingest.silver.dedup import keep_latest, log_rows, remove_exact
+from ingest.silver.mapping import column_kind
 from ingest.silver.parts import Part, Piece, Plan, Rules, prefixed
 from ingest.silver.schema import ORDER_LINES, ORDERS, conform
 
@@ -91,10 +92,21 @@ def _from_order_grain(frame: pl.DataFrame, part: Part, rules: Rules):
     return _finish_orders(kept, rules), lines, pl.concat([exact, superseded]), removed
 
 
+def json_arrays(mapping: SilverMapping) -> dict[str, dict[str, str]]:
+    """Source column -> {key: the type silver parses it into} of each JSON array of objects this
+    mapping decodes (its order lines, its status history): what `nested` declares for ingest, which
+    checks them with the same decoding and parsers (tests/ingest/test_nested.py checks the registry)."""
+    arrays: dict[str, dict[str, str]] = {}
+    if mapping.lines:
+        arrays[mapping.lines.column] = {
+            key: column_kind(ORDER_LINES.get(name, pl.String())) for name, key in mapping.lines.fields.items()
+        }
+    return arrays
+
+
 def _explode_lines(orders: pl.DataFrame, fields: dict[str, str]) -> pl.DataFrame:
-    item_type = pl.List(pl.Struct(dict.fromkeys(fields.values(), pl.String)))
     exploded = (
-        orders.select("order_id", pl.col("_lines").str.json_decode(dtype=item_type))
+        orders.select("order_id", decode_items(pl.col("_lines"), fields.values()).alias("_lines"))
         .explode("_lines")
         .filter(pl.col("_lines").is_not_null())
         .unnest("_lines")

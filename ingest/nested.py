@@ -1,0 +1,193 @@
+"""JSON arrays of objects kept as text in bronze (a web order's `line_items` and `status_history`),
+checked on landing with the decoding and the parsers silver uses, so a row that lands always decodes
+and types there.
+
+An entity declares them under `nested:` in cdp.yaml: column -> {key: type} of the keys silver reads
+from each object. A row is rejected whole (its first problem, like any bad value) when the column's text
+
+- is not a JSON array of objects silver can decode (`bad_nested_json`): text that is not JSON (a
+  plain `created` where a status history belongs), an object or a number instead of an array, an
+  item that is no object, a key holding an object or an array where silver reads one value; or
+- holds an item whose typed key does not parse as its type (the type's reason: `bad_number` for a
+  quantity of `two` or a price of `abc`), the detail naming the column, the item's position
+  (counted from 1), the key and the value.
+
+Empty text or JSON null is a missing value, an empty array an order without lines: both land. The
+common case costs one vectorised decode of the group's column; only when it fails are the failing
+rows searched for (halving the rows), and only they are described.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+
+import polars as pl
+
+from ingest.config import ColumnType
+from ingest.parsing import NUMBER_RANGES, REASON_FOR_TYPE, beyond_range, clean_text, decode_items
+
+BAD_NESTED_JSON = "bad_nested_json"
+SHOWN_CHARS = 120  # of a value quoted in a detail; the row's whole text is in quarantine's `raw`
+
+# A column type's parser: text expression -> typed expression, null where it does not parse.
+Parser = Callable[[pl.Expr, ColumnType], pl.Expr]
+
+
+def nested_problems(
+    frame: pl.DataFrame, nested: dict[str, dict[str, ColumnType]], parse: Parser
+) -> list[pl.Series]:
+    """`_nested_reason_<column>` and `_nested_detail_<column>` per declared column present in `frame`:
+    the row's first problem in that column (null where the value is fine)."""
+    out: list[pl.Series] = []
+    for column, keys in nested.items():
+        if column not in frame.columns:
+            continue
+        reason, detail = column_problems(frame[column].cast(pl.String), column, keys, parse)
+        out += [reason.alias(f"_nested_reason_{column}"), detail.alias(f"_nested_detail_{column}")]
+    return out
+
+
+def column_problems(
+    values: pl.Series, column: str, keys: dict[str, ColumnType], parse: Parser
+) -> tuple[pl.Series, pl.Series]:
+    """(reason, detail) per value of one nested column: a value silver cannot decode first, then the
+    first item (by position) holding a typed key that does not parse."""
+    reason = pl.repeat(None, len(values), dtype=pl.String, eager=True)
+    detail = pl.repeat(None, len(values), dtype=pl.String, eager=True)
+    items, broken = decoded(values, list(keys))
+    if broken:
+        rows = pl.Series(broken, dtype=pl.UInt32)
+        texts = values.gather(rows).to_list()
+        found = [
+            f"field '{column}': {_shown(t)} is not a JSON array of objects ({why_undecodable(t, list(keys))})"
+            for t in texts
+        ]
+        reason = reason.scatter(rows, BAD_NESTED_JSON)
+        detail = detail.scatter(rows, pl.Series(found, dtype=pl.String))
+    typed = {k: t for k, t in keys.items() if t != "string"}
+    if not typed:
+        return reason, detail
+    bad = bad_items(items, column, typed, parse)
+    if not bad.is_empty():
+        rows = bad["_row"].cast(pl.UInt32)
+        reason = reason.scatter(rows, bad["reason"])
+        detail = detail.scatter(rows, bad["detail"])
+    return reason, detail
+
+
+def decoded(values: pl.Series, keys: list[str]) -> tuple[pl.Series, list[int]]:
+    """(the values decoded as silver decodes them, the positions of those it refuses: null there).
+
+    One decode when it refuses none (the common case); else the rows are halved until each refused
+    value stands alone, and the others are decoded once more."""
+    try:
+        return _decode(values, keys), []
+    except pl.exceptions.PolarsError:
+        broken = _refused(values, keys)
+    return _decode(values.clone().scatter(broken, None), keys), broken
+
+
+def _refused(values: pl.Series, keys: list[str], offset: int = 0) -> list[int]:
+    """Positions (from `offset`) of the values silver's decoding refuses: none when one decode passes."""
+    try:
+        _decode(values, keys)
+        return []
+    except pl.exceptions.PolarsError:
+        if len(values) == 1:
+            return [offset]
+    half = len(values) // 2
+    return _refused(values[:half], keys, offset) + _refused(values[half:], keys, offset + half)
+
+
+def _decode(values: pl.Series, keys: list[str]) -> pl.Series:
+    return values.to_frame("v").select(decode_items(pl.col("v"), keys)).to_series()
+
+
+def why_undecodable(text: str, keys: list[str]) -> str:
+    """Why a value silver refused is no JSON array of objects, in words (a few rows only)."""
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return "it is not JSON: a plain text value"
+    if not isinstance(value, list):
+        return f"it is a JSON {_kind(value)}, not an array"
+    for position, item in enumerate(value, start=1):
+        where = f"item {position} of {len(value)}"
+        if item is not None and not isinstance(item, dict):
+            return f"{where} is a JSON {_kind(item)}, not an object"
+        for key in keys if isinstance(item, dict) else []:
+            if isinstance(item.get(key), dict | list):
+                return f"{where}, key '{key}', holds a JSON {_kind(item[key])} where one value belongs"
+    return f"silver's JSON decoding refuses it: {_decode_error(text, keys)}"
+
+
+def bad_items(items: pl.Series, column: str, typed: dict[str, ColumnType], parse: Parser) -> pl.DataFrame:
+    """Rows (`_row`) whose decoded `items` hold one whose typed key does not parse, with the reason
+    and detail of the first such item and key: each is judged with the parser silver types it with."""
+    count = pl.col("_items").list.len().fill_null(0)
+    width = pl.max_horizontal(count, pl.lit(1, dtype=pl.UInt32))  # rows each value explodes into
+    items = (
+        items.to_frame("_items")
+        .with_columns(
+            _row=pl.int_range(pl.len(), dtype=pl.UInt32), _count=count, _start=width.cum_sum() - width
+        )
+        .explode("_items", empty_as_null=True, keep_nulls=True)  # so one row at least per value
+        .with_columns(_item=pl.int_range(pl.len(), dtype=pl.UInt32) - pl.col("_start"))
+        .filter(pl.col("_items").is_not_null())
+        .select("_row", "_count", "_item", *[pl.col("_items").struct.field(k).alias(k) for k in typed])
+    )
+    flags = {k: clean_text(pl.col(k)).is_not_null() & parse(pl.col(k), t).is_null() for k, t in typed.items()}
+    bad = items.filter(pl.any_horizontal(flags.values()))
+    if bad.is_empty():  # the common case: every item parses
+        return pl.DataFrame(schema={"_row": pl.UInt32, "reason": pl.String, "detail": pl.String})
+    first = bad.sort("_row", "_item").unique("_row", keep="first", maintain_order=True)
+    key = pl.coalesce([pl.when(flag).then(pl.lit(k)) for k, flag in flags.items()])
+    value = pl.coalesce([pl.when(flag).then(pl.col(k)) for k, flag in flags.items()])
+    kind = pl.coalesce([pl.when(flags[k]).then(pl.lit(t)) for k, t in typed.items()])
+    found = first.with_columns(_key=key, _value=value, _kind=kind)
+    where = pl.format(
+        f"field '{column}', item {{}} of {{}}, key '{{}}': '{{}}'",
+        pl.col("_item") + 1,
+        "_count",
+        "_key",
+        "_value",
+    )
+    beyond = pl.any_horizontal(
+        [(pl.col("_kind") == t) & beyond_range(pl.col("_value"), t) for t in NUMBER_RANGES]  # type: ignore[arg-type]
+    )
+    range_of = pl.coalesce([pl.when(pl.col("_kind") == t).then(pl.lit(r)) for t, r in NUMBER_RANGES.items()])
+    return found.select(
+        "_row",
+        reason=pl.col("_kind").replace_strict(REASON_FOR_TYPE, return_dtype=pl.String),
+        detail=pl.when(beyond)
+        .then(pl.format("{} is a number beyond the range of {}", where, range_of))
+        .otherwise(pl.format("{} is not a valid {}", where, pl.col("_kind"))),
+    )
+
+
+def _decode_error(text: str, keys: list[str]) -> str:
+    try:
+        pl.Series([text]).to_frame("v").select(decode_items(pl.col("v"), keys))
+    except pl.exceptions.PolarsError as exc:
+        return str(exc).splitlines()[0]
+    return "unknown"
+
+
+def _kind(value: object) -> str:
+    if isinstance(value, dict):
+        return "object"
+    if isinstance(value, list):
+        return "array"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, bool):
+        return "boolean"
+    if value is None:
+        return "null"
+    return "number"
+
+
+def _shown(text: str) -> str:
+    shown = text if len(text) <= SHOWN_CHARS else text[:SHOWN_CHARS] + "..."
+    return f"'{shown}'"

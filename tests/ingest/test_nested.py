@@ -1,0 +1,222 @@
+"""JSON arrays of objects kept as text in bronze (`nested` in cdp.yaml) are checked on landing.
+
+A web order's `line_items` are JSON text in bronze and decoded in silver. A line quantity of "two"
+or a price of "abc" used to become null in silver without a record (the line's amount with it).
+Ingest now decodes them as silver does and parses each typed key with silver's parsers: such a row is
+rejected whole, its item (from 1) and key named; whatever silver reads still lands.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+from pydantic import ValidationError
+
+from ingest.config import EntityConfig, SourcesConfig
+from ingest.loader import load_source
+from ingest.silver.orders import json_arrays
+from ingest.standardize import standardize
+from tests.ingest import landing as exports
+
+FILE = "ecom/orders/orders_2025-03.jsonl"
+
+
+def _order(order_id: int, **changes: object) -> dict:
+    return {**exports.ecom_order(order_id, 700000001, ["created", "shipped"]), **changes}
+
+
+def _line(line_id: int, quantity: object = 1, price: object = "178.00") -> dict:
+    return {
+        "id": line_id,
+        "sku": f"SKU-{line_id}",
+        "title": "cup",
+        "category": "home",
+        "quantity": quantity,
+        "price": price,
+    }
+
+
+def _rejected(lake) -> list[tuple]:
+    return lake.quarantine("ecom").sort("row_number").select("file", "row_number", "reason", "detail").rows()
+
+
+def test_an_order_whose_line_quantity_or_price_does_not_parse_is_rejected_naming_the_line_and_key(
+    config, landing, lake
+):
+    exports.ecom_orders(
+        landing,
+        "2025-03",
+        [
+            _order(1, line_items=[_line(1), _line(2, quantity=3)]),
+            _order(2, line_items=[_line(1, quantity="two"), _line(2)]),
+            _order(3, line_items=[_line(1), _line(2, price="abc")]),
+            _order(4, line_items=[_line(1, quantity=2.5)]),
+            _order(5, line_items=[_line(1, price=1e30)]),
+            _order(6, line_items=[]),  # no line: its position counts nothing
+            _order(
+                7, line_items=[None, _line(2), _line(3, quantity="")]
+            ),  # a null item is skipped, not counted away
+            _order(
+                8, line_items=[None, _line(2, quantity="many"), _line(3, price="free")]
+            ),  # the first bad item
+        ],
+    )
+    load_source(config, "ecom", "b1")
+    standardize(config, "b1")
+
+    line = "field 'line_items', item"
+    assert _rejected(lake) == [
+        (FILE, 2, "bad_number", f"{line} 1 of 2, key 'quantity': 'two' is not a valid integer"),
+        (FILE, 3, "bad_number", f"{line} 2 of 2, key 'price': 'abc' is not a valid decimal"),
+        (FILE, 4, "bad_number", f"{line} 1 of 1, key 'quantity': '2.5' is not a valid integer"),
+        (
+            FILE,
+            5,
+            "bad_number",
+            f"{line} 1 of 1, key 'price': '1000000000000000000000000000000' is a number beyond the range "
+            "of decimal(18,2) (16 digits before the point)",
+        ),
+        (FILE, 8, "bad_number", f"{line} 2 of 3, key 'quantity': 'many' is not a valid integer"),
+    ]
+    assert lake.bronze("ecom", "orders")["id"].to_list() == ["1", "6", "7"]
+    lines = lake.silver("order_lines").sort("order_id", "line_no")
+    assert lines.select("order_id", "line_no", "quantity", "line_amount").rows() == [
+        ("ecom:1", 1, 1, Decimal("178.00")),
+        ("ecom:1", 2, 3, Decimal("534.00")),
+        ("ecom:7", 2, 1, Decimal("178.00")),
+        ("ecom:7", 3, None, None),  # an empty quantity is a missing one, as in silver
+    ]
+
+
+def test_line_items_that_are_not_an_array_of_objects_are_rejected_with_the_reason(config, landing, lake):
+    exports.ecom_orders(
+        landing,
+        "2025-03",
+        [
+            _order(1),
+            _order(2, line_items="two cups"),
+            _order(3, line_items={"id": 1, "quantity": 1}),
+            _order(4, line_items=[_line(1), "cup"]),
+            _order(5, line_items=[{**_line(1), "title": {"zh": "杯子"}}]),
+            _order(6, line_items=[]),  # an order without lines lands
+        ],
+    )
+    load_source(config, "ecom", "b1")
+    standardize(config, "b1")
+
+    bad = "is not a JSON array of objects"
+    assert [(n, reason, detail) for _, n, reason, detail in _rejected(lake)] == [
+        (2, "bad_nested_json", f"field 'line_items': 'two cups' {bad} (it is not JSON: a plain text value)"),
+        (3, "bad_nested_json", f"""field 'line_items': '{{"id":1,"quantity":1}}' {bad} (it is a JSON object, not an array)"""),
+        (4, "bad_nested_json", f"field 'line_items': '{_json([_line(1), 'cup'])}' {bad} (item 2 of 2 is a JSON string, not an object)"),
+        (
+            5,
+            "bad_nested_json",
+            f"field 'line_items': '{_json([{**_line(1), 'title': {'zh': '杯子'}}])}' {bad} (item 1 of 1, key 'title', "
+            "holds a JSON object where one value belongs)",
+        ),
+    ]  # fmt: skip
+    assert sorted(lake.silver("orders")["order_id"].to_list()) == ["ecom:1", "ecom:6"]
+
+
+def _json(value: object) -> str:
+    """How DuckDB's reader keeps a nested value in bronze: compact JSON text."""
+    import json
+
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def test_every_value_silver_reads_lands_and_types_there(config, landing, lake):
+    """Ingest accepts exactly what silver reads: numbers as JSON numbers or text, 2.0 as an integer,
+    scientific notation, thousands separators; a missing key or a null item is no problem."""
+    exports.ecom_orders(
+        landing,
+        "2025-03",
+        [
+            _order(
+                1, line_items=[_line(1, quantity=2.0, price=1.5e1), _line(2, quantity="3", price="1,299.00")]
+            ),
+            _order(2, line_items=[None, {"id": 1, "sku": "SKU-1"}]),
+        ],
+    )
+    load_source(config, "ecom", "b1")
+    standardize(config, "b1")
+
+    assert lake.quarantine("ecom").is_empty()
+    lines = lake.silver("order_lines").sort("order_id", "line_no")
+    assert lines.select("order_id", "line_no", "quantity", "unit_price").rows() == [
+        ("ecom:1", 1, 2, Decimal("15.00")),
+        ("ecom:1", 2, 3, Decimal("1299.00")),
+        ("ecom:2", 1, None, None),
+    ]
+
+
+def test_every_json_array_silver_decodes_is_declared_nested_with_the_types_silver_gives(config):
+    """Silver decodes these columns and parses their keys; a key the registry leaves out or types
+    otherwise would reach silver unchecked (a null quantity without a record, or a crash)."""
+    undeclared = []
+    for source, registry in config.section("sources", SourcesConfig).root.items():
+        for name, entity in registry.entities.items():
+            for mapping in entity.silver.values():
+                for column, keys in json_arrays(mapping).items():
+                    declared = entity.nested.get(column, {})
+                    undeclared += [
+                        f"{source}.{name}: {column}.{key}: {declared.get(key, 'undeclared')}, not {kind}"
+                        for key, kind in keys.items()
+                        if declared.get(key) != kind
+                    ]
+    assert undeclared == []
+    orders = config.section("sources", SourcesConfig).get("ecom").entities["orders"]
+    assert set(orders.nested) == {"line_items"}
+
+
+def _orders(**changes: object) -> dict:
+    return {
+        "path": "x.jsonl",
+        "format": "jsonl",
+        "primary_key": ["id"],
+        "silver": {
+            "orders": {
+                "columns": {"source_order_id": "id", "status_history": "history"},
+                "lines": {"column": "items", "fields": {"quantity": "qty"}},
+            }
+        },
+        "nested": {"items": {"qty": "integer"}, "history": {"status": "string"}},
+        **changes,
+    }
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"nested": {"history": {"status": "string"}}}, "decodes column 'items' as a JSON array"),
+        ({"nested": {"items": {"qty": "integer"}, "history": {}}}, "nested column 'history' declares no key"),
+        ({"types": {"items": "integer"}}, "nested column 'items' is also under `types`"),
+    ],
+)
+def test_a_column_silver_decodes_as_a_json_array_must_be_declared_nested(changes, message):
+    EntityConfig.model_validate(_orders())
+    with pytest.raises(ValidationError, match=message):
+        EntityConfig.model_validate(_orders(**changes))
+
+
+def test_declaring_nested_re_reads_the_files_and_none_keeps_the_fingerprint():
+    plain = {"path": "x.jsonl", "format": "jsonl", "primary_key": ["id"]}
+    nested = EntityConfig.model_validate({**plain, "nested": {"items": {"qty": "integer"}}})
+    assert nested.fingerprint() != EntityConfig.model_validate(plain).fingerprint()
+    assert EntityConfig.model_validate({**plain, "nested": {}}).fingerprint() == (
+        EntityConfig.model_validate(plain).fingerprint()
+    )
+    assert "items" in nested.required_columns()
+
+
+def test_a_bad_value_among_many_rows_is_found_and_the_others_land(config, landing, lake):
+    """The rows silver's decoding refuses are searched for by halving: one among a thousand."""
+    orders: list[dict] = [_order(n) for n in range(1, 1001)]
+    orders[636] = _order(637, line_items="one cup")
+    exports.ecom_orders(landing, "2025-03", orders)
+    load_source(config, "ecom", "b1")
+    assert [(n, reason) for _, n, reason, _ in _rejected(lake)] == [(637, "bad_nested_json")]
+    assert lake.bronze("ecom", "orders").height == 999
+    assert lake.bronze("ecom", "orders")["line_items"].null_count() == 0

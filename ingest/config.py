@@ -88,6 +88,11 @@ def _as_ref(value: Any) -> Any:
     return {"column": value} if isinstance(value, str) else value
 
 
+# The key silver reads from each step of an order's `status_history` (a JSON array of objects): the
+# column mapped to orders.status_history is declared `nested` with it (EntityConfig._check_nested).
+STATUS_HISTORY_KEYS = ["status"]
+
+
 class LinesConfig(_Strict):
     """Order lines nested in an order row as a JSON array (the web shop's `line_items`)."""
 
@@ -187,6 +192,9 @@ class EntityConfig(_Strict):
             arrays: dict[str, list[str]] = {}
             if mapping.lines:
                 arrays[mapping.lines.column] = list(mapping.lines.fields.values())
+            history = mapping.columns.get("status_history") if silver == "orders" else None
+            if history is not None and history.column:
+                arrays[history.column] = STATUS_HISTORY_KEYS
             for column, keys in arrays.items():
                 missing = [k for k in keys if k not in self.nested.get(column, {})]
                 if missing:

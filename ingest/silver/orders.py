@@ -7,7 +7,7 @@ from dataclasses import replace
 
 import polars as pl
 
-from ingest.config import ColumnRef, SilverMapping
+from ingest.config import STATUS_HISTORY_KEYS, ColumnRef, SilverMapping
 from ingest.parsing import decode_items, parse_decimal, parse_integer
 from ingest.silver import text
 from ingest.silver.dedup import keep_latest, log_rows, remove_exact
@@ -101,6 +101,9 @@ def json_arrays(mapping: SilverMapping) -> dict[str, dict[str, str]]:
         arrays[mapping.lines.column] = {
             key: column_kind(ORDER_LINES.get(name, pl.String())) for name, key in mapping.lines.fields.items()
         }
+    history = mapping.columns.get("status_history")
+    if history is not None and history.column:
+        arrays[history.column] = dict.fromkeys(STATUS_HISTORY_KEYS, "string")
     return arrays
 
 
@@ -139,7 +142,7 @@ def _finish_orders(orders: pl.DataFrame, rules: Rules) -> pl.DataFrame:
         "status", settings.order_status, pl.col("status").str.strip_chars().str.to_lowercase()
     )
     orders = orders.with_columns(status=status, record_id=prefixed("source_record_id"))
-    history = pl.col("status_history").str.json_decode(dtype=pl.List(pl.Struct({"status": pl.String})))
+    history = decode_items(pl.col("status_history"), STATUS_HISTORY_KEYS)
     path = history.list.eval(pl.element().struct.field("status").str.to_lowercase()).list.join(">")
     orders = orders.with_columns(
         status_path=pl.coalesce(pl.when(path.str.len_chars() > 0).then(path), "status")

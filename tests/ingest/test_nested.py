@@ -1,7 +1,8 @@
 """JSON arrays of objects kept as text in bronze (`nested` in cdp.yaml) are checked on landing.
 
-A web order's `line_items` are JSON text in bronze and decoded in silver. A line quantity of "two"
-or a price of "abc" used to become null in silver without a record (the line's amount with it).
+A web order's `line_items` and `status_history` are JSON text in bronze and decoded in silver. A line
+quantity of "two" or a price of "abc" used to become null in silver without a record (the line's
+amount with it), and a status history that was plain text ("created") stopped `cdp standardize`.
 Ingest now decodes them as silver does and parses each typed key with silver's parsers: such a row is
 rejected whole, its item (from 1) and key named; whatever silver reads still lands.
 """
@@ -152,6 +153,38 @@ def test_every_value_silver_reads_lands_and_types_there(config, landing, lake):
     ]
 
 
+def test_a_status_history_that_is_plain_text_is_rejected_and_standardize_runs(config, landing, lake):
+    exports.ecom_orders(
+        landing,
+        "2025-03",
+        [
+            _order(1),
+            _order(2, status_history="created"),
+            _order(3, status_history=["created", "shipped"]),
+            _order(4, status_history=None),  # no history: the path is the status
+            _order(5, status_history=""),  # empty text is missing too
+        ],
+    )
+    load_source(config, "ecom", "b1")
+    standardize(config, "b1")  # stopped with a polars ComputeError before
+
+    bad = "field 'status_history': '{}' is not a JSON array of objects ({})"
+    assert [(n, reason, detail) for _, n, reason, detail in _rejected(lake)] == [
+        (2, "bad_nested_json", bad.format("created", "it is not JSON: a plain text value")),
+        (
+            3,
+            "bad_nested_json",
+            bad.format('["created","shipped"]', "item 1 of 2 is a JSON string, not an object"),
+        ),
+    ]
+    orders = lake.silver("orders").sort("order_id").select("order_id", "status_path", "status_path_valid")
+    assert orders.rows() == [
+        ("ecom:1", "created>shipped", True),
+        ("ecom:4", "shipped", False),
+        ("ecom:5", "shipped", False),
+    ]
+
+
 def test_every_json_array_silver_decodes_is_declared_nested_with_the_types_silver_gives(config):
     """Silver decodes these columns and parses their keys; a key the registry leaves out or types
     otherwise would reach silver unchecked (a null quantity without a record, or a crash)."""
@@ -168,7 +201,7 @@ def test_every_json_array_silver_decodes_is_declared_nested_with_the_types_silve
                     ]
     assert undeclared == []
     orders = config.section("sources", SourcesConfig).get("ecom").entities["orders"]
-    assert set(orders.nested) == {"line_items"}
+    assert set(orders.nested) == {"line_items", "status_history"}
 
 
 def _orders(**changes: object) -> dict:
@@ -191,6 +224,7 @@ def _orders(**changes: object) -> dict:
     ("changes", "message"),
     [
         ({"nested": {"history": {"status": "string"}}}, "decodes column 'items' as a JSON array"),
+        ({"nested": {"items": {"qty": "integer"}}}, "decodes column 'history' as a JSON array"),
         ({"nested": {"items": {"qty": "integer"}, "history": {}}}, "nested column 'history' declares no key"),
         ({"types": {"items": "integer"}}, "nested column 'items' is also under `types`"),
     ],

@@ -89,8 +89,11 @@ def parse_integer(expr: pl.Expr) -> pl.Expr:
 
 def beyond_range(expr: pl.Expr, column_type: ColumnType) -> pl.Expr:
     """A value written as a number that the column's type cannot hold: 1e+20 in a decimal(18,2) or
-    an int64 column. Only meaningful where the value did not parse (it names why in quarantine)."""
-    number = clean_text(expr).str.replace_all(",", "", literal=True).cast(pl.Float64, strict=False)
+    an int64 column. Only meaningful where the value did not parse (it names why in quarantine); a
+    value that is not written as a number (`12,34.5`: separators out of place) is not one."""
+    text = clean_text(expr)
+    written = pl.when(text.str.contains(NUMBER_PATTERN)).then(text.str.replace_all(",", "", literal=True))
+    number = written.cast(pl.Float64, strict=False)
     finite = number.is_finite().fill_null(False)
     if column_type == "integer":
         return finite & (number == number.floor())

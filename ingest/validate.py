@@ -333,20 +333,17 @@ def _unparseable(check: EntityCheck, column: str) -> tuple[pl.Expr, pl.Expr]:
     """(reason, detail) of a value of a typed column that does not parse; null where it does."""
     column_type = check.entity.types[column]
     bad = pl.col(f"_bad_{column}")
-    detail = pl.when(bad)
-    if column_type in NUMBER_RANGES:
-        detail = detail.then(
-            pl.when(beyond_range(pl.col(column), column_type)).then(
-                pl.format(
-                    f"field '{column}': '{{}}' is a number beyond the range of {NUMBER_RANGES[column_type]}",
-                    pl.col(column),
-                )
-            )
-        ).when(bad)
-    return (
-        pl.when(bad).then(pl.lit(REASON_FOR_TYPE[column_type])),
-        detail.then(pl.format(f"field '{column}': '{{}}' is not a valid {column_type}", pl.col(column))),
-    )
+    not_valid = pl.format(f"field '{column}': '{{}}' is not a valid {column_type}", pl.col(column))
+    detail = pl.when(bad).then(not_valid)
+    if column_type in NUMBER_RANGES:  # one chain: a nested when/then would end it null, not fall through
+        beyond = pl.format(
+            f"field '{column}': '{{}}' is a number beyond the range of {NUMBER_RANGES[column_type]}",
+            pl.col(column),
+        )
+        detail = (
+            pl.when(bad & beyond_range(pl.col(column), column_type)).then(beyond).when(bad).then(not_valid)
+        )
+    return pl.when(bad).then(pl.lit(REASON_FOR_TYPE[column_type])), detail
 
 
 def _implausible(check: EntityCheck, column: str) -> tuple[pl.Expr, pl.Expr]:

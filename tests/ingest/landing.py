@@ -262,7 +262,9 @@ def loyalty(landing: Path) -> None:
     )
 
 
-def survey(landing: Path, quarter: str = "2025-Q1", extra_sheet: bool = True) -> Path:
+def survey(
+    landing: Path, quarter: str = "2025-Q1", extra_sheet: bool = True, responses: list[list] | None = None
+) -> Path:
     import xlsxwriter
 
     path = landing / "survey" / f"responses_{quarter}.xlsx"
@@ -281,8 +283,13 @@ def survey(landing: Path, quarter: str = "2025-Q1", extra_sheet: bool = True) ->
             "touchpoint",
             "comment",
         ],
-        ["Q1", "2025-03-03 10:00:00", "王芳", "wf@example.com", "13800138000", 9, 5, "store", "很好"],
-        ["Q2", "2025-03-04 10:00:00", "Li Lei", None, None, 3, 2, "online", "slow delivery"],
+        *(
+            responses
+            or [
+                ["Q1", "2025-03-03 10:00:00", "王芳", "wf@example.com", "13800138000", 9, 5, "store", "很好"],
+                ["Q2", "2025-03-04 10:00:00", "Li Lei", None, None, 3, 2, "online", "slow delivery"],
+            ]
+        ),
     ]
     for r, row in enumerate(rows):
         for c, value in enumerate(row):

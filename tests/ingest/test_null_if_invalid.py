@@ -341,3 +341,116 @@ def _plans(source: str, name: str, entity: EntityConfig) -> Iterator[Plan]:
             yield order_plan(part, parts.get("order_lines"))
         elif silver != "order_lines":
             yield activity_plan(silver, part)
+
+
+def test_a_loyalty_member_with_an_unreadable_consent_time_lands_with_their_consents(config, landing, lake):
+    """The web shop's consent time is null_if_invalid; the loyalty programme's is too."""
+    exports.loyalty(landing)
+    with sqlite3.connect(landing / "loyalty" / "loyalty.sqlite") as con:
+        con.execute("update members set consent_updated_at = 'last spring'")
+    load_source(config, "loyalty", "b1")
+    standardize(config, "b1")
+
+    assert lake.quarantine("loyalty").select("entity", "row_number", "reason", "detail").rows() == [
+        (
+            "members",
+            1,
+            "invalid_value_nulled",
+            f"field 'consent_updated_at': 'last spring' is not a valid timestamp (unparseable_timestamp); {NULLED}",
+        )
+    ]
+    silver = lake.silver("customer_records").select("record_id", "consent_email", "consent_updated_at")
+    assert silver.rows() == [("loyalty:L00000001", True, None)]
+
+
+def test_a_service_ticket_with_an_unreadable_response_time_resolution_time_or_csat_still_counts(
+    config, landing, lake
+):
+    """A ticket lost on landing is lost from the service KPIs and its requester from identity
+    resolution: an unreadable optional time or score costs that value only."""
+    line = "{id},R{id},王芳,wf@example.com,13800138000,phone,high,confirmed,broken lid,SN1,2025-03-01 09:00:00,{rest}"
+    exports.service_tickets(
+        landing,
+        rows=[
+            line.format(id="T1", rest="soon,2025-03-02 09:00:00,2,5"),
+            line.format(id="T2", rest="2025-03-01 10:00:00,2025-02-30 25:61:00,2,5"),
+            line.format(id="T3", rest="2025-03-01 10:00:00,2999-01-01 00:00:00,2,5"),
+            line.format(id="T4", rest="2025-03-01 10:00:00,2025-03-02 09:00:00,2,five"),
+            "T5,R5,李娜,ln@example.com,13800138001,chat,low,logged,question,,yesterday,,,1,",  # its own time: rejected
+        ],
+    )
+    load_source(config, "service", "b1")
+    standardize(config, "b1")
+
+    recorded = lake.quarantine("service").sort("row_number").select("row_number", "reason", "detail").rows()
+    assert [(n, reason) for n, reason, _ in recorded] == [
+        (1, "invalid_value_nulled"),
+        (2, "invalid_value_nulled"),
+        (3, "invalid_value_nulled"),
+        (4, "invalid_value_nulled"),
+        (5, "unparseable_timestamp"),
+    ]
+    assert [detail.split(" is ")[0] for _, _, detail in recorded[:4]] == [
+        "field 'first_response_at': 'soon'",
+        "field 'resolved_at': '2025-02-30 25:61:00'",
+        "field 'resolved_at': '2999-01-01 00:00:00'",
+        "field 'csat': 'five'",
+    ]
+    assert "(implausible_timestamp)" in recorded[2][2]
+    tickets = lake.silver("tickets").sort("ticket_id")
+    assert tickets.select("ticket_id", "first_response_at", "resolved_at", "csat").rows() == [
+        ("service:T1", None, datetime(2025, 3, 2, 9), 5),
+        ("service:T2", datetime(2025, 3, 1, 10), None, 5),
+        ("service:T3", datetime(2025, 3, 1, 10), None, 5),
+        ("service:T4", datetime(2025, 3, 1, 10), datetime(2025, 3, 2, 9), None),
+    ]
+    requesters = lake.silver("customer_records")["record_id"].sort().to_list()
+    assert requesters == ["service:RT1", "service:RT2", "service:RT3", "service:RT4"]
+
+
+def test_a_survey_response_with_an_unreadable_score_keeps_its_respondent(config, landing, lake):
+    exports.survey(
+        landing,
+        responses=[
+            ["Q1", "2025-03-03 10:00:00", "王芳", "wf@example.com", "13800138000", "ten", 5, "store", "很好"],
+            ["Q2", "2025-03-04 10:00:00", "Li Lei", "ll@example.com", None, 3, "good", "online", "slow"],
+        ],
+    )
+    load_source(config, "survey", "b1")
+    standardize(config, "b1")
+
+    details = lake.quarantine("survey").sort("row_number").select("row_number", "reason", "detail").rows()
+    assert details == [
+        (1, "invalid_value_nulled", f"field 'nps': 'ten' is not a valid integer (bad_number); {NULLED}"),
+        (2, "invalid_value_nulled", f"field 'csat': 'good' is not a valid integer (bad_number); {NULLED}"),
+    ]
+    responses = lake.silver("survey_responses").sort("response_id").select("response_id", "nps", "csat")
+    assert responses.rows() == [("survey:Q1", None, 5), ("survey:Q2", 3, None)]
+    assert lake.silver("customer_records")["record_id"].sort().to_list() == ["survey:Q1", "survey:Q2"]
+
+
+def test_a_coupon_with_an_unreadable_redemption_time_is_still_counted_as_issued(config, landing, lake):
+    exports.loyalty(landing)
+    exports.write_text(
+        landing / "loyalty" / "coupons.csv",
+        "coupon_id,member_id,campaign,value,issued_at,expires_at,redeemed_at,order_ref\n"
+        "C1,L00000001,spring,10.00,2025-03-01 00:00:00,2025-04-01 00:00:00,yesterday,#100123\n"
+        "C2,L00000001,spring,10.00,N/A,2025-04-01 00:00:00,,\n",  # its own time: rejected whole
+    )
+    load_source(config, "loyalty", "b1")
+    standardize(config, "b1")
+
+    recorded = (
+        lake.quarantine("loyalty").sort("row_number").select("entity", "row_number", "reason", "detail")
+    )
+    assert recorded.rows() == [
+        (
+            "coupons",
+            1,
+            "invalid_value_nulled",
+            f"field 'redeemed_at': 'yesterday' is not a valid timestamp (unparseable_timestamp); {NULLED}",
+        ),
+        ("coupons", 2, "unparseable_timestamp", "field 'issued_at': 'N/A' is not a valid timestamp"),
+    ]
+    coupons = lake.silver("coupons").select("coupon_id", "redeemed_at", "order_ref").rows()
+    assert coupons == [("loyalty:C1", None, "#100123")]

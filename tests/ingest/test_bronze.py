@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import copy
 import json
-import os
-import shutil
 import subprocess
 import sys
 from datetime import date, datetime, timedelta
@@ -20,6 +18,7 @@ from ingest.errors import SourceFailed
 from ingest.loader import FileChoices, RowFilter, load_source
 from ingest.report import load_report
 from ingest.standardize import standardize
+from tests.fixtures.file_access import needs_file_modes, without_file_access_overrides
 from tests.ingest import landing as exports
 from warehouse.config import CdpConfig
 
@@ -722,18 +721,7 @@ def test_the_report_counts_each_files_latest_load_not_its_later_skips(config, la
     ]
 
 
-def _without_file_access_overrides() -> list[str]:
-    """A command prefix under which unreadable files are unreadable: root reads them anyway unless
-    its override capabilities are dropped (CI runs as root)."""
-    if os.geteuid() != 0:
-        return []
-    caps = "-dac_override,-dac_read_search"
-    return ["setpriv", f"--inh-caps={caps}", f"--bounding-set={caps}"]
-
-
-@pytest.mark.skipif(
-    os.geteuid() == 0 and shutil.which("setpriv") is None, reason="as root, needs setpriv to drop overrides"
-)
+@needs_file_modes
 def test_an_unreadable_file_fails_alone_and_every_other_file_and_source_lands(config, landing, lake):
     loaded = exports.pos_members(landing, store="S001")
     load_source(config, "pos", "b1")
@@ -747,7 +735,7 @@ def test_an_unreadable_file_fails_alone_and_every_other_file_and_source_lands(co
         path.chmod(0)
     command = [sys.executable, "-m", "cdp.cli", "--config", str(config.path), "--data-root"]
     proc = subprocess.run(
-        [*_without_file_access_overrides(), *command, str(config.data_root), "ingest", "--batch-id", "b2"],
+        [*without_file_access_overrides(), *command, str(config.data_root), "ingest", "--batch-id", "b2"],
         capture_output=True,
         text=True,
     )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -14,6 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 from cdp.cli import cli
+from tests.fixtures.file_access import needs_file_modes, without_file_access_overrides
 from tests.fixtures.tiny_lake import BATCH, write_tiny_lake
 from tests.marts.conftest import tiny_config
 from warehouse import dbt, delta
@@ -131,17 +131,7 @@ def test_cdp_marts_publish_pseudonymises_as_the_pipeline_does(published_copy):
     assert json.loads(result.output)["role_databases"]
 
 
-def _without_file_access_overrides() -> list[str]:
-    """Root writes into a read-only folder anyway unless its override capabilities are dropped."""
-    if os.geteuid() != 0:
-        return []
-    caps = "-dac_override,-dac_read_search"
-    return ["setpriv", f"--inh-caps={caps}", f"--bounding-set={caps}"]
-
-
-@pytest.mark.skipif(
-    os.geteuid() == 0 and shutil.which("setpriv") is None, reason="as root, needs setpriv to drop overrides"
-)
+@needs_file_modes
 def test_a_publish_the_file_system_refuses_says_what_was_swapped_and_how_to_publish_again(published_copy):
     root = published_copy.data_root
     (root / "marts" / "dim_customer.parquet").unlink()  # so that the next publish has work to do
@@ -150,7 +140,7 @@ def test_a_publish_the_file_system_refuses_says_what_was_swapped_and_how_to_publ
     (root / "marts").chmod(0o555)
     try:
         proc = subprocess.run(
-            [*_without_file_access_overrides(), sys.executable, "-m", "cdp.cli", *publish_again],
+            [*without_file_access_overrides(), sys.executable, "-m", "cdp.cli", *publish_again],
             capture_output=True,
             text=True,
         )

@@ -12,7 +12,7 @@ import logging
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -78,7 +78,8 @@ class SuiteRun:
     batches: int = 0
     seconds: float = 0.0
     skipped: str | None = None
-    scope: str = FULL  # `changed` when its row-level rules read only the changed rows
+    scope: str = FULL  # `changed` when its row-level rules read only the changed rows (rules marked
+    # `scope: full`, such as referential integrity, judge whole tables all the same: Outcome.scope)
 
 
 @dataclass
@@ -243,9 +244,7 @@ def run_gate(
             repair = catalog.frame("select * from derived.repair_list") if wants_repair else None
         refresh = settings.refresh_scorecard and "gold" in layers and SCORECARD_MART in catalog.marts()
     with _timed(report, "write"):
-        write_results(
-            paths, results_frame(report.outcomes, run_id, checked_at, report.suite_scopes), run_id, layers
-        )
+        write_results(paths, results_frame(report.outcomes, run_id, checked_at), run_id, layers)
         write_metrics(paths, report.metrics, run_id, checked_at, layers)
         if repair is not None:
             write_repair_list(paths, repair, run_id)
@@ -329,9 +328,11 @@ def _run_suite(
         for rule_result in result.results:
             rule = suite.expectations[session.rule_index(suite, rule_result.expectation_config.id)]
             if suite.label_by:
-                report.outcomes += labelled_outcomes(suite, rule, rule_result, frame, session.sample_rows)
+                judged = labelled_outcomes(suite, rule, rule_result, frame, session.sample_rows)
             else:
-                report.outcomes.append(outcome(suite, rule, labels, rule_result, frame))
+                judged = [outcome(suite, rule, labels, rule_result, frame)]
+            scope = rule.scope or run.scope  # a whole-table rule is `full` in a daily gate too
+            report.outcomes += [replace(o, scope=scope) for o in judged]
     run.rows, run.batches = table.num_rows, len(batches)
     run.seconds = time.perf_counter() - started
     return run

@@ -40,6 +40,7 @@ class Outcome:
     passed: int
     success: bool
     details: dict[str, Any] = field(default_factory=dict)
+    scope: str = "full"  # `changed` when the rule judged only the rows added since the last passing gate
 
     @property
     def score(self) -> float:
@@ -78,6 +79,7 @@ class Outcome:
             "success": self.success,
             "score": round(self.score, 6),
             "details": json.dumps(self.details, ensure_ascii=False, default=str),
+            "scope": self.scope,
         }
 
 
@@ -201,7 +203,11 @@ def outcome(
 def labelled_outcomes(
     suite: SuiteSpec, rule: ExpectationSpec, result: Any, frame: pd.DataFrame, sample_rows: int
 ) -> list[Outcome]:
-    """Label mode: split one row-wise result over the `label_by` values of the frame's rows."""
+    """Label mode: split one row-wise result over the `label_by` values of the frame's rows.
+
+    A label whose `rows.checked` is null was not judged by the rule (a changed-rows rule in a
+    frame that also holds whole-table rules, for a source without changed rows): no outcome.
+    """
     if frame.empty:
         return []
     keys = frame[suite.label_by].astype("string").fillna("unknown")
@@ -210,9 +216,12 @@ def labelled_outcomes(
     stats: dict[str, Any] = dict(result.result or {})
     unexpected = np.zeros(len(frame), dtype=bool)
     unexpected[[int(i) for i in stats.get("unexpected_index_list") or []]] = True
+    judged = np.ones(len(frame), dtype=bool)
     if rule.rows is not None:
         checked_rows = _numbers(frame, rule.rows.checked)
         failed_rows = _numbers(frame, rule.rows.failed)
+        if rule.rows.checked in frame.columns:
+            judged = frame[rule.rows.checked].notna().to_numpy()
     else:
         domain = rule.domain_columns
         evaluated = (
@@ -226,6 +235,8 @@ def labelled_outcomes(
     for key, positions in groups.items():  # one per label (a handful of sources), not per row
         values = key if isinstance(key, tuple) else (key,)
         labels = dict(zip(suite.label_by, (str(v) for v in values), strict=True))
+        if error is None and not judged[positions].any():
+            continue
         if error is not None:
             outcomes.append(_make(suite, rule, labels, 0, 0, False, {"error": error}))
             continue

@@ -58,21 +58,9 @@ def _in(values: Iterable[str]) -> str:
     return ", ".join(sql_string(v) for v in sorted(set(values)))
 
 
-def results_frame(
-    outcomes: list[Outcome], run_id: str, checked_at: datetime, scopes: dict[str, str] | None = None
-) -> pl.DataFrame:
-    """One row per outcome; `scope` per suite (`full` unless `scopes` says `changed`)."""
-    scopes = scopes or {}
-    rows = [
-        {
-            "run_id": run_id,
-            "checked_at": checked_at,
-            "layer": o.layer,
-            **o.as_row(),
-            "scope": scopes.get(o.suite, "full"),
-        }
-        for o in outcomes
-    ]
+def results_frame(outcomes: list[Outcome], run_id: str, checked_at: datetime) -> pl.DataFrame:
+    """One row per outcome; `scope` per rule: `changed` rows or the `full` table (`Outcome.scope`)."""
+    rows = [{"run_id": run_id, "checked_at": checked_at, "layer": o.layer, **o.as_row()} for o in outcomes]
     return pl.DataFrame(rows, schema=RESULTS_SCHEMA).select(list(RESULTS_SCHEMA))
 
 

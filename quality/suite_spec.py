@@ -23,6 +23,7 @@ File shape (quality/suites/<layer>/<name>.yml)::
         notes: why the rule exists (shown in the data docs)
         rows: {checked: orders, failed: duplicate_order_ids}  # metric frames: row counts
         sample: sample_duplicate_order_ids            # metric frames: column of failing keys
+        scope: full   # optional: the rule judges whole tables on every gate (referential integrity)
 
 Splitting results by source, two ways:
 
@@ -31,6 +32,13 @@ Splitting results by source, two ways:
 - `label_by: [source, entity]` runs the whole (small) frame as one GX batch and attributes each
   failing row to its labels. For frames of pre-aggregated metrics, one row per source: one GX run
   instead of one per source. Only row-wise rules without `mostly` are allowed there.
+
+A rule of a suite that reads `changed.<table>` judges the changed rows in a daily gate; one marked
+`scope: full` computes its columns over whole tables in the same query (`silver.<table>`) and is
+recorded as `full` (`dq_results.scope`). Referential integrity needs it: a parent removed upstream
+orphans children that did not change. A labelled metric frame gives such a suite a row for every
+source of the whole table; a changed-rows rule whose `rows.checked` column is null for a source
+(no changed rows there) is not judged for it and writes no result.
 
 Kwargs may reference `{"$PARAMETER": name}` (GX suite parameters) filled from cdp.yaml at run
 time; the same values are DuckDB variables (`getvariable('name')`) inside `data`.
@@ -50,6 +58,7 @@ from warehouse.errors import CdpError
 Layer = Literal["bronze", "silver", "gold"]
 Dimension = Literal["completeness", "accuracy", "consistency", "timeliness", "validity", "uniqueness"]
 Severity = Literal["critical", "warning"]
+RuleScope = Literal["full"]
 LAYERS: tuple[str, ...] = ("bronze", "silver", "gold")
 # Expectations judged row by row (GX "map" expectations): the only ones a `label_by` suite may use.
 _ROW_WISE = re.compile(
@@ -88,6 +97,8 @@ class ExpectationSpec(_Strict):
     notes: str | None = None
     rows: RowCounts | None = None
     sample: str | None = None
+    # `full`: judged over whole tables on every gate, whatever the gate's scope (see module doc)
+    scope: RuleScope | None = None
 
     @property
     def row_wise(self) -> bool:
@@ -120,6 +131,8 @@ class ExpectationSpec(_Strict):
             meta["rows"] = self.rows.model_dump()
         if self.sample:
             meta["sample"] = self.sample
+        if self.scope:
+            meta["scope"] = self.scope  # the data docs show that the rule judged whole tables
         config: dict[str, Any] = {
             "type": self.type,
             "kwargs": self.kwargs,

@@ -1,7 +1,8 @@
 """A daily gate judges row by row only what changed since the last passing gate (quality/scope.py).
 
 Given a clean lake gated once (full scope), a day's increment appended to silver orders is judged
-on its own rows, while uniqueness still holds over the whole table; a bad row of the day fails
+on its own rows, while uniqueness still holds over the whole table and referential integrity is
+judged over every row (scope `full`); a bad row of the day fails
 exactly as it would in a full gate, a failed gate judges the same rows again next run, and
 `full=True` judges everything.
 """
@@ -106,8 +107,21 @@ def test_suites_without_changed_rows_judge_whole_tables_and_say_so(day):
     results = delta.read(day["lake"].paths.lake / "quality" / "dq_results").filter(
         pl.col("run_id") == DAY_RUN
     )
-    # order lines did not change: their row-level rules had nothing to judge
-    assert results.filter(pl.col("suite") == "silver_order_lines").is_empty()
+    # order lines did not change: their row-level rules had nothing to judge, and only their
+    # referential rule (every line against the current orders) was judged, over the whole table
+    lines = results.filter(pl.col("suite") == "silver_order_lines")
+    assert set(lines.select("column", "scope").rows()) == {("orphan_lines", FULL)}
+    assert lines["checked"].sum() == day["lake"].silver("order_lines").height
+
+
+def test_referential_integrity_judges_every_order_in_a_daily_gate(day):
+    """A customer removed upstream orphans old orders: the rule reads the whole table, scope `full`,
+    while the row-level rules of the same suite judged the day's three orders (`changed`)."""
+    ecom = orders_rule(day["lake"], DAY_RUN, "unknown_customer_share").filter(pl.col("source") == "ecom")
+    assert ecom.select("checked", "passed", "scope").rows() == [(19 + 3, 19 + 3, FULL)]
+    pos = orders_rule(day["lake"], DAY_RUN, "unknown_customer_share").filter(pl.col("source") == "pos")
+    assert pos.select("checked", "scope").rows() == [(9, FULL)]  # pos had no order that day
+    assert orders_rule(day["lake"], DAY_RUN, "negative_totals")["source"].to_list() == ["ecom"]
 
 
 def test_a_failed_gate_does_not_advance_so_the_next_run_judges_the_same_rows(day):

@@ -113,13 +113,39 @@ def test_a_daily_gold_gate_judges_the_days_orders_and_stops_on_each_of_their_def
     }
     message = str(raised.value)
     assert NEGATIVE_ORDER in message and reused in message and f"{NEW_ORDER} -> GHOST" in message
-    # judged: the day's three orders and the old row sharing the re-delivered key, all ecom
+    # judged: the day's three orders and the old row sharing the re-delivered key, all ecom; the
+    # customers of every order of the mart, whole (dim_customer is rebuilt: old rows can orphan)
     daily = fct_orders_results(lake, DAY_RUN)
-    assert set(daily.select("source", "checked", "scope").rows()) == {("ecom", 4, CHANGED)}
-    assert sorted(daily["passed"]) == [3, 3, 3]
+    ecom_orders = lake.silver("orders").filter(pl.col("source") == "ecom").height
+    assert set(daily.select("column", "source", "checked", "passed", "scope").rows()) == {
+        ("duplicated_orders", "ecom", 4, 3, CHANGED),
+        ("negative_totals", "ecom", 4, 3, CHANGED),
+        ("orders_of_unknown_customers", "ecom", ecom_orders, ecom_orders - 1, FULL),
+        ("orders_of_unknown_customers", "pos", 9, 9, FULL),
+    }
     # a full gate judges every order and fails the same way
     with pytest.raises(QualityGateError) as full:
         run_gate(lake.config, ["gold"], "b20261101T050000", checked_at=day, full=True)
     assert len(full.value.report.critical_failures) == 3
     whole = fct_orders_results(lake, "b20261101T050000")
     assert set(whole["scope"]) == {FULL} and whole["checked"].sum() > daily["checked"].sum()
+
+
+def test_a_customer_gone_from_dim_customer_fails_the_daily_gold_gate_on_unchanged_orders(tmp_path):
+    """No order changed, so no fact row was judged row by row; their customers still are."""
+    lake = clean_lake(tmp_path / "data")
+    write_build_database(lake)
+    run_gate(lake.config, ["gold"], RUN_ID, checked_at=CHECKED_AT)
+    with duckdb.connect(str(lake.paths.build_duckdb)) as built:
+        [(gone,)] = built.execute(
+            "select min(customer_id) from marts.fct_orders where source = 'ecom' and customer_id is not null"
+        ).fetchall()
+        built.execute("delete from marts.dim_customer where customer_id = ?", [gone])
+    with pytest.raises(QualityGateError) as raised:
+        run_gate(lake.config, ["gold"], DAY_RUN, checked_at=CHECKED_AT + timedelta(hours=1))
+    report = raised.value.report
+    assert report is not None and report.scope == CHANGED
+    critical = {(o.suite, o.column, o.source) for o in report.critical_failures}
+    assert ("gold_fct_orders", "orders_of_unknown_customers", "ecom") in critical  # with dim_customer's own
+    assert f"-> {gone}" in str(raised.value)
+    assert set(fct_orders_results(lake, DAY_RUN)["scope"]) == {FULL}

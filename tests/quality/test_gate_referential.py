@@ -1,0 +1,160 @@
+"""Referential integrity is judged over whole tables on every gate, daily (changed scope) or not.
+
+A parent that disappears leaves its children unchanged: a re-delivered customer export without
+some customers orphans their orders, which no changed-rows view shows. So rules that relate a
+child table to its parent (orders, events and ledger entries -> customer records, order lines ->
+orders) judge the whole child table against the current parent, and say so (`scope` = `full`);
+the row-level rules of the same suites still judge only the changed rows.
+"""
+
+from __future__ import annotations
+
+import json
+
+import polars as pl
+import pytest
+
+from ingest.loader import load_source
+from ingest.standardize import standardize
+from quality.gate import QualityGateError, run_gate
+from quality.scope import CHANGED, FULL
+from tests.datagen.helpers import small_config
+from tests.quality.lake import CHECKED_AT, DAY_RUN, RUN_ID, Lake, clean_lake
+from warehouse import delta
+from warehouse.config import CdpConfig
+
+datagen = pytest.importorskip("datagen")
+
+SILVER_GATE = ["bronze", "silver"]
+REDELIVERY_RUN = "b20261101T020000"
+DROPPED = 20  # web customers with orders left out of the re-delivered export
+
+
+def results_of(root, run_id: str, suite: str) -> pl.DataFrame:
+    results = delta.read(root / "lake" / "quality" / "dq_results")
+    return results.filter((pl.col("run_id") == run_id) & (pl.col("suite") == suite))
+
+
+@pytest.fixture(scope="module")
+def redelivered(tmp_path_factory):
+    """Web shop exports landed and gated (full), then customers.jsonl re-delivered without
+    twenty customers who have orders, landed, standardized and gated again (a daily gate)."""
+    root = tmp_path_factory.mktemp("redelivered") / "data"
+    base = small_config(root)
+    config = CdpConfig(
+        path=base.path,
+        raw={**base.raw, "sources": {"ecom": base.raw["sources"]["ecom"]}},
+        data_root=base.data_root,
+    )
+    datagen.generate_dataset(out_dir=root, customers=200, seed=7, config=config)
+    load_source(config, "ecom", RUN_ID)
+    standardize(config, RUN_ID)
+    first = run_gate(config, SILVER_GATE, RUN_ID)
+    orders = delta.read(root / "lake" / "silver" / "orders", ["record_id"])
+    buyers = orders.get_column("record_id").drop_nulls().unique().sort().head(DROPPED)
+    dropped = {record_id.split(":", 1)[1] for record_id in buyers}
+    export = root / "landing" / "ecom" / "customers.jsonl"
+    kept = [line for line in export.read_text(encoding="utf-8").splitlines() if line.strip()]
+    kept = [line for line in kept if str(json.loads(line)["id"]) not in dropped]
+    export.write_text("\n".join(kept) + "\n", encoding="utf-8")
+    load_source(config, "ecom", REDELIVERY_RUN)
+    standardize(config, REDELIVERY_RUN)
+    with pytest.raises(QualityGateError) as raised:
+        run_gate(config, SILVER_GATE, REDELIVERY_RUN)
+    orphaned = orders.filter(pl.col("record_id").is_in(buyers.implode())).height
+    return {"root": root, "first": first, "error": raised.value, "buyers": buyers, "orphaned": orphaned}
+
+
+def test_customers_dropped_by_a_redelivered_export_fail_the_daily_gate_on_their_orders(redelivered):
+    """The orders did not change, so no changed-rows rule sees them: the whole table is judged."""
+    assert redelivered["first"].critical_failures == []
+    error = redelivered["error"]
+    assert error.report is not None and error.report.scope == CHANGED
+    critical = {(o.suite, o.column, o.source) for o in error.report.critical_failures}
+    assert ("silver_orders", "unknown_customer_share", "ecom") in critical
+    message = str(error)
+    assert "unknown_customer_share" in message
+    [rule] = (
+        results_of(redelivered["root"], REDELIVERY_RUN, "silver_orders")
+        .filter(pl.col("column") == "unknown_customer_share")
+        .iter_rows(named=True)
+    )
+    every_order = delta.read(redelivered["root"] / "lake" / "silver" / "orders").height
+    assert (rule["checked"], rule["checked"] - rule["passed"]) == (every_order, redelivered["orphaned"])
+    assert rule["scope"] == FULL and rule["severity"] == "critical"
+
+
+def test_the_sample_names_the_landing_file_of_each_orphaned_order(redelivered):
+    [failure] = [
+        o for o in redelivered["error"].report.critical_failures if o.column == "unknown_customer_share"
+    ]
+    sample = failure.details["sample"][0]["sample_unknown_customers"]
+    assert sample and all(" -> ecom:" in entry and "(ecom/orders/orders_" in entry for entry in sample)
+    assert any(record_id in entry for record_id in redelivered["buyers"] for entry in sample)
+
+
+def test_the_unchanged_orders_row_level_rules_judge_nothing_that_day(redelivered):
+    orders = results_of(redelivered["root"], REDELIVERY_RUN, "silver_orders")
+    assert set(orders["column"]) == {"unknown_customer_share"}  # the other rules had no changed order
+    assert set(orders["scope"]) == {FULL}
+
+
+# --- every child -> parent rule, on the small lake ------------------------------------------------
+def drop_parents(lake: Lake) -> dict[str, str]:
+    """Remove (as a new commit) one customer record with events and a ledger entry, and one order
+    with lines: the children stay as they were."""
+    events = lake.silver("events").filter(pl.col("record_id").is_not_null())
+    ledger = lake.silver("loyalty_ledger")
+    member = ledger.get_column("record_id").drop_nulls().sort()[0]
+    visitor = events.get_column("record_id").sort()[0]
+    order = lake.silver("order_lines").get_column("order_id").sort()[0]
+    records = lake.silver("customer_records")
+    lake.replace_silver("customer_records", records.filter(~pl.col("record_id").is_in([member, visitor])))
+    lake.replace_silver("orders", lake.silver("orders").filter(pl.col("order_id") != order))
+    return {"member": member, "visitor": visitor, "order": order}
+
+
+@pytest.fixture(scope="module")
+def parents_gone(tmp_path_factory):
+    """A clean lake gated (full), its parents then removed, gated again (a daily gate)."""
+    lake = clean_lake(tmp_path_factory.mktemp("parents") / "data")
+    run_gate(lake.config, SILVER_GATE, RUN_ID, checked_at=CHECKED_AT)
+    dropped = drop_parents(lake)
+    with pytest.raises(QualityGateError) as raised:
+        run_gate(lake.config, SILVER_GATE, DAY_RUN, checked_at=CHECKED_AT)
+    return {"lake": lake, "dropped": dropped, "error": raised.value}
+
+
+def test_lines_of_an_order_gone_from_silver_fail_the_daily_gate(parents_gone):
+    error, order = parents_gone["error"], parents_gone["dropped"]["order"]
+    assert error.report.scope == CHANGED
+    critical = {(o.suite, o.column) for o in error.report.critical_failures}
+    assert ("silver_order_lines", "orphan_lines") in critical
+    assert order in str(error)
+    source = order.split(":", 1)[0]
+    lines = (
+        parents_gone["lake"].silver("order_lines").filter(pl.col("order_id").str.starts_with(f"{source}:"))
+    )
+    judged = results_of(parents_gone["lake"].root, DAY_RUN, "silver_order_lines")
+    # the lines did not change: only the referential rule judged them, every line of the source
+    assert set(judged["column"]) == {"orphan_lines"} and set(judged["scope"]) == {FULL}
+    [rule] = judged.filter(pl.col("source") == source).iter_rows(named=True)
+    orphans = lines.filter(pl.col("order_id") == order).height
+    assert (rule["checked"], rule["checked"] - rule["passed"]) == (lines.height, orphans)
+
+
+def test_events_and_ledger_entries_of_a_customer_gone_are_warned_about(parents_gone):
+    warned = {(o.suite, o.column): o for o in parents_gone["error"].report.warnings}
+    dropped = parents_gone["dropped"]
+    events = warned[("silver_events", "unknown_customer_share")]
+    ledger = warned[("silver_loyalty_ledger", "unknown_member_share")]
+    assert dropped["visitor"] in json.dumps(events.details) and dropped["member"] in json.dumps(
+        ledger.details
+    )
+    for suite, column in (
+        ("silver_events", "unknown_customer_share"),
+        ("silver_loyalty_ledger", "unknown_member_share"),
+    ):
+        rows = results_of(parents_gone["lake"].root, DAY_RUN, suite)
+        # the events and the ledger did not change: only their referential rule judged them
+        assert set(rows["column"]) == {column} and set(rows["scope"]) == {FULL}, suite

@@ -72,6 +72,13 @@ NULL_RULES = ("expect_column_values_to_not_be_null", "expect_column_values_to_be
 # gate judges row by row (quality.scope: the rows added since the last passing gate, or all).
 SCHEMAS = ("bronze", "silver", "identity", "meta", "quality", "gold", "derived", "changed")
 _TABLE_REFERENCE = re.compile(r"\b(" + "|".join(SCHEMAS) + r")\.([A-Za-z_][A-Za-z0-9_]*)\b")
+# Comments and string literals name no table the query reads (a comment citing `quality.outcomes`
+# would make the suite wait for a table that does not exist, and skip).
+_NOT_READ = re.compile(r"'(?:[^']|'')*'|--[^\n]*|/\*.*?\*/", re.DOTALL)
+
+
+def _tables_read(sql: str) -> list[tuple[str, str]]:
+    return _TABLE_REFERENCE.findall(_NOT_READ.sub(" ", sql))
 
 
 class SuiteDefinitionError(CdpError):
@@ -164,7 +171,7 @@ class SuiteSpec(_Strict):
     @field_validator("data")
     @classmethod
     def _reads_the_lake(cls, value: str) -> str:
-        if not _TABLE_REFERENCE.search(value):
+        if not _tables_read(value):
             raise ValueError(
                 f"`data` must read at least one table as <schema>.<table> ({', '.join(SCHEMAS)})"
             )
@@ -186,7 +193,7 @@ class SuiteSpec(_Strict):
     @property
     def tables(self) -> list[str]:
         """`schema.table` names the query reads, in order of first mention."""
-        found = [f"{schema}.{table}" for schema, table in _TABLE_REFERENCE.findall(self.data)]
+        found = [f"{schema}.{table}" for schema, table in _tables_read(self.data)]
         return list(dict.fromkeys(found))
 
 

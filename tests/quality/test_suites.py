@@ -62,6 +62,16 @@ def test_a_suite_tags_rules_in_gx_meta_and_severity(tmp_path):
     assert suite.tables == ["silver.orders"]
 
 
+def test_tables_named_in_comments_or_strings_are_not_required_by_a_suite(tmp_path):
+    """Only what the query reads makes the suite wait for a table: a comment citing another table
+    would otherwise skip the suite every day as 'not found'."""
+    data = (
+        '"-- joins quality.outcomes later\\n/* see silver.events */ '
+        "select order_id, 'gold.fct_orders' as note from silver.orders\""
+    )
+    assert load_suite(_write(tmp_path, "commented", data=data)).tables == ["silver.orders"]
+
+
 @pytest.mark.parametrize(
     "kwargs, message",
     [

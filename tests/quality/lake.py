@@ -353,3 +353,23 @@ def write_build_database(
             "create table marts.activation_lists as select customer_id, 'win_back' as list_name, "
             "'email' as contact_channel from (select distinct customer_id from marts.dim_customer order by 1 limit 3)"
         )
+
+
+def generated_web_shop(root: Path, customers: int = 200, seed: int = 7) -> CdpConfig:
+    """A root with only the web shop configured, its generated exports landed and standardized:
+    the generator's noisy data through the real loader, for the gates to judge."""
+    import datagen
+    from ingest.loader import load_source
+    from ingest.standardize import standardize
+    from tests.datagen.helpers import small_config
+
+    base = small_config(root)
+    config = CdpConfig(
+        path=base.path,
+        raw={**base.raw, "sources": {"ecom": base.raw["sources"]["ecom"]}},
+        data_root=base.data_root,
+    )
+    datagen.generate_dataset(out_dir=root, customers=customers, seed=seed, config=config)
+    load_source(config, "ecom", RUN_ID)
+    standardize(config, RUN_ID)
+    return config

@@ -18,10 +18,8 @@ from ingest.loader import load_source
 from ingest.standardize import standardize
 from quality.gate import QualityGateError, run_gate
 from quality.scope import CHANGED, FULL
-from tests.datagen.helpers import small_config
-from tests.quality.lake import CHECKED_AT, DAY_RUN, RUN_ID, Lake, clean_lake
+from tests.quality.lake import CHECKED_AT, DAY_RUN, RUN_ID, Lake, clean_lake, generated_web_shop
 from warehouse import delta
-from warehouse.config import CdpConfig
 
 datagen = pytest.importorskip("datagen")
 
@@ -40,15 +38,7 @@ def redelivered(tmp_path_factory):
     """Web shop exports landed and gated (full), then customers.jsonl re-delivered without
     twenty customers who have orders, landed, standardized and gated again (a daily gate)."""
     root = tmp_path_factory.mktemp("redelivered") / "data"
-    base = small_config(root)
-    config = CdpConfig(
-        path=base.path,
-        raw={**base.raw, "sources": {"ecom": base.raw["sources"]["ecom"]}},
-        data_root=base.data_root,
-    )
-    datagen.generate_dataset(out_dir=root, customers=200, seed=7, config=config)
-    load_source(config, "ecom", RUN_ID)
-    standardize(config, RUN_ID)
+    config = generated_web_shop(root)
     first = run_gate(config, SILVER_GATE, RUN_ID)
     orders = delta.read(root / "lake" / "silver" / "orders", ["record_id"])
     buyers = orders.get_column("record_id").drop_nulls().unique().sort().head(DROPPED)

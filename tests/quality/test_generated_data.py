@@ -12,12 +12,8 @@ import json
 import polars as pl
 import pytest
 
-from ingest.loader import load_source
-from ingest.standardize import standardize
 from quality.gate import run_gate
-from tests.datagen.helpers import small_config
-from tests.quality.lake import RUN_ID
-from warehouse.config import CdpConfig
+from tests.quality.lake import RUN_ID, generated_web_shop
 
 datagen = pytest.importorskip("datagen")
 
@@ -25,15 +21,7 @@ datagen = pytest.importorskip("datagen")
 @pytest.fixture(scope="module")
 def gated(tmp_path_factory):
     root = tmp_path_factory.mktemp("generated") / "data"
-    base = small_config(root)
-    config = CdpConfig(
-        path=base.path,
-        raw={**base.raw, "sources": {"ecom": base.raw["sources"]["ecom"]}},
-        data_root=base.data_root,
-    )
-    datagen.generate_dataset(out_dir=root, customers=200, seed=7, config=config)
-    load_source(config, "ecom", RUN_ID)
-    standardize(config, RUN_ID)
+    config = generated_web_shop(root)
     report = run_gate(config, ["bronze", "silver"], RUN_ID)
     return root, report
 

@@ -24,6 +24,7 @@ from typing import Any
 import click
 
 from bench.measure import Measurement, markdown_table, measure, save_results, update_results_md
+from warehouse.batches import new_batch_id
 
 SECTION = "Data quality gates (`cdp bench quality`)"
 TARGET_OVERHEAD = 0.20
@@ -131,7 +132,7 @@ def _gates(root: Path) -> list[Measurement]:
     from quality.gate import QualityGateError, run_gate
 
     config, steps = _config(root), []
-    run_id = "b" + datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
+    run_id = new_batch_id()
     for name, layers in ((GATE_STAGES[0], ["bronze", "silver"]), (GATE_STAGES[1], ["gold"])):
         cpu = time.process_time()
         with measure(name, rows=_orders(root)) as step:

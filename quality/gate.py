@@ -308,12 +308,7 @@ def _run_suite(
         table = catalog.query(suite.data)
     except duckdb.Error as exc:  # DuckDB's message names the line, column or table
         raise SuiteDefinitionError(f"{suite.path}: the `data` query failed: {exc}") from exc
-    absent = [c for c in [*suite.batch_by, *suite.label_by] if c not in table.column_names]
-    if absent:
-        raise SuiteDefinitionError(
-            f"{suite.path}: batch_by/label_by column(s) not in the query's result: {', '.join(absent)}"
-        )
-    _check_rule_columns(suite, table.column_names)
+    _check_named_columns(suite, table.column_names)
     # A changed-scope suite with nothing changed has nothing to judge, batched by source or not.
     nothing_changed = run.scope == CHANGED and table.num_rows == 0
     batches = [] if nothing_changed else partitions(table, suite.batch_by)
@@ -338,13 +333,19 @@ def _run_suite(
     return run
 
 
-def _check_rule_columns(suite: SuiteSpec, columns: list[str]) -> None:
-    """Every column a rule names is in the query's result, else the suite is wrong, not the data.
+def _check_named_columns(suite: SuiteSpec, columns: list[str]) -> None:
+    """Every column the suite names (batch_by, label_by, each rule's) is in the query's result, else
+    the suite is wrong, not the data.
 
-    Without this a misspelt column is a rule that "could not be evaluated" every day (a critical
-    one blocking every publish as if the data were bad), and a misspelt `rows:` column counts 0
-    rows checked: a rule that silently judges nothing.
+    Without this a misspelt rule column is a rule that "could not be evaluated" every day (a
+    critical one blocking every publish as if the data were bad), and a misspelt `rows:` column
+    counts 0 rows checked: a rule that silently judges nothing.
     """
+    absent = [c for c in [*suite.batch_by, *suite.label_by] if c not in columns]
+    if absent:
+        raise SuiteDefinitionError(
+            f"{suite.path}: batch_by/label_by column(s) not in the query's result: {', '.join(absent)}"
+        )
     for index, rule in enumerate(suite.expectations):
         absent = [c for c in rule.named_columns if c not in columns]
         if absent:

@@ -30,18 +30,32 @@ def privacy() -> None:
 )
 @pass_cli
 def check(cli: CliContext, declared: bool) -> None:
-    """Fail (exit 1) when any column of any table in the data root has no PII classification."""
+    """Fail (exit 1) when any column of any table in the data root has no PII classification, or
+    when the audit log still holds queries logged with their values (before the shape rule)."""
+    from privacy import audit
+    from privacy.audit_history import COMMAND
     from privacy.catalogue import discover, unclassified_columns
+    from privacy.layout import PrivacyPaths
 
     tables = discover(cli.config, include_declared=declared)
     missing = unclassified_columns(cli.config, tables)
     columns = sum(len(t.columns) for t in tables)
+    problems = []
     if missing:
         lines = "\n  ".join(str(m) for m in missing)
-        raise click.ClickException(
+        problems.append(
             f"{len(missing)} column(s) without a classification in cdp.yaml privacy.catalogue:\n  {lines}"
         )
+    if audit.history_unredacted(cli.config):
+        problems.append(
+            f"the audit log {PrivacyPaths.of(cli.config).audit_log} may hold queries logged with "
+            "the values they looked for (events written before queries were logged by shape), and "
+            f"system_admin reads it: run `{COMMAND}` once (docs/privacy.md, section 4)"
+        )
+    if problems:
+        raise click.ClickException("\n".join(problems))
     click.echo(f"every column is classified: {columns} columns in {len(tables)} tables")
+    click.echo("audit log: every query is logged by its shape")
 
 
 @privacy.command()
@@ -120,12 +134,25 @@ def retention(cli: CliContext, dry_run: bool) -> None:
 @click.option("--last", default=20, show_default=True, help="How many of the latest events to show.")
 @click.option("--action", default=None, help="Only this action (role_query, erasure, export, backup, ...).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON lines instead of a table.")
+@click.option(
+    "--redact-history",
+    is_flag=True,
+    help="Rewrite events logged before queries were logged by shape to their shape (once; audited). "
+    "Run it when nothing else writes to the data root.",
+)
+@click.option("--user", default=None, help="Who runs --redact-history (default $CDP_USER or the OS user).")
 @pass_cli
-def audit(cli: CliContext, last: int, action: str | None, as_json: bool) -> None:
+def audit(
+    cli: CliContext, last: int, action: str | None, as_json: bool, redact_history: bool, user: str | None
+) -> None:
     """The latest audit events: who, when, what, which rows/columns, outcome."""
     import polars as pl
 
     from privacy import audit as audit_log
+
+    if redact_history:
+        _redact_history(cli, user)
+        return
 
     frame = audit_log.read(cli.config)
     if action:
@@ -146,3 +173,18 @@ def audit(cli: CliContext, last: int, action: str | None, as_json: bool) -> None
             )
         )
     Console().print(table)
+
+
+def _redact_history(cli: CliContext, user: str | None) -> None:
+    from privacy.audit_history import redact_history
+
+    result = redact_history(cli.config, actor=user)
+    if result.already:
+        click.echo("audit log: already in shape form (every query logged without its values); nothing to do")
+        return
+    click.echo(
+        f"audit log: {result.events_redacted} of {result.events_checked} event(s) rewritten to their "
+        f"shape, {result.history_files_purged} old file(s) purged"
+        + (", role databases rebuilt" if result.roles_rebuilt else "")
+        + f"; logged as event {result.event_id}"
+    )

@@ -13,9 +13,9 @@ read by roles that may see no customer (system_admin), and a query quotes the va
 refusal logged beside it.
 
 Events logged before that rule keep the SQL as typed. `redact_history` rewrites them to their
-shape once (`privacy.audit_history` runs it: `cdp privacy audit --redact-history`), then marks
-the log with the table property `cdp.audit.sqlShape` (the version of the rule); a log this code
-creates carries the mark from its first event.
+shape once (`privacy.audit_history` runs it: `cdp privacy audit --redact-history`, and every
+restore), then marks the log with the table property `cdp.audit.sqlShape` (the version of the
+rule); a log this code creates carries the mark from its first event.
 """
 
 from __future__ import annotations

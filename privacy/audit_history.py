@@ -10,9 +10,9 @@ shaped (`cdp.audit.sqlShape`) and logs an `audit_history_redacted` event saying 
 changed. A marked log is left alone: running it again is a no-op, and events logged since are
 never masked twice.
 
-It runs from `cdp privacy audit --redact-history`; `cdp privacy check` fails while the log is
-unmarked. Like erasure, it purges history with zero retention: run it when nothing else writes to
-the data root.
+It runs from `cdp privacy audit --redact-history` and on every restore (a backup may hold an old
+log); `cdp privacy check` fails while the log is unmarked. Like erasure, it purges history with
+zero retention: run it when nothing else writes to the data root.
 """
 
 from __future__ import annotations

@@ -20,7 +20,9 @@ staging folder is renamed into place, a restore (not a drill) therefore adds the
 list known to the restored one (the live data root's `lake/privacy/suppression`, or, if that root
 is gone, the latest backup's copy) and erases again everyone on it whom the restored lake holds
 (`privacy.erasure.reapply`): the target never holds an erased person, and its next ingest keeps them
-out. An erasure that cannot complete there fails the restore, target untouched.
+out. An erasure that cannot complete there fails the restore, target untouched. A restored audit log
+written before queries were logged by shape is rewritten to its shape there too
+(`privacy.audit_history`); the backup itself keeps the old log until it expires.
 """
 
 from __future__ import annotations
@@ -80,6 +82,7 @@ class RestoreResult:
     tables_checked: dict[str, int] = field(default_factory=dict)
     marts_checked: dict[str, int] = field(default_factory=dict)
     erasures: dict[str, str] = field(default_factory=dict)  # request id -> outcome, re-applied after restore
+    audit_events_redacted: int = 0  # events of an old audit log rewritten to their shape (not in drills)
 
 
 def backup_root(config: CdpConfig, settings: PrivacySettings | None = None) -> Path:
@@ -327,6 +330,7 @@ def restore(
         result.marts_checked = _check_marts(staging, manifest)
         if not drill:
             result.erasures = _reapply_erasures(config, staging, root, key)
+            result.audit_events_redacted = _redact_audit_history(config, staging)
         if target.exists():
             target.rmdir()
         os.replace(staging, target)
@@ -350,6 +354,7 @@ def restore(
             "tables_checked": len(result.tables_checked),
             "marts_checked": len(result.marts_checked),
             "erasures_reapplied": result.erasures,
+            "audit_events_redacted": result.audit_events_redacted,
         },
     )
     return result
@@ -371,6 +376,14 @@ def _reapply_erasures(config: CdpConfig, restored: Path, root: Path, key: Key | 
             "restored. Fix what the sweep names (e.g. mark a free-text column `identifies: text`) and restore again"
         )
     return {o.plan.request_id: o.status for o in outcomes}
+
+
+def _redact_audit_history(config: CdpConfig, restored: Path) -> int:
+    """A backup taken before queries were logged by shape holds their values: the restored log is
+    rewritten to its shape before it is renamed into place (`privacy.audit_history`)."""
+    from privacy.audit_history import redact_history  # reads the roles' names; keep `backup` light
+
+    return redact_history(config.with_data_root(restored)).events_redacted
 
 
 def _newest_suppression(config: CdpConfig, root: Path, key: Key | None) -> pl.DataFrame:

@@ -18,6 +18,7 @@ import pytest
 
 from privacy import audit
 from privacy.audit_history import ACTION, COMMAND, redact_history
+from privacy.backup import backup, restore
 from privacy.layout import PrivacyPaths
 from tests.privacy.lake import privacy_config
 from tests.privacy.test_cli import cdp
@@ -189,6 +190,23 @@ def test_privacy_check_fails_on_an_old_log_until_the_command_ran(monkeypatch, ca
     assert code == 0 and "every query is logged by its shape" in out
     code, out, _ = cdp(monkeypatch, capsys, lake_copy, "privacy", "audit", "--redact-history")
     assert code == 0 and "nothing to do" in out
+
+
+def test_a_restored_old_log_is_rewritten_to_its_shape_before_it_is_renamed_into_place(lake_copy, tmp_path):
+    config = lake_copy.config
+    write_old_log(config)
+    taken = backup(config, "full")
+
+    restored = restore(config, tmp_path / "R", taken.backup_id)
+
+    r = config.with_data_root(tmp_path / "R")
+    assert restored.audit_events_redacted == 4
+    assert not audit.history_unredacted(r)
+    assert files_mentioning(PrivacyPaths.of(r).audit_log, LITERALS) == {}
+    assert audit.read(r)["action"].to_list()[-1] == ACTION
+    event = audit.read(config).filter(pl.col("action") == "restore").row(-1, named=True)
+    assert json.loads(event["detail"])["audit_events_redacted"] == 4
+    assert audit.history_unredacted(config)  # the live root is the operator's to redact
 
 
 def test_a_run_cut_short_before_the_mark_is_finished_by_running_it_again(config):

@@ -454,3 +454,76 @@ def test_a_coupon_with_an_unreadable_redemption_time_is_still_counted_as_issued(
     ]
     coupons = lake.silver("coupons").select("coupon_id", "redeemed_at", "order_ref").rows()
     assert coupons == [("loyalty:C1", None, "#100123")]
+
+
+def test_a_ticket_with_an_unreadable_contact_count_lands_with_its_csat(config, landing, lake):
+    """`contacts` is an optional measure: a count of "n/a" used to reject the whole ticket (and its
+    CSAT, and its requester). It costs the count only, recorded like any nulled value."""
+    line = (
+        "T1,R1,王芳,wf@example.com,13800138000,phone,high,confirmed,broken lid,SN1,2025-03-01 09:00:00,{rest}"
+    )
+    exports.service_tickets(landing, rows=[line.format(rest="2025-03-01 10:00:00,2025-03-02 09:00:00,n/a,5")])
+    summary = load_source(config, "service", "b1")
+    standardize(config, "b1")
+
+    [recorded] = lake.quarantine("service").rows(named=True)
+    assert (recorded["file"], recorded["row_number"], recorded["reason"]) == (
+        "service/tickets_2025-03.csv",
+        1,
+        "invalid_value_nulled",
+    )
+    assert recorded["detail"] == f"field 'contacts': 'n/a' is not a valid integer (bad_number); {NULLED}"
+    assert lake.manifest().select(COUNTS).row(0) == (1, 1, 0, 0, 1)
+    assert (summary["rows_quarantined"], summary["fields_nulled"]) == (0, 1)
+    tickets = lake.silver("tickets").select("ticket_id", "contacts", "csat").rows()
+    assert tickets == [("service:T1", None, 5)]
+    assert lake.silver("customer_records")["record_id"].to_list() == ["service:R1"]
+
+
+def test_a_post_with_an_unreadable_like_count_lands_without_it(config, landing, lake):
+    """A like count of "1.2k" (as a social tool displays it) used to cost the post; now only the count."""
+    exports.social(landing)
+    posts = landing / "social" / "posts" / "posts_2025-03.jsonl"
+    exports.write_text(posts, posts.read_text().replace('"likes": 3', '"likes": "1.2k"'))
+    load_source(config, "social", "b1")
+    standardize(config, "b1")
+
+    [recorded] = lake.quarantine("social").rows(named=True)
+    assert (recorded["entity"], recorded["file"], recorded["row_number"], recorded["reason"]) == (
+        "posts",
+        "social/posts/posts_2025-03.jsonl",
+        1,
+        "invalid_value_nulled",
+    )
+    assert recorded["detail"] == f"field 'likes': '1.2k' is not a valid integer (bad_number); {NULLED}"
+    posts_landed = lake.silver("social_posts").sort("post_id").select("post_id", "text", "likes").rows()
+    assert posts_landed == [("social:p1", "好用!", None), ("social:p2", "太慢了", 0)]
+
+
+def test_a_coupon_with_an_unreadable_expiry_is_rejected_naming_file_row_field_and_value(
+    config, landing, lake
+):
+    """Not null_if_invalid on purpose: coupon_redemption_rates reads a coupon without an expiry as open
+    for ever, so a nulled expiry would turn an expired coupon into an open one without a trace."""
+    coupons = config.section("sources", SourcesConfig).get("loyalty").entities["coupons"]
+    assert "expires_at" not in coupons.null_if_invalid
+    exports.loyalty(landing)
+    exports.write_text(
+        landing / "loyalty" / "coupons.csv",
+        "coupon_id,member_id,campaign,value,issued_at,expires_at,redeemed_at,order_ref\n"
+        "C1,L00000001,spring,10.00,2025-03-01 00:00:00,2025-04-01 00:00:00,,\n"
+        "C2,L00000001,spring,10.00,2025-03-01 00:00:00,next month,,\n",
+    )
+    load_source(config, "loyalty", "b1")
+    standardize(config, "b1")
+
+    [recorded] = lake.quarantine("loyalty").rows(named=True)
+    assert (recorded["entity"], recorded["file"], recorded["row_number"], recorded["reason"]) == (
+        "coupons",
+        "loyalty/coupons.csv",
+        2,
+        "unparseable_timestamp",
+    )
+    assert recorded["detail"] == "field 'expires_at': 'next month' is not a valid timestamp"
+    assert recorded["raw"] == "C2,L00000001,spring,10.00,2025-03-01 00:00:00,next month,,"
+    assert lake.silver("coupons")["coupon_id"].to_list() == ["loyalty:C1"]

@@ -156,6 +156,11 @@ class EntityConfig(_Strict):
         "bronze and decoded in silver: column -> {key: type} of the keys silver reads from each object; "
         "checked on landing with silver's decoding and parsers (a row failing it is rejected)",
     )
+    nested_not_null: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description="nested column -> keys every item must fill (a line's quantity and price): an item whose "
+        "key is missing, null or empty rejects its row as missing_value, the item and key named",
+    )
     order_grain: Literal["order", "line"] = "order"
     silver: dict[SilverEntity, SilverMapping] = Field(default_factory=dict)
 
@@ -179,7 +184,8 @@ class EntityConfig(_Strict):
         """A column silver decodes as a JSON array of objects (order lines, a status history) is
         declared under `nested` with every key silver reads: ingest then checks it with silver's own
         decoding, so a value silver cannot read (an array of text, a quantity of 'two') is rejected
-        on landing with its file, row and item named, never nulled or crashing in silver."""
+        on landing with its file, row and item named, never nulled or crashing in silver. A key every
+        item must fill (`nested_not_null`: a line's quantity and price) is one declared there."""
         for column, keys in self.nested.items():
             if not keys:
                 raise ValueError(f"nested column {column!r} declares no key: name the keys silver reads")
@@ -187,6 +193,13 @@ class EntityConfig(_Strict):
                 raise ValueError(
                     f"nested column {column!r} is also under `types` or the primary key: a column holds "
                     "either one value or a JSON array"
+                )
+        for column, keys in self.nested_not_null.items():
+            undeclared = [k for k in keys if k not in self.nested.get(column, {})]
+            if undeclared:
+                raise ValueError(
+                    f"nested_not_null names {', '.join(f'{column}.{k}' for k in undeclared)}: declare the "
+                    f"key(s) under `nested: {{{column}: ...}}` with their types first"
                 )
         for silver, mapping in self.silver.items():
             arrays: dict[str, list[str]] = {}
@@ -266,10 +279,11 @@ class EntityConfig(_Strict):
                 "null_values",
                 "null_if_invalid",
                 "nested",
+                "nested_not_null",
             },
         )
         # Keys absent from older fingerprints are left out at their defaults: adding them re-reads nothing.
-        for key in ("not_null", "null_if_invalid", "nested"):
+        for key in ("not_null", "null_if_invalid", "nested", "nested_not_null"):
             if not reading[key]:
                 del reading[key]
         if reading["null_values"] in (None, DEFAULT_NULL_VALUES):

@@ -13,10 +13,10 @@ one vectorised pass instead of a thousand. Every rule still applies per file:
   missing primary key, an empty value in a `not_null` column (a ticket without its sale time), a
   value that does not parse as its declared type, a date or timestamp outside its plausible range
   (`ingest.plausible_dates`: a 9999-12-31 birthday, a ticket created in 2999), a `nested` JSON array
-  silver cannot read or whose item holds a typed key that does not parse (a line quantity of "two";
-  ingest/nested.py), a primary key already used
-  by a *different* row earlier in the same file (exact repeats land: silver removes them and counts
-  them in `dedup_log`). Only the few bad rows are formatted;
+  silver cannot read, whose item holds a typed key that does not parse (a line quantity of "two") or
+  lacks a key every item must fill (`nested_not_null`: a line without a price; ingest/nested.py), a
+  primary key already used by a *different* row earlier in the same file (exact repeats land: silver
+  removes them and counts them in `dedup_log`). Only the few bad rows are formatted;
 - a value of a `null_if_invalid` column (an optional profile attribute: a birthday) that does not
   parse or lies outside its plausible range costs the value, not the row: the row lands with that
   field null and the value is recorded in quarantine as `invalid_value_nulled` (file, row, the row's
@@ -168,7 +168,9 @@ def check_group(
     frame = frame.with_columns(type_masks(frame, typed, check))
     nested = {c: keys for c, keys in check.entity.nested.items() if c in columns}
     frame = frame.with_columns(
-        nested_problems(frame, nested, lambda value, kind: _parsed_any(value, kind, check))
+        nested_problems(
+            frame, nested, lambda value, kind: _parsed_any(value, kind, check), check.entity.nested_not_null
+        )
     )
     failed = retyped_files(frame, typed, check)  # a retyped soft column fails its file all the same
     if failed:

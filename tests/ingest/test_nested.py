@@ -4,13 +4,15 @@ A web order's `line_items` and `status_history` are JSON text in bronze and deco
 quantity of "two" or a price of "abc" used to become null in silver without a record (the line's
 amount with it), and a status history that was plain text ("created") stopped `cdp standardize`.
 Ingest now decodes them as silver does and parses each typed key with silver's parsers: such a row is
-rejected whole, its item (from 1) and key named; whatever silver reads still lands.
+rejected whole, its item (from 1) and key named; whatever silver reads still lands. A line without a
+quantity or a price (`nested_not_null`) is rejected too (missing_value): its amount would be null.
 """
 
 from __future__ import annotations
 
 from decimal import Decimal
 
+import polars as pl
 import pytest
 from pydantic import ValidationError
 
@@ -55,9 +57,7 @@ def test_an_order_whose_line_quantity_or_price_does_not_parse_is_rejected_naming
             _order(4, line_items=[_line(1, quantity=2.5)]),
             _order(5, line_items=[_line(1, price=1e30)]),
             _order(6, line_items=[]),  # no line: its position counts nothing
-            _order(
-                7, line_items=[None, _line(2), _line(3, quantity="")]
-            ),  # a null item is skipped, not counted away
+            _order(7, line_items=[None, _line(2), _line(3)]),  # a null item is skipped, not counted away
             _order(
                 8, line_items=[None, _line(2, quantity="many"), _line(3, price="free")]
             ),  # the first bad item
@@ -86,8 +86,60 @@ def test_an_order_whose_line_quantity_or_price_does_not_parse_is_rejected_naming
         ("ecom:1", 1, 1, Decimal("178.00")),
         ("ecom:1", 2, 3, Decimal("534.00")),
         ("ecom:7", 2, 1, Decimal("178.00")),
-        ("ecom:7", 3, None, None),  # an empty quantity is a missing one, as in silver
+        ("ecom:7", 3, 1, Decimal("178.00")),
     ]
+
+
+def test_an_order_line_without_a_quantity_or_price_is_rejected_naming_the_item_and_key(config, landing, lake):
+    """A line whose quantity or price is missing, null or empty used to land, its amount null in silver
+    without a record. Both are declared `nested_not_null`: the order is rejected as missing_value, the
+    detail naming the item (from 1) and key, and counted with the other rejected rows."""
+    no_quantity = {k: v for k, v in _line(2).items() if k != "quantity"}
+    exports.ecom_orders(
+        landing,
+        "2025-03",
+        [
+            _order(1, line_items=[_line(1)]),
+            _order(2, line_items=[_line(1), no_quantity]),
+            _order(3, line_items=[_line(1, price=None)]),
+            _order(4, line_items=[_line(1, quantity="")]),
+            _order(5, line_items=[_line(1, quantity="  ", price="abc")]),  # the first key declared: quantity
+            _order(6, line_items=[None, {}]),  # an empty object is an item without either
+            _order(7, line_items=[_line(1, quantity="two"), _line(2, price="")]),  # the first item's problem
+            _order(8, line_items=[]),  # an order without lines still lands
+        ],
+    )
+    summary = load_source(config, "ecom", "b1")
+    standardize(config, "b1")
+
+    def empty(item: int, of: int, key: str) -> str:
+        return f"field 'line_items', item {item} of {of}, key '{key}' is missing or empty; every item must fill it"
+
+    assert _rejected(lake) == [
+        (FILE, 2, "missing_value", empty(2, 2, "quantity")),
+        (FILE, 3, "missing_value", empty(1, 1, "price")),
+        (FILE, 4, "missing_value", empty(1, 1, "quantity")),
+        (FILE, 5, "missing_value", empty(1, 1, "quantity")),
+        (FILE, 6, "missing_value", empty(2, 2, "quantity")),
+        (
+            FILE,
+            7,
+            "bad_number",
+            "field 'line_items', item 1 of 2, key 'quantity': 'two' is not a valid integer",
+        ),
+    ]
+    assert summary["rows_quarantined"] == 6
+    assert lake.manifest().select("rows_read", "rows_landed", "rows_quarantined").row(0) == (8, 2, 6)
+    assert sorted(lake.silver("orders")["order_id"].to_list()) == ["ecom:1", "ecom:8"]
+    assert lake.silver("order_lines")["line_amount"].null_count() == 0
+
+
+def test_a_required_item_key_must_be_declared_nested():
+    EntityConfig.model_validate(_orders(nested_not_null={"items": ["qty"]}))
+    with pytest.raises(ValidationError, match=r"nested_not_null names items\.price"):
+        EntityConfig.model_validate(_orders(nested_not_null={"items": ["qty", "price"]}))
+    with pytest.raises(ValidationError, match=r"nested_not_null names lines\.qty"):
+        EntityConfig.model_validate(_orders(nested_not_null={"lines": ["qty"]}))
 
 
 def test_line_items_that_are_not_an_array_of_objects_are_rejected_with_the_reason(config, landing, lake):
@@ -130,7 +182,8 @@ def _json(value: object) -> str:
 
 def test_every_value_silver_reads_lands_and_types_there(config, landing, lake):
     """Ingest accepts exactly what silver reads: numbers as JSON numbers or text, 2.0 as an integer,
-    scientific notation, thousands separators; a missing key or a null item is no problem."""
+    scientific notation, thousands separators; a missing optional key (a title, a category) or a
+    null item is no problem."""
     exports.ecom_orders(
         landing,
         "2025-03",
@@ -138,7 +191,7 @@ def test_every_value_silver_reads_lands_and_types_there(config, landing, lake):
             _order(
                 1, line_items=[_line(1, quantity=2.0, price=1.5e1), _line(2, quantity="3", price="1,299.00")]
             ),
-            _order(2, line_items=[None, {"id": 1, "sku": "SKU-1"}]),
+            _order(2, line_items=[None, {"id": 1, "sku": "SKU-1", "quantity": 1, "price": "9.90"}]),
         ],
     )
     load_source(config, "ecom", "b1")
@@ -149,7 +202,10 @@ def test_every_value_silver_reads_lands_and_types_there(config, landing, lake):
     assert lines.select("order_id", "line_no", "quantity", "unit_price").rows() == [
         ("ecom:1", 1, 2, Decimal("15.00")),
         ("ecom:1", 2, 3, Decimal("1299.00")),
-        ("ecom:2", 1, None, None),
+        ("ecom:2", 1, 1, Decimal("9.90")),
+    ]
+    assert lake.silver("order_lines").filter(pl.col("order_id") == "ecom:2")["product_name"].to_list() == [
+        None
     ]
 
 
@@ -243,6 +299,13 @@ def test_declaring_nested_re_reads_the_files_and_none_keeps_the_fingerprint():
         EntityConfig.model_validate(plain).fingerprint()
     )
     assert "items" in nested.required_columns()
+    required = EntityConfig.model_validate(
+        {**plain, "nested": {"items": {"qty": "integer"}}, "nested_not_null": {"items": ["qty"]}}
+    )
+    assert required.fingerprint() != nested.fingerprint()  # orders once landed without a quantity are re-read
+    assert EntityConfig.model_validate({**plain, "nested_not_null": {}}).fingerprint() == (
+        EntityConfig.model_validate(plain).fingerprint()
+    )
 
 
 def test_a_bad_value_among_many_rows_is_found_and_the_others_land(config, landing, lake):

@@ -43,10 +43,12 @@ final as (
         sum(case when resolution_hours <= {{ resolution_hours }} then 1 else 0 end) as resolved_within_promise,
         cast(sum(case when resolution_hours <= {{ resolution_hours }} then 1 else 0 end) as double)
             / count(*) as resolution_promise_share,
-        -- first-contact resolution
+        -- first-contact resolution, of the resolved tickets whose contact count is known: a count left
+        -- empty or unreadable (nulled on ingest) is neither a first-contact resolution nor a repeat one
         sum(case when is_resolved and contacts = 1 then 1 else 0 end) as first_contact_resolutions,
         cast(sum(case when is_resolved and contacts = 1 then 1 else 0 end) as double)
-            / nullif(sum(case when is_resolved then 1 else 0 end), 0) as first_contact_resolution_rate,
+            / nullif(sum(case when is_resolved and contacts is not null then 1 else 0 end), 0)
+            as first_contact_resolution_rate,
         -- satisfaction
         count(csat) as csat_responses,
         avg(cast(csat as double)) as avg_csat,

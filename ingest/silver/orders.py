@@ -108,19 +108,25 @@ def json_arrays(mapping: SilverMapping) -> dict[str, dict[str, str]]:
 
 
 def _explode_lines(orders: pl.DataFrame, fields: dict[str, str]) -> pl.DataFrame:
+    # An item's position (from 1, null items counted, as ingest's messages count them) numbers the
+    # lines of a source that gives no line id, and the items of one that leaves it out: order_lines
+    # is keyed on (order_id, line_no), so a null line_no would be a line no one can address.
     exploded = (
         orders.select("order_id", decode_items(pl.col("_lines"), fields.values()).alias("_lines"))
         .explode("_lines")
+        .with_columns(pl.int_range(1, pl.len() + 1, dtype=pl.Int64).over("order_id").alias("_position"))
         .filter(pl.col("_lines").is_not_null())
         .unnest("_lines")
     )
-    renamed = exploded.select("order_id", *[pl.col(key).alias(name) for name, key in fields.items()])
+    renamed = exploded.select(
+        "order_id", "_position", *[pl.col(key).alias(name) for name, key in fields.items()]
+    )
     typed = renamed.with_columns(
         [parse_integer(pl.col(c)).alias(c) for c in ("line_no", "quantity") if c in renamed.columns]
         + [parse_decimal(pl.col(c)).alias(c) for c in ("unit_price", "line_amount") if c in renamed.columns]
     )
-    if "line_no" not in typed.columns:
-        typed = typed.with_columns(line_no=pl.int_range(1, pl.len() + 1).over("order_id"))
+    given = pl.col("line_no") if "line_no" in typed.columns else pl.lit(None, dtype=pl.Int64)
+    typed = typed.with_columns(line_no=pl.coalesce(given, pl.col("_position"))).drop("_position")
     return _finish_lines(typed)
 
 

@@ -209,6 +209,28 @@ def test_every_value_silver_reads_lands_and_types_there(config, landing, lake):
     ]
 
 
+def test_a_line_without_an_id_is_numbered_by_its_position(config, landing, lake):
+    """order_lines is keyed on (order_id, line_no): an item that leaves out its id takes its
+    position in the array (null items counted), not a null line number."""
+    no_id = {"sku": "SKU-9", "quantity": 1, "price": "9.90"}
+    exports.ecom_orders(
+        landing,
+        "2025-03",
+        [_order(1, line_items=[no_id, no_id]), _order(2, line_items=[None, _line(2), no_id])],
+    )
+    load_source(config, "ecom", "b1")
+    standardize(config, "b1")
+
+    assert lake.quarantine("ecom").is_empty()
+    lines = lake.silver("order_lines").sort("order_id", "line_no")
+    assert lines.select("order_id", "line_no", "sku").rows() == [
+        ("ecom:1", 1, "SKU-9"),
+        ("ecom:1", 2, "SKU-9"),
+        ("ecom:2", 2, "SKU-2"),
+        ("ecom:2", 3, "SKU-9"),
+    ]
+
+
 def test_a_status_history_that_is_plain_text_is_rejected_and_standardize_runs(config, landing, lake):
     exports.ecom_orders(
         landing,

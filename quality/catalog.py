@@ -12,7 +12,8 @@
   scope says to judge row by row: the data files added since the last passing gate, or the whole
   table in a full-scope gate (`quality/scope.py`);
 - `derived.*` are small frames computed in Python from several sources (freshness against the
-  registry's SLAs, volume statistics, the bronze structure profile), registered on first use.
+  registry's SLAs, volume statistics, fill rates, the bronze structure profile), registered on
+  first use.
 
 Tables are registered only when a suite asks for them, so a gate never opens what it does not read.
 The run's parameters are DuckDB variables (`getvariable('checked_at')`) as well as GX parameters.

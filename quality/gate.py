@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -28,7 +28,13 @@ from quality.outcomes import Outcome, labelled_outcomes, outcome
 from quality.repair import completeness_by_source, repair_list
 from quality.scope import CHANGED, FULL, load_scope, save_scope
 from quality.settings import QualitySettings, load_settings, suites_dir
-from quality.store import results_frame, write_metrics, write_repair_list, write_results
+from quality.store import (
+    results_frame,
+    write_fill_profile,
+    write_metrics,
+    write_repair_list,
+    write_results,
+)
 from quality.suite_spec import LAYERS, SuiteDefinitionError, SuiteSpec, load_suites, rule_location
 from warehouse import delta
 from warehouse.config import CdpConfig
@@ -235,7 +241,9 @@ def run_gate(
             paths.lake / "quality" / RESULTS_DIR_NAME, paths.docs / "quality", settings.sample_rows
         )
         session.prepare(suites)  # a rule GX cannot build stops the gate before anything is judged
-    with Catalog(paths, parameters, _derived_builders(config, settings, run_id), scope) as catalog:
+    profiled: list[pl.DataFrame] = []  # fill counts taken from bronze, stored with the results
+    builders = _derived_builders(config, settings, run_id, profiled.append)
+    with Catalog(paths, parameters, builders, scope) as catalog:
         with _timed(report, "suites"):
             report.suites = [_run_suite(suite, catalog, session, parameters, report) for suite in suites]
         with _timed(report, "metrics"):
@@ -246,6 +254,8 @@ def run_gate(
     with _timed(report, "write"):
         write_results(paths, results_frame(report.outcomes, run_id, checked_at), run_id, layers)
         write_metrics(paths, report.metrics, run_id, checked_at, layers)
+        for profile in profiled:  # this run's and unprofiled earlier runs' fill counts: the history
+            write_fill_profile(paths, profile, run_id, checked_at)
         if repair is not None:
             write_repair_list(paths, repair, run_id)
             report.repair_records = repair.height
@@ -278,14 +288,20 @@ def refresh_scorecard(config: CdpConfig) -> dict[str, Any]:
     return dbt.build(config, select=SCORECARD_MART).summary()
 
 
-def _derived_builders(config: CdpConfig, settings: QualitySettings, run_id: str) -> dict[str, DerivedBuilder]:
-    """The `derived.*` tables suites may read, each built on first use (quality.derived)."""
+def _derived_builders(
+    config: CdpConfig, settings: QualitySettings, run_id: str, profiled: Callable[[pl.DataFrame], None]
+) -> dict[str, DerivedBuilder]:
+    """The `derived.*` tables suites may read, each built on first use (quality.derived).
+
+    `profiled` receives the fill counts `fill_rates` took from bronze, for the gate to store.
+    """
     sources = config.section("sources") or {}
     fields = completeness_fields(config, settings)
     return {
         "freshness": lambda c: derived.build_freshness(c, sources, settings),
         "volumes": lambda c: derived.build_volumes(c, settings),
         "bronze_profile": lambda c: derived.build_bronze_profile(c, sources, settings),
+        "fill_rates": lambda c: derived.build_fill_rates(c, settings, profiled),
         "repair_list": lambda c: _repair_frame(c, fields, settings, run_id),
         "completeness": lambda c: _completeness_frame(c, settings),
     }

@@ -2,8 +2,8 @@
 
 The expectation suites (quality/suites/*.yml) hold the rules themselves; the numbers that the
 business tunes without touching a suite (the completeness bar for activation, how sensitive the
-volume alarm is, how stale a source may get when its registry entry names no SLA) live here and
-reach the suites as GX suite parameters (`$PARAMETER`) and DuckDB variables.
+volume and fill-rate alarms are, how stale a source may get when its registry entry names no SLA)
+live here and reach the suites as GX suite parameters (`$PARAMETER`) and DuckDB variables.
 """
 
 from __future__ import annotations
@@ -73,6 +73,35 @@ class VolumeSettings(_Section):
     max_robust_z: float = Field(3.5, gt=0, description="|robust z| above this flags the source")
 
 
+class FillRateSettings(_Section):
+    """Fill-rate drift: the share of non-empty values per bronze column this run vs recent runs.
+
+    A column an export suddenly leaves mostly blank lands without error and only thins silver;
+    this is the rule that notices. Flagged when the share dropped by at least `min_drop` below the
+    recent runs' median *and* that drop is unusual for the column (robust z at most -max_robust_z),
+    so a column that always swings is not flagged for an ordinary swing.
+    """
+
+    window: int = Field(30, ge=2, description="recent runs the current run is compared with")
+    min_history: int = Field(5, ge=2, description="runs needed before a column is judged at all")
+    min_rows: int = Field(
+        100,
+        ge=1,
+        description="runs that landed fewer rows of an entity are neither judged nor history (noise)",
+    )
+    min_drop: float = Field(
+        0.2, gt=0, le=1, description="fill share this far below the history's median (absolute) ..."
+    )
+    max_robust_z: float = Field(3.5, gt=0, description="... and with robust z below minus this is flagged")
+    max_rows: int = Field(
+        1_000_000,
+        ge=1,
+        description="rows counted per run and entity at most: a bigger run (an initial load, a full "
+        "re-delivery) is profiled on its first max_rows rows, so the first gate on a big lake stays "
+        "cheap; a daily increment is below it and counted whole",
+    )
+
+
 class DocsSettings(_Section):
     keep_runs: int = Field(10, ge=1, description="runs per suite whose validation results the data docs keep")
 
@@ -85,6 +114,7 @@ class QualitySettings(_Section):
     completeness: CompletenessSettings = Field(default_factory=CompletenessSettings)
     freshness_defaults: FreshnessDefaults = Field(default_factory=FreshnessDefaults)
     volume: VolumeSettings = Field(default_factory=VolumeSettings)
+    fill_rate: FillRateSettings = Field(default_factory=FillRateSettings)
     docs: DocsSettings = Field(default_factory=DocsSettings)
     incremental: bool = Field(
         True,
@@ -103,6 +133,8 @@ class QualitySettings(_Section):
     def _history_fits_window(self) -> QualitySettings:
         if self.volume.min_history > self.volume.window:
             raise ValueError("volume.min_history must not exceed volume.window")
+        if self.fill_rate.min_history > self.fill_rate.window:
+            raise ValueError("fill_rate.min_history must not exceed fill_rate.window")
         return self
 
 

@@ -1,4 +1,4 @@
-"""Writing `lake/quality/{dq_results,dq_metrics,repair_list}` (docs/data_model.md section 6).
+"""Writing `lake/quality/{dq_results,dq_metrics,repair_list,fill_profile}` (docs/data_model.md section 6).
 
 Writes are idempotent per run: re-running a gate for the same run id replaces exactly the rows
 it wrote before (its layers' results, its metrics), in one Delta commit, so history accumulates
@@ -13,6 +13,7 @@ from pathlib import Path
 
 import polars as pl
 
+from quality.derived import FILL_PROFILE_SCHEMA
 from quality.outcomes import Outcome
 from quality.repair import REPAIR_SCHEMA
 from warehouse import delta
@@ -86,6 +87,25 @@ def write_repair_list(paths: LakePaths, frame: pl.DataFrame, run_id: str) -> Non
     """The current list only: a record leaves it as soon as it is repaired."""
     path = table_path(paths, "repair_list")
     delta.write(frame.cast(REPAIR_SCHEMA), path, "overwrite", batch_id=run_id, operation="quality")  # type: ignore[arg-type]
+
+
+def write_fill_profile(paths: LakePaths, profile: pl.DataFrame, run_id: str, profiled_at: datetime) -> None:
+    """Store the fill counts a gate took from bronze, replacing earlier counts of the same runs.
+
+    Keyed by (source, entity, batch_id): a retried run's counts replace its own, never another
+    run's, so the history the fill-rate rule reads holds one profile per run and entity.
+    """
+    if profile.is_empty():
+        return
+    frame = profile.cast(FILL_PROFILE_SCHEMA).with_columns(  # type: ignore[arg-type]
+        run_id=pl.lit(run_id), profiled_at=pl.lit(profiled_at, dtype=TIMESTAMP)
+    )
+    runs = frame.group_by("source", "entity", maintain_order=True).agg(pl.col("batch_id").unique().sort())
+    predicate = " OR ".join(
+        f"(source = {sql_string(source)} AND entity = {sql_string(entity)} AND batch_id IN ({_in(batches)}))"
+        for source, entity, batches in runs.iter_rows()
+    )
+    _replace(table_path(paths, "fill_profile"), frame, predicate, run_id)
 
 
 def _replace(path: Path, frame: pl.DataFrame, predicate: str, run_id: str) -> None:

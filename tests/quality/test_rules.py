@@ -1,4 +1,5 @@
-"""The gate's own arithmetic, as pure functions: freshness, volume anomalies, completeness, repair list."""
+"""The gate's own arithmetic, as pure functions: freshness, volume and fill-rate anomalies,
+completeness, repair list."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ import pytest
 from quality.derived import (
     current_batch,
     expected_bronze_columns,
+    fill_batches,
+    fill_drift,
     freshness,
     freshness_slas,
     landed_per_batch,
@@ -85,6 +88,80 @@ def test_a_flat_history_falls_back_to_one_row_as_scale_and_a_short_one_is_not_ju
     assert flat["robust_z"] == 30.0
     short = volumes(_history([50, 50, 90]), "b02", window=30, min_history=5).row(0, named=True)
     assert short["history_runs"] == 2 and short["robust_z"] is None
+
+
+FILL_RULE = {"window": 30, "min_history": 5, "min_rows": 100, "min_drop": 0.2, "max_robust_z": 3.5}
+
+
+def _fill_profile(column: str, runs: list[tuple[int, int]]) -> pl.DataFrame:
+    """One pos member column over runs b00, b01, ... as (rows landed, non-empty values)."""
+    return pl.DataFrame(
+        {
+            "batch_id": [f"b{i:02d}" for i in range(len(runs))],
+            "source": "pos",
+            "entity": "members",
+            "column_name": column,
+            "rows": [rows for rows, _ in runs],
+            "filled": [filled for _, filled in runs],
+        }
+    )
+
+
+def test_a_column_that_suddenly_lands_mostly_blank_is_flagged_with_its_history():
+    # phone filled in 90-92% of 1,000 rows each run; this run only 300 of 1,000
+    history = [(1000, 900), (1000, 910), (1000, 920), (1000, 905), (1000, 915), (1000, 300)]
+    profile = pl.concat([_fill_profile("phone", history), _fill_profile("name", [(1000, 1000)] * 6)])
+    result = {r["column_name"]: r for r in fill_drift(profile, "b05", **FILL_RULE).iter_rows(named=True)}
+    phone = result["phone"]
+    assert (phone["rows"], phone["fill_share"], phone["history_runs"]) == (1000, 0.3, 5)
+    assert phone["history_median_share"] == 0.91 and phone["fill_drop"] == 0.61
+    assert phone["robust_z"] == pytest.approx((0.3 - 0.91) / (0.005 * 1.4826), abs=1e-3)
+    assert phone["drifted"] == 1
+    assert (result["name"]["fill_share"], result["name"]["drifted"]) == (1.0, 0)
+
+
+def test_an_ordinary_swing_a_small_drop_and_a_short_history_are_not_flagged():
+    swinging = _fill_profile("note", [(500, 100), (500, 400), (500, 150), (500, 350), (500, 250), (500, 120)])
+    small_drop = _fill_profile("email", [(500, 500)] * 5 + [(500, 460)])  # 1.0 -> 0.92: z -8, drop 0.08
+    short = _fill_profile("city", [(500, 500)] * 3 + [(500, 0)])
+    assert fill_drift(swinging, "b05", **FILL_RULE)["drifted"].to_list() == [0]  # drop 0.26, z -1.05
+    assert fill_drift(small_drop, "b05", **FILL_RULE)["drifted"].to_list() == [0]
+    [city] = fill_drift(short, "b03", **FILL_RULE).iter_rows(named=True)
+    assert (city["history_runs"], city["fill_drop"], city["drifted"]) == (3, None, None)
+
+
+def test_small_runs_are_neither_judged_nor_history_and_a_flat_history_uses_one_point_as_scale():
+    # runs of 20 rows are noise: the flat history is the five runs of 1,000 rows
+    runs = [(1000, 1000), (20, 2), (1000, 1000), (1000, 1000), (20, 0), (1000, 1000), (1000, 1000)]
+    [flat] = fill_drift(_fill_profile("email", [*runs, (1000, 400)]), "b07", **FILL_RULE).iter_rows(
+        named=True
+    )
+    assert (flat["history_runs"], flat["history_median_share"], flat["robust_z"]) == (5, 1.0, -60.0)
+    assert flat["drifted"] == 1
+    [tiny] = fill_drift(_fill_profile("email", [*runs, (40, 0)]), "b07", **FILL_RULE).iter_rows(named=True)
+    assert (tiny["fill_share"], tiny["drifted"]) == (0.0, None)
+    # a run bronze no longer held is stored as a row without a column: never a column, never history
+    gone = _fill_profile("email", [(0, 0)]).with_columns(batch_id=pl.lit("b06x"), column_name=pl.lit(None))
+    with_gone = fill_drift(
+        pl.concat([_fill_profile("email", [*runs, (1000, 400)]), gone]), "b07", **FILL_RULE
+    )
+    assert (
+        with_gone.rows()
+        == fill_drift(_fill_profile("email", [*runs, (1000, 400)]), "b07", **FILL_RULE).rows()
+    )
+
+
+def test_fill_history_is_the_runs_that_landed_enough_rows_of_the_entities_this_run_landed():
+    per_batch = pl.DataFrame(
+        {
+            "source": ["pos"] * 4 + ["ecom"] * 2,
+            "entity": ["members"] * 4 + ["orders"] * 2,
+            "batch_id": ["b00", "b01", "b02", "b03", "b00", "b01"],
+            "rows_landed": [500, 30, 0, 200, 900, 900],
+        }
+    )
+    needed = fill_batches(per_batch, "b03", window=30, min_rows=100)
+    assert needed.rows() == [("pos", "members", "b00"), ("pos", "members", "b03")]  # ecom landed nothing now
 
 
 def test_landed_rows_per_batch_count_only_new_data_and_the_current_batch_defaults_to_the_newest():

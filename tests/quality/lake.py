@@ -298,6 +298,9 @@ def write_build_database(
 ) -> None:
     """The marts the gold suites read, in dbt's build database (schema `marts`), from the lake.
 
+    fct_orders takes its customer from the identity links like dbt's (int_orders__deduplicated):
+    an order whose record no link maps has a null customer_id and keeps its record_id.
+
     `unknown_customer_order`: that order of fct_orders points to a customer dim_customer lacks.
     """
     paths = lake.paths
@@ -311,7 +314,7 @@ def write_build_database(
         con.execute(
             """
             create table marts.fct_orders as
-            select o.order_id, l.customer_id, o.source, o.total_amount
+            select o.order_id, l.customer_id, o.record_id, o.source, o.total_amount
             from orders o left join links l on l.record_id = o.record_id
             """
         )

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 
+import duckdb
 import polars as pl
 import pytest
 
@@ -148,3 +149,65 @@ def test_events_and_ledger_entries_of_a_customer_gone_are_warned_about(parents_g
         rows = results_of(parents_gone["lake"].root, DAY_RUN, suite)
         # the events and the ledger did not change: only their referential rule judged them
         assert set(rows["column"]) == {column} and set(rows["scope"]) == {FULL}, suite
+
+
+# --- gold: an orphaned order is not a guest checkout ---------------------------------------------
+def test_an_order_whose_customer_record_vanished_fails_the_gold_gate_and_a_guest_order_passes(tmp_path):
+    """A record left out of a re-delivered export loses its identity link, so its orders' rebuilt
+    fact rows have a null customer_id, like guest checkouts. They still name the record, which
+    makes them orphans: the gold referential rule fails naming order and record; orders naming no
+    record (anonymous sales) keep passing."""
+    from identity_resolution.service import resolve_lake
+    from tests.quality.lake import write_build_database
+
+    root = tmp_path / "data"
+    config = generated_web_shop(root)
+    resolve_lake(config, RUN_ID)
+    lake = Lake(root, config)
+    write_build_database(lake)
+    orders = lake.silver("orders").filter(pl.col("source") == "ecom")
+    assert run_gate(config, ["gold"], RUN_ID).critical_failures == []
+
+    # the re-delivery: customers.jsonl without one buyer, and a new guest checkout (no customer)
+    [buyer] = orders.get_column("record_id").drop_nulls().unique().sort().head(1)
+    export = root / "landing" / "ecom" / "customers.jsonl"
+    lines = [line for line in export.read_text(encoding="utf-8").splitlines() if line.strip()]
+    dropped = buyer.split(":", 1)[1]
+    export.write_text(
+        "\n".join(line for line in lines if str(json.loads(line)["id"]) != dropped) + "\n", encoding="utf-8"
+    )
+    [order_file] = sorted((root / "landing" / "ecom" / "orders").glob("orders_*.jsonl"))[-1:]
+    guest = json.loads(order_file.read_text(encoding="utf-8").splitlines()[0])
+    guest = {**guest, "id": 990000001, "name": "#990000001", "customer_id": None}
+    (order_file.parent / "orders_guest.jsonl").write_text(json.dumps(guest) + "\n", encoding="utf-8")
+    load_source(config, "ecom", REDELIVERY_RUN)
+    standardize(config, REDELIVERY_RUN)
+    resolve_lake(config, REDELIVERY_RUN)
+    write_build_database(lake)
+    orphaned = sorted(orders.filter(pl.col("record_id") == buyer).get_column("order_id"))
+
+    with pytest.raises(QualityGateError) as raised:
+        run_gate(config, ["gold"], REDELIVERY_RUN)
+    [failure] = raised.value.report.critical_failures
+    assert (failure.suite, failure.column, failure.source) == (
+        "gold_fct_orders",
+        "orders_of_unknown_customers",
+        "ecom",
+    )
+    assert f"{orphaned[0]} -> record {buyer} (no customer)" in str(raised.value)
+    [rule] = (
+        results_of(root, REDELIVERY_RUN, "gold_fct_orders")
+        .filter(pl.col("column") == "orders_of_unknown_customers")
+        .iter_rows(named=True)
+    )
+    assert (rule["checked"], rule["checked"] - rule["passed"]) == (
+        orders.height + 1,
+        len(orphaned),
+    )  # + the guest
+    fct = duckdb.connect(str(lake.paths.build_duckdb), read_only=True)
+    with fct:
+        [(guest_customer, guest_record)] = fct.execute(
+            "select customer_id, record_id from marts.fct_orders where order_id = 'ecom:990000001'"
+        ).fetchall()
+    assert (guest_customer, guest_record) == (None, None)  # the guest order is in the mart...
+    assert "ecom:990000001" not in json.dumps(failure.details)  # ...and is no orphan

@@ -21,6 +21,8 @@ from warehouse.errors import CdpError
 from warehouse.paths import LakePaths
 
 if TYPE_CHECKING:  # the loader (polars, duckdb) loads inside the stage, not with this module
+    import polars as pl
+
     from ingest.loader import FileChoices
 
 log = logging.getLogger("cdp.pipeline")
@@ -223,7 +225,7 @@ def _customers_resolved(paths: LakePaths) -> int | None:
 
 
 def _quality_score(paths: LakePaths) -> dict[str, Any] | None:
-    """The latest run's overall quality score: share of checked rows that passed, per layer."""
+    """The latest run's quality score: share of checked rows that passed, per scope (see quality_score)."""
     results = paths.lake / "quality" / "dq_results"
     if not delta.exists(results):
         return None
@@ -233,17 +235,52 @@ def _quality_score(paths: LakePaths) -> dict[str, Any] | None:
     latest = frame.select(pl.col("run_id").max()).collect().item()
     if latest is None:  # the table exists but no gate has judged anything yet: no score, not 0.0
         return None
-    per_layer = (
-        frame.filter(pl.col("run_id") == latest)
-        .group_by("layer")
-        .agg(pl.col("passed").sum(), pl.col("checked").sum(), (~pl.col("success")).sum().alias("failed"))
-        .collect()
-    )
-    checked = int(per_layer["checked"].sum()) or 1
+    has_scope = "scope" in frame.collect_schema().names()
+    columns = ["passed", "checked", "success", *(["scope"] if has_scope else [])]
     return {
         "run_id": latest,
-        "score": round(float(per_layer["passed"].sum()) / checked, 4),
-        "failed_expectations": int(per_layer["failed"].sum()),
+        **quality_score(frame.filter(pl.col("run_id") == latest).select(columns).collect()),
+    }
+
+
+SCOPE_WORDS = {"full": "whole tables", "changed": "changed rows only"}
+
+
+def quality_score(results: pl.DataFrame) -> dict[str, Any]:
+    """A run's score per scope, and the pooled `score` said for what it is.
+
+    A daily gate judges the event-scale tables' rows added since the last passing gate
+    (`dq_results.scope` = `changed`) and everything else whole (`full`): two populations, a day's
+    3,124 new orders next to 972,887 customer records. Pooled, one hides the other, so
+    `by_scope` scores each apart and `covers` names what `score` (kept for readers of older
+    summaries) pools. Results written before `scope` existed count as `full`.
+    """
+    import polars as pl
+
+    scope = pl.col("scope").fill_null("full") if "scope" in results.columns else pl.lit("full")
+    per_scope = (
+        results.with_columns(scope.alias("scope"))
+        .group_by("scope")
+        .agg(pl.col("passed").sum(), pl.col("checked").sum(), pl.len().alias("expectations"))
+        .sort("scope", descending=True)  # full before changed
+    )
+    by_scope = {
+        row["scope"]: {
+            "covers": SCOPE_WORDS.get(row["scope"], row["scope"]),
+            "score": round(row["passed"] / row["checked"], 4) if row["checked"] else None,
+            "checked_rows": int(row["checked"]),
+            "passed_rows": int(row["passed"]),
+            "expectations": int(row["expectations"]),
+        }
+        for row in per_scope.iter_rows(named=True)
+    }
+    checked = int(per_scope["checked"].sum()) or 1
+    covers = " + ".join(SCOPE_WORDS.get(name, name) for name in by_scope)
+    return {
+        "score": round(float(per_scope["passed"].sum()) / checked, 4),
+        "covers": covers + (" (pooled; see by_scope)" if len(by_scope) > 1 else ""),
+        "by_scope": by_scope,
+        "failed_expectations": int((~results["success"]).sum()),
     }
 
 

@@ -26,9 +26,11 @@ def print_summary(summary: dict[str, Any], console: Console | None = None) -> No
             table.add_row(escape(label), escape(str(stage.get("status", "ok"))), escape(_compact(details)))
         console.print(table)
         _print_findings(stages, console)
-    for key in ("layers", "customers", "quality"):
+    for key in ("layers", "customers"):
         if summary.get(key) is not None:
             console.print(f"[bold]{key}[/bold]: {escape(_compact(summary[key]))}")
+    if summary.get("quality") is not None:
+        console.print(f"[bold]quality[/bold]: {escape(quality_line(summary['quality']))}")
     for key in ("data_root", "marts", "duckdb", "dbt_docs", "quality_docs"):
         if summary.get(key):
             console.print(f"[bold]{key}[/bold]: {escape(str(summary[key]))}")
@@ -64,3 +66,22 @@ def _label(stage: dict[str, Any]) -> str:
 def _compact(value: Any) -> str:
     text = json.dumps(value, default=str, ensure_ascii=False)
     return text if len(text) < 300 else text[:297] + "..."
+
+
+def quality_line(quality: dict[str, Any]) -> str:
+    """The run's quality score per scope, each saying what it covers.
+
+    A daily gate scores the day's changed rows and whole tables apart (`dq_results.scope`); one
+    pooled figure would read a day's increment as the score of the whole layer, or hide it.
+    Summaries written before `by_scope` existed print their pooled score as it was.
+    """
+    by_scope = quality.get("by_scope")
+    failed = f"{quality.get('failed_expectations', 0)} failed expectation(s)"
+    if not by_scope:
+        return f"run {quality.get('run_id')}: score {quality.get('score')}; {failed}"
+    parts = [
+        f"{figures.get('covers', scope)} {figures['score']} "
+        f"({figures['passed_rows']:,} of {figures['checked_rows']:,} rows passed)"
+        for scope, figures in by_scope.items()
+    ]
+    return f"run {quality.get('run_id')}: " + "; ".join(parts) + f"; {failed}"

@@ -74,3 +74,48 @@ def test_the_summary_has_no_quality_score_before_a_gate_judged_anything(config):
     }
     delta.write(pl.DataFrame(schema=empty), results, "overwrite")
     assert pipeline.summarize(config, "b1")["quality"] is None
+
+
+def test_the_summary_scores_whole_tables_and_changed_rows_apart_and_says_what_each_covers(config):
+    """A daily gate judges the day's changed rows of the big tables and the rest whole: pooled into
+    one score, the 40 changed rows of the day (half of them bad) vanish among 10,000 whole-table rows."""
+    from io import StringIO
+
+    from rich.console import Console
+
+    from cdp.report import print_summary
+
+    results = config.data_root / "lake" / "quality" / "dq_results"
+    rows = pl.DataFrame(
+        {
+            "run_id": ["b2", "b2", "b2", "b1"],
+            "layer": ["silver", "silver", "silver", "silver"],
+            "scope": ["full", "changed", None, "full"],  # null: written before `scope` existed = full
+            "passed": [9_000, 20, 1_000, 5],
+            "checked": [9_000, 40, 1_000, 10],
+            "success": [True, False, True, False],
+        }
+    )
+    delta.write(rows, results, "overwrite")
+    quality = pipeline.summarize(config, "b2")["quality"]
+    assert quality["run_id"] == "b2" and quality["failed_expectations"] == 1
+    assert quality["by_scope"]["full"] == {
+        "covers": "whole tables",
+        "score": 1.0,
+        "checked_rows": 10_000,
+        "passed_rows": 10_000,
+        "expectations": 2,
+    }
+    assert quality["by_scope"]["changed"]["score"] == 0.5
+    assert quality["by_scope"]["changed"]["covers"] == "changed rows only"
+    assert (
+        quality["score"] == 0.998
+        and quality["covers"] == "whole tables + changed rows only (pooled; see by_scope)"
+    )
+    out = StringIO()
+    print_summary(pipeline.summarize(config, "b2"), Console(file=out, width=300))
+    printed = out.getvalue()
+    assert (
+        "quality: run b2: whole tables 1.0 (10,000 of 10,000 rows passed); changed rows only 0.5 "
+        "(20 of 40 rows passed); 1 failed expectation(s)"
+    ) in printed

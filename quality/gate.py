@@ -37,6 +37,7 @@ from quality.store import (
 )
 from quality.suite_spec import LAYERS, SuiteDefinitionError, SuiteSpec, load_suites, rule_location
 from warehouse import delta
+from warehouse.batches import batch_moment
 from warehouse.config import CdpConfig
 from warehouse.errors import CdpError
 from warehouse.paths import LakePaths
@@ -169,12 +170,24 @@ class GateReport:
 def gate_parameters(
     config: CdpConfig, settings: QualitySettings, run_id: str, checked_at: datetime
 ) -> dict[str, Any]:
-    """Values suites may use as `$PARAMETER` (GX) and `getvariable()` (DuckDB)."""
-    local_now = checked_at.replace(tzinfo=UTC).astimezone(ZoneInfo(config.timezone)).replace(tzinfo=None)
+    """Values suites may use as `$PARAMETER` (GX) and `getvariable()` (DuckDB).
+
+    `logical_local`: the moment the run stands for (its batch id: the logical date in Airflow, the
+    start of a `cdp run`) in local time, which data dates are judged against, so a re-run or a
+    backfill of an old day judges that day's data as of that day; the clock when the run id is
+    of another shape.
+    """
+    zone = ZoneInfo(config.timezone)
+    local_now = checked_at.replace(tzinfo=UTC).astimezone(zone).replace(tzinfo=None)
+    logical = batch_moment(run_id)
+    logical_local = (
+        logical.replace(tzinfo=UTC).astimezone(zone).replace(tzinfo=None) if logical else local_now
+    )
     return {
         "run_id": run_id,
         "checked_at": checked_at,
         "now_local": local_now.replace(microsecond=0),
+        "logical_local": logical_local.replace(microsecond=0),
         "sample_rows": settings.sample_rows,
         "completeness_threshold": settings.completeness.threshold,
         "volume_max_robust_z": settings.volume.max_robust_z,
@@ -299,6 +312,7 @@ def _derived_builders(
     fields = completeness_fields(config, settings)
     return {
         "freshness": lambda c: derived.build_freshness(c, sources, settings),
+        "data_freshness": lambda c: derived.build_data_freshness(c, sources, settings),
         "volumes": lambda c: derived.build_volumes(c, settings),
         "bronze_profile": lambda c: derived.build_bronze_profile(c, sources, settings),
         "fill_rates": lambda c: derived.build_fill_rates(c, settings, profiled),

@@ -49,6 +49,20 @@ METRICS: tuple[Metric, ...] = (
         "where freshness_hours is not null",
     ),
     Metric(
+        "data_freshness_hours",
+        "silver",
+        ("derived.data_freshness",),
+        "select 'data_freshness_hours', source, entity, data_age_hours from derived.data_freshness "
+        "where data_age_hours is not null",
+    ),
+    Metric(  # epoch seconds (local time): what the next daily gate starts from (derived.data_freshness)
+        "newest_data_at",
+        "silver",
+        ("derived.data_freshness",),
+        "select 'newest_data_at', source, entity, epoch(newest_data_at) from derived.data_freshness "
+        "where newest_data_at is not null",
+    ),
+    Metric(
         "rows_landed",
         "bronze",
         ("derived.volumes",),

@@ -65,6 +65,57 @@ class FreshnessDefaults(_Section):
         return self
 
 
+class DataFreshnessSla(_Section):
+    """How old a source's newest business date may be, in hours before the run's logical moment."""
+
+    warn_hours: float | None = Field(None, gt=0, description="past this: a warning (null: the default's)")
+    fail_hours: float | None = Field(None, gt=0, description="past this: critical (null: the default's)")
+
+
+class DataFreshnessSettings(_Section):
+    """Timeliness by the data's own dates, not by when files arrived (`derived.data_freshness`).
+
+    A source re-delivering an old export every day lands a file daily and looks fresh by
+    `bronze_freshness`; the newest order, event or ticket it holds says otherwise. Per silver
+    table the business timestamp to read (`columns`), judged per source of the table.
+    """
+
+    warn_hours: float = Field(48, gt=0, description="newest business date older than this: a warning")
+    fail_hours: float | None = Field(
+        None,
+        gt=0,
+        description="older than this: critical, the publish stops (null: never critical; the shipped "
+        "sample data ends on generator.end_date, which a demo run today would be judged against)",
+    )
+    columns: dict[str, str] = Field(
+        default_factory=lambda: {
+            "orders": "ordered_at",  # pos tickets.sold_at, ecom orders.created_at
+            "events": "occurred_at",  # ecom events.ts
+            "tickets": "created_at",  # service tickets.created_at
+            "loyalty_ledger": "occurred_at",  # loyalty points
+            "social_posts": "created_at",  # social posts
+        },
+        description="silver table -> its business timestamp column (local time, like every silver time)",
+    )
+    by_source: dict[str, DataFreshnessSla] = Field(
+        default_factory=dict, description="per-source warn_hours/fail_hours (a sparse source, a weekly one)"
+    )
+
+    @model_validator(mode="after")
+    def _ordered(self) -> DataFreshnessSettings:
+        for name, sla in {"": self, **self.by_source}.items():
+            warn, fail = sla.warn_hours or self.warn_hours, sla.fail_hours or self.fail_hours
+            if fail is not None and warn is not None and fail < warn:
+                where = f"data_freshness.by_source.{name}" if name else "data_freshness"
+                raise ValueError(f"{where}.fail_hours must not be below warn_hours")
+        return self
+
+    def sla(self, source: str) -> tuple[float, float | None]:
+        """(warn_hours, fail_hours) of one source: its own where set, else the defaults."""
+        own = self.by_source.get(source) or DataFreshnessSla()
+        return own.warn_hours or self.warn_hours, own.fail_hours or self.fail_hours
+
+
 class VolumeSettings(_Section):
     """Row-count anomalies: robust z-score of this run's landed rows against recent runs."""
 
@@ -113,6 +164,7 @@ class QualitySettings(_Section):
     sample_rows: int = Field(5, ge=1, le=100, description="failing rows quoted in errors and details")
     completeness: CompletenessSettings = Field(default_factory=CompletenessSettings)
     freshness_defaults: FreshnessDefaults = Field(default_factory=FreshnessDefaults)
+    data_freshness: DataFreshnessSettings = Field(default_factory=DataFreshnessSettings)
     volume: VolumeSettings = Field(default_factory=VolumeSettings)
     fill_rate: FillRateSettings = Field(default_factory=FillRateSettings)
     docs: DocsSettings = Field(default_factory=DocsSettings)

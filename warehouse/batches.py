@@ -16,6 +16,15 @@ def new_batch_id(at: datetime | None = None) -> str:
     return (at or datetime.now(UTC)).strftime(BATCH_ID_FORMAT)
 
 
+def batch_moment(batch_id: str) -> datetime | None:
+    """The moment (naive UTC) a batch id stands for: the run's start, or its logical date in
+    Airflow; None for an id of another shape."""
+    try:
+        return datetime.strptime(batch_id, BATCH_ID_FORMAT)
+    except ValueError:
+        return None
+
+
 def batch_day(batch_id: str) -> date | None:
     """The day a batch id stands for (its logical date), or None for an id of another shape
     (tests and hand-made runs may name a batch anything)."""

@@ -9,7 +9,10 @@ import polars as pl
 import pytest
 
 from quality.derived import (
+    DATED_SCHEMA,
     current_batch,
+    data_freshness,
+    data_freshness_slas,
     expected_bronze_columns,
     fill_batches,
     fill_drift,
@@ -21,7 +24,7 @@ from quality.derived import (
 from quality.frames import partitions
 from quality.outcomes import plain
 from quality.repair import completeness_by_source, repair_list
-from quality.settings import FreshnessDefaults
+from quality.settings import DataFreshnessSettings, FreshnessDefaults
 
 NOW = datetime(2026, 7, 1, 12, 0, tzinfo=UTC)
 
@@ -53,6 +56,70 @@ def test_freshness_is_hours_since_the_newest_landed_file_against_each_sources_sl
     assert (result["pos"]["freshness_hours"], result["pos"]["warn_hours"]) == (10.0, 26.0)
     assert (result["ecom"]["freshness_hours"], result["ecom"]["fail_hours"]) == (24.0, 12.0)
     assert result["survey"]["newest_landed_at"] is None and result["survey"]["freshness_hours"] is None
+    # never delivered: hours since the pipeline first loaded anything (ecom's file, 24 h ago)
+    assert result["survey"]["hours_without_delivery"] == 24.0
+    assert (
+        result["pos"]["hours_without_delivery"] is None and result["ecom"]["hours_without_delivery"] is None
+    )
+
+
+def test_data_freshness_is_the_age_of_the_newest_business_date_each_source_delivered():
+    """The newest date is the later of the rows landed since the last passing gate and what earlier
+    gates recorded; sources come from the registry's silver mappings, SLAs from quality.data_freshness."""
+    registry = {
+        "pos": {"entities": {"tickets": {"silver": {"orders": {}, "order_lines": {}}}, "members": {}}},
+        "ecom": {"entities": {"orders": {"silver": {"orders": {}}}, "events": {"silver": {"events": {}}}}},
+        "loyalty": {"entities": {"points": {"silver": {"loyalty_ledger": {}}}}},
+    }
+    settings = DataFreshnessSettings(
+        warn_hours=48, fail_hours=96, by_source={"loyalty": {"warn_hours": 168, "fail_hours": 336}}
+    )
+    slas = data_freshness_slas(registry, settings)
+    assert slas.select("source", "entity", "data_column").rows() == [
+        ("ecom", "events", "occurred_at"),
+        ("ecom", "orders", "ordered_at"),
+        ("loyalty", "loyalty_ledger", "occurred_at"),
+        ("pos", "orders", "ordered_at"),
+    ]
+    landed = pl.DataFrame(
+        [("pos", "orders", datetime(2026, 6, 30, 20, 0)), ("ecom", "orders", datetime(2026, 6, 1, 9, 0))],
+        schema=DATED_SCHEMA,
+        orient="row",
+    )  # ecom re-delivered an old export today: its rows are old, its newest order is from before
+    recorded = pl.DataFrame(
+        [
+            ("ecom", "orders", datetime(2026, 6, 29, 12, 0)),
+            ("pos", "orders", datetime(2026, 6, 29, 12, 0)),
+            ("loyalty", "loyalty_ledger", datetime(2026, 6, 24, 20, 0)),
+        ],
+        schema=DATED_SCHEMA,
+        orient="row",
+    )
+    reference = datetime(2026, 7, 1, 20, 0)  # the run's logical moment, local time
+    result = {
+        (row["source"], row["entity"]): row
+        for row in data_freshness(slas, landed, recorded, reference).iter_rows(named=True)
+    }
+    assert result[("pos", "orders")]["data_age_hours"] == 24.0  # today's rows are the newest
+    assert result[("ecom", "orders")]["newest_data_at"] == datetime(2026, 6, 29, 12, 0)  # recorded wins
+    assert result[("ecom", "orders")]["data_age_hours"] == 56.0
+    assert (
+        result[("loyalty", "loyalty_ledger")]["data_age_hours"],
+        result[("loyalty", "loyalty_ledger")]["warn_hours"],
+    ) == (168.0, 168.0)
+    assert result[("ecom", "events")]["newest_data_at"] is None  # nothing dated yet: not judged
+    assert result[("ecom", "events")]["fail_hours"] == 96.0
+    assert all(row["data_column_found"] for row in result.values())
+    # a declared column silver does not have is reported, not skipped
+    unfound = data_freshness(slas, landed, recorded, reference, missing_columns=["events"])
+    assert unfound.filter(~pl.col("data_column_found")).select("source", "entity").rows() == [
+        ("ecom", "events")
+    ]
+
+
+def test_data_freshness_settings_refuse_a_fail_limit_below_the_warn_limit():
+    with pytest.raises(ValueError, match=r"by_source\.pos\.fail_hours must not be below warn_hours"):
+        DataFreshnessSettings(warn_hours=48, by_source={"pos": {"fail_hours": 24}})
 
 
 def _history(counts: list[int], source: str = "pos", entity: str = "tickets") -> pl.DataFrame:

@@ -155,8 +155,8 @@ def test_events_and_ledger_entries_of_a_customer_gone_are_warned_about(parents_g
 def test_an_order_whose_customer_record_vanished_fails_the_gold_gate_and_a_guest_order_passes(tmp_path):
     """A record left out of a re-delivered export loses its identity link, so its orders' rebuilt
     fact rows have a null customer_id, like guest checkouts. They still name the record, which
-    makes them orphans: the gold referential rule fails naming order and record; orders naming no
-    record (anonymous sales) keep passing."""
+    makes them orphans: any of them warns, and over 1% of a source's orders (silver_orders' limit)
+    stops the publish, naming order and record; orders naming no record (anonymous sales) pass."""
     from identity_resolution.service import resolve_lake
     from tests.quality.lake import write_build_database
 
@@ -168,13 +168,17 @@ def test_an_order_whose_customer_record_vanished_fails_the_gold_gate_and_a_guest
     orders = lake.silver("orders").filter(pl.col("source") == "ecom")
     assert run_gate(config, ["gold"], RUN_ID).critical_failures == []
 
-    # the re-delivery: customers.jsonl without one buyer, and a new guest checkout (no customer)
-    [buyer] = orders.get_column("record_id").drop_nulls().unique().sort().head(1)
+    # the re-delivery: customers.jsonl without the first buyers (over 1% of the orders), and a
+    # new guest checkout (no customer)
+    per_buyer = orders.group_by("record_id").len().drop_nulls("record_id").sort("record_id")
+    enough = per_buyer.filter(pl.col("len").cum_sum().shift(1, fill_value=0) <= 0.01 * orders.height)
+    buyers = enough.get_column("record_id")
     export = root / "landing" / "ecom" / "customers.jsonl"
     lines = [line for line in export.read_text(encoding="utf-8").splitlines() if line.strip()]
-    dropped = buyer.split(":", 1)[1]
+    dropped = {buyer.split(":", 1)[1] for buyer in buyers}
     export.write_text(
-        "\n".join(line for line in lines if str(json.loads(line)["id"]) != dropped) + "\n", encoding="utf-8"
+        "\n".join(line for line in lines if str(json.loads(line)["id"]) not in dropped) + "\n",
+        encoding="utf-8",
     )
     [order_file] = sorted((root / "landing" / "ecom" / "orders").glob("orders_*.jsonl"))[-1:]
     guest = json.loads(order_file.read_text(encoding="utf-8").splitlines()[0])
@@ -184,26 +188,25 @@ def test_an_order_whose_customer_record_vanished_fails_the_gold_gate_and_a_guest
     standardize(config, REDELIVERY_RUN)
     resolve_lake(config, REDELIVERY_RUN)
     write_build_database(lake)
-    orphaned = sorted(orders.filter(pl.col("record_id") == buyer).get_column("order_id"))
+    orphaned = orders.filter(pl.col("record_id").is_in(buyers.implode()))
+    assert orphaned.height > 0.01 * (orders.height + 1)
 
     with pytest.raises(QualityGateError) as raised:
         run_gate(config, ["gold"], REDELIVERY_RUN)
     [failure] = raised.value.report.critical_failures
     assert (failure.suite, failure.column, failure.source) == (
         "gold_fct_orders",
-        "orders_of_unknown_customers",
+        "vanished_record_share",
         "ecom",
     )
-    assert f"{orphaned[0]} -> record {buyer} (no customer)" in str(raised.value)
-    [rule] = (
-        results_of(root, REDELIVERY_RUN, "gold_fct_orders")
-        .filter(pl.col("column") == "orders_of_unknown_customers")
-        .iter_rows(named=True)
-    )
-    assert (rule["checked"], rule["checked"] - rule["passed"]) == (
-        orders.height + 1,
-        len(orphaned),
-    )  # + the guest
+    first = orphaned.sort("order_id").row(0, named=True)
+    assert f"{first['order_id']} -> record {first['record_id']} (no customer)" in str(raised.value)
+    results = results_of(root, REDELIVERY_RUN, "gold_fct_orders")
+    for column in ("orders_of_vanished_records", "vanished_record_share"):
+        [rule] = results.filter(pl.col("column") == column).iter_rows(named=True)
+        assert (rule["checked"], rule["checked"] - rule["passed"]) == (orders.height + 1, orphaned.height)
+    [unknown] = results.filter(pl.col("column") == "orders_of_unknown_customers").iter_rows(named=True)
+    assert unknown["checked"] == unknown["passed"]  # every customer_id set is in dim_customer
     fct = duckdb.connect(str(lake.paths.build_duckdb), read_only=True)
     with fct:
         [(guest_customer, guest_record)] = fct.execute(

@@ -122,6 +122,10 @@ def test_a_daily_gold_gate_judges_the_days_orders_and_stops_on_each_of_their_def
         ("negative_totals", "ecom", 4, 3, CHANGED),
         ("orders_of_unknown_customers", "ecom", ecom_orders, ecom_orders - 1, FULL),
         ("orders_of_unknown_customers", "pos", 9, 9, FULL),
+        ("orders_of_vanished_records", "ecom", ecom_orders, ecom_orders, FULL),
+        ("orders_of_vanished_records", "pos", 9, 9, FULL),
+        ("vanished_record_share", "ecom", ecom_orders, ecom_orders, FULL),
+        ("vanished_record_share", "pos", 9, 9, FULL),
     }
     # a full gate judges every order and fails the same way
     with pytest.raises(QualityGateError) as full:

@@ -37,6 +37,7 @@ TOP_LEVEL_KEYS = (
     "identity",
     "privacy",
     "quality",
+    "locks",
 )
 
 # The repository root holds the default cdp.yaml (the package is installed editable).
@@ -90,6 +91,11 @@ class CdpConfig:
 
     def with_data_root(self, data_root: str | Path) -> CdpConfig:
         return CdpConfig(path=self.path, raw=self.raw, data_root=Path(data_root).resolve())
+
+    def with_setting(self, section: str, key: str, value: Any) -> CdpConfig:
+        """This configuration with one key of one section replaced (a command-line override)."""
+        raw = {**self.raw, section: {**(self.raw.get(section) or {}), key: value}}
+        return CdpConfig(path=self.path, raw=raw, data_root=self.data_root)
 
 
 def find_config_file(explicit: str | Path | None = None) -> Path | None:

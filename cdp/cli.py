@@ -16,6 +16,11 @@ from warehouse import logs, progress
 from warehouse.config import ConfigError, load_config
 from warehouse.errors import CdpError
 
+LOCK_WAIT_HELP = (
+    "Seconds a command that writes the data root waits while another process writes it, then fails "
+    "naming that process (default: locks.wait_seconds in cdp.yaml, 600; 0: do not wait)."
+)
+
 # (module, command attribute) pairs; a command's module is imported only when it is listed so a
 # broken optional dependency cannot take the whole CLI down.
 COMMANDS: list[tuple[str, str]] = [
@@ -53,10 +58,22 @@ COMMANDS: list[tuple[str, str]] = [
 )
 @click.option("-v", "--verbose", count=True, help="More detail in the logs (-v: debug).")
 @click.option("-q", "--quiet", is_flag=True, help="Only warnings and errors; no progress bars.")
+@click.option(
+    "--lock-wait",
+    type=click.FloatRange(min=0),
+    envvar="CDP_LOCK_WAIT",
+    default=None,
+    help=LOCK_WAIT_HELP,
+)
 @click.version_option(package_name="cdp")
 @click.pass_context
 def cli(
-    ctx: click.Context, config_path: str | None, data_root: str | None, verbose: int, quiet: bool
+    ctx: click.Context,
+    config_path: str | None,
+    data_root: str | None,
+    verbose: int,
+    quiet: bool,
+    lock_wait: float | None,
 ) -> None:
     """Customer Data Platform: ingest, resolve, check and publish a 360° view of every customer.
 
@@ -68,6 +85,8 @@ def cli(
         config = load_config(config_path, data_root=data_root)
     except ConfigError as exc:
         raise click.UsageError(str(exc)) from exc
+    if lock_wait is not None:
+        config = config.with_setting("locks", "wait_seconds", lock_wait)
     ctx.obj = CliContext(config=config, verbose=verbose, quiet=quiet, data_root=data_root)
 
 
@@ -82,6 +101,13 @@ def _late_data_root(ctx: click.Context, _: click.Parameter, value: str | None) -
     if value is not None and state is not None:
         state.config = state.config.with_data_root(value)
         state.data_root = value
+
+
+def _late_lock_wait(ctx: click.Context, _: click.Parameter, value: float | None) -> None:
+    """`cdp erase --lock-wait 0` means `cdp --lock-wait 0 erase`."""
+    state = ctx.find_object(CliContext)
+    if value is not None and state is not None:
+        state.config = state.config.with_setting("locks", "wait_seconds", value)
 
 
 def _late_output(ctx: click.Context, param: click.Parameter, value: int | bool) -> None:
@@ -105,6 +131,13 @@ def _late_options() -> list[click.Option]:
             expose_value=False,
             callback=_late_data_root,
             help="Data root (same as `cdp --data-root`; wins over it).",
+        ),
+        click.Option(
+            ["--lock-wait"],
+            type=click.FloatRange(min=0),
+            expose_value=False,
+            callback=_late_lock_wait,
+            help="Same as `cdp --lock-wait SECONDS`.",
         ),
         click.Option(
             ["-v", "--verbose"],

@@ -6,6 +6,10 @@ keeps as XCom and `cdp run` prints. Stages are idempotent: running one twice for
 gives the same lake.
 
 Order: ingest (per source) -> standardize -> resolve -> quality gate -> dbt marts -> publish.
+
+Every stage holds the data root's lock while it runs (`warehouse.locks`: exclusive, per stage, so
+a backup or an operator's erasure can run between two stages but never inside one); a stage that
+finds the root busy longer than `locks.wait_seconds` raises DataRootBusy, which the DAG retries.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from warehouse import delta, inventory
 from warehouse.config import CdpConfig, ConfigError
 from warehouse.errors import CdpError
+from warehouse.locks import DataRootBusy, data_root_lock
 from warehouse.paths import LakePaths
 
 if TYPE_CHECKING:  # the loader (polars, duckdb) loads inside the stage, not with this module
@@ -49,8 +54,10 @@ def ingest(config: CdpConfig, source: str, batch_id: str, choices: FileChoices |
     """
     from ingest.loader import FileChoices, load_source
 
-    row_filter = _suppression(config)
-    return {"stage": "ingest", **load_source(config, source, batch_id, row_filter, choices or FileChoices())}
+    with data_root_lock(config, f"ingest {source}"):
+        row_filter = _suppression(config)
+        loaded = load_source(config, source, batch_id, row_filter, choices or FileChoices())
+    return {"stage": "ingest", **loaded}
 
 
 def _suppression(config: CdpConfig) -> Any:
@@ -72,7 +79,8 @@ def standardize(config: CdpConfig, batch_id: str) -> Summary:
     """Bronze -> silver: typed, standardized, deduplicated entities."""
     from ingest.standardize import standardize as build_silver
 
-    return build_silver(config, batch_id)
+    with data_root_lock(config, "standardize"):
+        return build_silver(config, batch_id)
 
 
 def resolve(config: CdpConfig, batch_id: str) -> Summary:
@@ -83,7 +91,8 @@ def resolve(config: CdpConfig, batch_id: str) -> Summary:
     from identity_resolution.service import resolve_lake
     from ingest.config import ingest_settings
 
-    return resolve_lake(config, batch_id, retain_hours=ingest_settings(config).compaction.retain_hours)
+    with data_root_lock(config, "resolve"):
+        return resolve_lake(config, batch_id, retain_hours=ingest_settings(config).compaction.retain_hours)
 
 
 def quality_gate(config: CdpConfig, layer: str, batch_id: str) -> Summary:
@@ -95,7 +104,8 @@ def quality_gate(config: CdpConfig, layer: str, batch_id: str) -> Summary:
     """
     from quality.gate import gate_layers, run_gate
 
-    report = run_gate(config, gate_layers(layer), batch_id)
+    with data_root_lock(config, f"quality gate {layer}"):
+        report = run_gate(config, gate_layers(layer), batch_id)
     return {"stage": "quality_gate", "layer": layer, "batch_id": batch_id, **report.summary()}
 
 
@@ -103,7 +113,9 @@ def build_marts(config: CdpConfig, batch_id: str) -> Summary:
     """`dbt build` of every mart into the build database (never the published one)."""
     from warehouse.publish import build_marts as dbt_build_marts
 
-    return {"stage": "build_marts", "batch_id": batch_id, "status": "ok", **dbt_build_marts(config, batch_id)}
+    with data_root_lock(config, "build marts"):
+        built = dbt_build_marts(config, batch_id)
+    return {"stage": "build_marts", "batch_id": batch_id, "status": "ok", **built}
 
 
 def publish(config: CdpConfig, batch_id: str, with_docs: bool = True) -> Summary:
@@ -124,15 +136,16 @@ def publish(config: CdpConfig, batch_id: str, with_docs: bool = True) -> Summary
         """Analyst-facing marts carry no direct identifiers; full contacts only in restricted/."""
         return pseudonymise_marts(config, build_db, out_dir, marts=marts, batch_id=batch_id, parts=parts)
 
-    result = publish_marts(
-        config,
-        batch_id,
-        stage_marts=pseudonymised,
-        treatment=treatment_fingerprint(config),
-        rewrite=missing_restricted(config),
-        with_docs=with_docs,
-    ).summary()
-    roles = publish_roles(config, batch_id=batch_id, reuse=True)
+    with data_root_lock(config, "publish"):
+        result = publish_marts(
+            config,
+            batch_id,
+            stage_marts=pseudonymised,
+            treatment=treatment_fingerprint(config),
+            rewrite=missing_restricted(config),
+            with_docs=with_docs,
+        ).summary()
+        roles = publish_roles(config, batch_id=batch_id, reuse=True)
     return {
         "stage": "publish",
         "batch_id": batch_id,
@@ -149,6 +162,11 @@ class RunIncomplete(CdpError):
 def summarize(config: CdpConfig, batch_id: str) -> Summary:
     """What a person wants to see after a run: rows per layer, customers, quality, output paths,
     and the landing files of this batch that failed to load (`failed_files`)."""
+    with data_root_lock(config, "summary"):  # writes runs/ and the audit log
+        return _summarize(config, batch_id)
+
+
+def _summarize(config: CdpConfig, batch_id: str) -> Summary:
     paths = LakePaths.at(config.data_root)
     counts = inventory.layer_counts(paths)
     summary: Summary = {
@@ -310,8 +328,8 @@ def run_all(
     for source in sources or source_names(config):
         try:
             stages.append(ingest(config, source, batch_id))
-        except ConfigError:
-            raise  # cdp.yaml is wrong for every source: say so once, not as six failed sources
+        except (ConfigError, DataRootBusy):
+            raise  # wrong for every source (cdp.yaml; another writer): say so once, not six times
         except Exception as exc:  # one broken source must not stop the others
             log.error("ingest %s failed: %s", source, exc)
             failed.append(source)

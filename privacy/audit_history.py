@@ -12,7 +12,8 @@ never masked twice.
 
 It runs from `cdp privacy audit --redact-history` and on every restore (a backup may hold an old
 log); `cdp privacy check` fails while the log is unmarked. Like erasure, it purges history with
-zero retention: run it when nothing else writes to the data root.
+zero retention, so it holds the data root's lock exclusively (`warehouse.locks`): pipeline stages,
+backups and erasures wait for it, and it for them.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from privacy.layout import PrivacyPaths
 from privacy.roles import AUDIT_TABLE, RESTRICTED_TABLE_SUFFIX, publish_roles, published_columns
 from privacy.settings import load_settings
 from warehouse.config import CdpConfig
+from warehouse.locks import locked
 from warehouse.paths import LakePaths
 
 ACTION = "audit_history_redacted"
@@ -57,6 +59,7 @@ def known_names(config: CdpConfig) -> frozenset[str]:
     return frozenset(name.lower() for name in names)
 
 
+@locked("audit history rewrite")
 def redact_history(
     config: CdpConfig, *, actor: str | None = None, rebuild_roles: bool = True
 ) -> HistoryRedaction:

@@ -51,6 +51,7 @@ from privacy.settings import PrivacySettings, config_path, load_settings
 from warehouse import delta
 from warehouse.config import CdpConfig
 from warehouse.duckdb_connections import connect
+from warehouse.locks import LOCK_NAMES, data_root_lock
 from warehouse.paths import mart_locations, parquet_glob
 
 log = logging.getLogger("cdp.privacy.backup")
@@ -114,13 +115,22 @@ def backup(
     """Back up the data root; an incremental without an earlier backup becomes a full one.
 
     With `reuse_existing` (the DAG, keyed by its logical date) a backup already taken for `now` is
-    returned instead of taking another, so a re-run of the same day changes nothing.
+    returned instead of taking another, so a re-run of the same day changes nothing. The data root
+    is held shared while the backup copies it (`warehouse.locks`): other backups may run alongside,
+    no writer does, so a backup is a copy of one moment between two pipeline stages.
     """
-    settings = load_settings(config)
-    root = backup_root(config, settings)
     data_root = config.data_root.resolve()
     if not data_root.is_dir():
         raise BackupError(f"nothing to back up: the data root {data_root} does not exist")
+    with data_root_lock(config, f"backup ({kind})", shared=True):
+        return _take_backup(config, kind, data_root, now, reuse_existing)
+
+
+def _take_backup(
+    config: CdpConfig, kind: Kind, data_root: Path, now: datetime | None, reuse_existing: bool
+) -> BackupResult:
+    settings = load_settings(config)
+    root = backup_root(config, settings)
     previous = latest_manifest(root)
     if kind == "incremental" and previous is None:
         log.info("no earlier backup under %s: taking a full backup", root)
@@ -197,11 +207,13 @@ def backup(
 
 
 def _files_to_back_up(data_root: Path, exclude: list[str]) -> list[Path]:
-    """Every file not excluded; Delta logs first (see the module docstring)."""
+    """Every file not excluded, nor the data root's lock (`warehouse.locks`); Delta logs first (see
+    the module docstring)."""
     files = [
         p
         for p in data_root.rglob("*")
         if p.is_file()
+        and p.relative_to(data_root).parts[0] not in LOCK_NAMES
         and not any(fnmatch.fnmatch(p.relative_to(data_root).as_posix(), pattern) for pattern in exclude)
     ]
     return sorted(files, key=lambda p: ("_delta_log" not in p.parts, p.as_posix()))
@@ -307,14 +319,26 @@ def latest_manifest(root: Path) -> dict[str, Any] | None:
 def restore(
     config: CdpConfig, target: Path, backup_id: str | None = None, *, drill: bool = False
 ) -> RestoreResult:
-    """Restore a backup (default: the latest) into `target`, which must be missing or empty."""
+    """Restore a backup (default: the latest) into `target`, which must be missing or empty.
+
+    A real restore holds the live data root exclusively (`warehouse.locks`): it reads its
+    suppression list, writes its audit log, and may restore into it (a lost data root restored in
+    place); a drill only reads the backup and appends its audit event.
+    """
+    if drill:
+        return _restore(config, target, backup_id, drill=True)
+    with data_root_lock(config, "restore"):
+        return _restore(config, target, backup_id, drill=False)
+
+
+def _restore(config: CdpConfig, target: Path, backup_id: str | None, *, drill: bool) -> RestoreResult:
     settings = load_settings(config)
     root = backup_root(config, settings)
     backup_id = backup_id or (list_backups(root) or [None])[-1]
     if backup_id is None:
         raise BackupError(f"no backups under {root}")
     target = target.resolve()
-    if target.exists() and (not target.is_dir() or any(target.iterdir())):
+    if target.exists() and (not target.is_dir() or any(p.name not in LOCK_NAMES for p in target.iterdir())):
         raise BackupError(
             f"restore target {target} is not empty: restore into a new or empty folder (nothing was changed)"
         )
@@ -331,9 +355,7 @@ def restore(
         if not drill:
             result.erasures = _reapply_erasures(config, staging, root, key)
             result.audit_events_redacted = _redact_audit_history(config, staging)
-        if target.exists():
-            target.rmdir()
-        os.replace(staging, target)
+        _move_into_place(staging, target)
     except Exception as exc:
         shutil.rmtree(staging, ignore_errors=True)
         audit.record(
@@ -358,6 +380,21 @@ def restore(
         },
     )
     return result
+
+
+def _move_into_place(staging: Path, target: Path) -> None:
+    """Rename the checked staging folder to `target`; a target holding only the data root's lock
+    (the live root, restored in place) keeps its lock file and gets the restored entries instead."""
+    if not target.exists():
+        os.replace(staging, target)
+        return
+    kept = {p.name for p in target.iterdir()}  # only lock names: checked before staging
+    for entry in staging.iterdir():
+        if entry.name in kept:
+            shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
+        else:
+            os.replace(entry, target / entry.name)
+    staging.rmdir()
 
 
 def _reapply_erasures(config: CdpConfig, restored: Path, root: Path, key: Key | None) -> dict[str, str]:

@@ -65,6 +65,7 @@ from privacy.sweep import SweepResult, strong_values, sweep
 from warehouse import delta
 from warehouse.config import CdpConfig
 from warehouse.duckdb_connections import connect
+from warehouse.locks import data_root_lock
 from warehouse.paths import LakePaths
 
 log = logging.getLogger("cdp.privacy.erasure")
@@ -512,8 +513,17 @@ def erase(
     """Plan, refuse if the plan is blocked or finds nobody, then apply (unless `dry_run`).
 
     An unfinished earlier erasure of the person is applied again even when no row is left to
-    delete: its history purge, sweep and certificate are what it still owes.
+    delete: its history purge, sweep and certificate are what it still owes. Planning and applying
+    hold the data root exclusively: the history purge has zero retention, so a writer appending
+    meanwhile would be corrupted (a dry run only reads).
     """
+    if dry_run:
+        return _erase(config, request, actor=actor, dry_run=True)
+    with data_root_lock(config, "erase"):
+        return _erase(config, request, actor=actor, dry_run=False)
+
+
+def _erase(config: CdpConfig, request: Request, *, actor: str | None, dry_run: bool) -> ErasureOutcome:
     settings = load_settings(config)
     plan = plan_erasure(config, request)
     if plan.blocked:

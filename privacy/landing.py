@@ -19,6 +19,7 @@ from privacy import audit
 from privacy.settings import load_settings
 from warehouse import delta
 from warehouse.config import CdpConfig
+from warehouse.locks import data_root_lock
 from warehouse.paths import LakePaths
 
 log = logging.getLogger("cdp.privacy.landing")
@@ -57,7 +58,17 @@ def is_loaded(path: Path, relative: str, loaded: dict[str, str]) -> bool:
 
 
 def expire_landing(config: CdpConfig, *, now: datetime | None = None, dry_run: bool = False) -> list[str]:
-    """Delete loaded landing files older than `retention.landing_days`; returns their paths."""
+    """Delete loaded landing files older than `retention.landing_days`; returns their paths.
+
+    Deleting holds the data root (an ingest must not lose a file it is reading); a dry run reads only.
+    """
+    if not dry_run:
+        with data_root_lock(config, "landing retention"):
+            return _expire_landing(config, now=now, dry_run=False)
+    return _expire_landing(config, now=now, dry_run=True)
+
+
+def _expire_landing(config: CdpConfig, *, now: datetime | None, dry_run: bool) -> list[str]:
     days = load_settings(config).retention.landing_days
     paths = LakePaths.at(config.data_root)
     if days is None or not paths.landing.is_dir():

@@ -27,6 +27,7 @@ from privacy.pseudonymise import literal, quote
 from privacy.settings import PrivacySettings, RoleSettings, load_settings
 from warehouse.config import CdpConfig
 from warehouse.duckdb_connections import connect
+from warehouse.locks import locked
 from warehouse.paths import LakePaths, parquet_glob
 from warehouse.publish import (
     DELTA_MAX_SHARE,
@@ -110,6 +111,7 @@ def grant(role: str, settings: RoleSettings, published: dict[str, list[str]]) ->
     return result
 
 
+@locked("publish role databases")
 def publish_roles(config: CdpConfig, *, batch_id: str | None = None, reuse: bool = False) -> dict[str, Any]:
     """(Re)build every role's database; each file is swapped in whole, so readers never see half.
 

@@ -11,6 +11,7 @@ from rich.table import Table
 from cdp.context import CliContext, pass_cli
 from cdp.report import print_summary
 from warehouse.batches import new_batch_id
+from warehouse.locks import DataRootBusy
 
 log = logging.getLogger("cdp.ingest")
 
@@ -77,6 +78,8 @@ def ingest(
             # erased people stay out; an empty re-delivery empties its file only when accepted
             choices = FileChoices(accept_empty=frozenset(accept_empty), reread=reread)
             stages.append(pipeline.ingest(cli.config, name, batch, choices))
+        except DataRootBusy:
+            raise  # another process writes the root: the other sources would wait for it too
         except SourceFailed as exc:
             failures.append(str(exc))
             stages.append(

@@ -8,6 +8,7 @@ import click
 
 from cdp.context import CliContext, pass_cli
 from warehouse.batches import new_batch_id
+from warehouse.locks import data_root_lock
 
 
 @click.group()
@@ -24,11 +25,12 @@ def build(cli: CliContext, batch_id: str | None, select: str | None) -> None:
     from warehouse import dbt
     from warehouse.publish import build_marts
 
-    if select:
-        result = dbt.build(cli.config, select=select)
-        click.echo(json.dumps(result.summary(), indent=2))
-        return
-    click.echo(json.dumps(build_marts(cli.config, batch_id or new_batch_id()), indent=2))
+    with data_root_lock(cli.config, "cdp marts build"):  # writes build/ (an erasure deletes it)
+        if select:
+            summary = dbt.build(cli.config, select=select).summary()
+        else:
+            summary = build_marts(cli.config, batch_id or new_batch_id())
+    click.echo(json.dumps(summary, indent=2))
 
 
 @marts.command()

@@ -138,7 +138,7 @@ def retention(cli: CliContext, dry_run: bool) -> None:
     "--redact-history",
     is_flag=True,
     help="Rewrite events logged before queries were logged by shape to their shape (once; audited). "
-    "Run it when nothing else writes to the data root.",
+    "Holds the data root's lock: waits for a running pipeline stage or backup (--lock-wait).",
 )
 @click.option("--user", default=None, help="Who runs --redact-history (default $CDP_USER or the OS user).")
 @pass_cli

@@ -9,6 +9,7 @@ from rich.table import Table
 
 from cdp.context import CliContext, pass_cli
 from warehouse.batches import new_batch_id
+from warehouse.locks import data_root_lock
 
 LAYER_CHOICES = ("bronze", "silver", "gold")
 
@@ -43,7 +44,8 @@ def quality(cli: CliContext, layers: tuple[str, ...], run_id: str | None, full: 
     """
     from quality.gate import run_gate
 
-    report = run_gate(cli.config, list(layers or LAYER_CHOICES), run_id or new_batch_id(), full=full)
+    with data_root_lock(cli.config, "cdp quality"):  # writes lake/quality and the gate state
+        report = run_gate(cli.config, list(layers or LAYER_CHOICES), run_id or new_batch_id(), full=full)
     summary = report.summary()
     judged_nothing = not summary["expectations"]  # every suite skipped: such a gate did not pass
     if judged_nothing:

@@ -10,6 +10,7 @@ from cdp.context import CliContext, pass_cli
 from cdp.report import print_summary
 from warehouse.batches import new_batch_id
 from warehouse.config import ConfigError, load_config
+from warehouse.locks import data_root_lock
 
 
 @click.command()
@@ -79,7 +80,8 @@ def resolve(
     if input_path is None:
         if state_dir is not None:
             raise click.UsageError("--state needs --input (the pipeline keeps its graph in lake/identity)")
-        summary = resolve_lake(config, new_batch_id(), full=full)
+        with data_root_lock(config, "cdp resolve" + (" --full" if full else "")):
+            summary = resolve_lake(config, new_batch_id(), full=full)
     else:
         assert output_path is not None
         summary = resolve_file(input_path, output_path, config, full=full, state_dir=state_dir)

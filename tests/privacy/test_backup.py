@@ -195,3 +195,17 @@ def test_a_restore_after_the_data_root_is_lost_uses_the_latest_backups_suppressi
     restored = restore(config, tmp_path / "R2", older.backup_id)
     assert files_mentioning(tmp_path / "R2", [XIAOYU.email, XIAOYU.phone]) == {}
     assert restored.erasures == {erased.plan.request_id: "erased"}
+
+
+def test_a_lost_data_root_is_restored_in_place_under_its_own_lock(lake_copy):
+    """The live root is held while a real restore runs: the lock file it creates in a lost root
+    neither makes that root "not empty" nor is replaced by the restored files (waiting writers
+    lock that very file)."""
+    config = lake_copy.config
+    taken = backup(config, "full")
+    shutil.rmtree(lake_copy.root)
+    restored = restore(config, lake_copy.root)
+    assert restored.backup_id == taken.backup_id
+    assert LakePaths.at(lake_copy.root).silver("customer_records").is_dir()
+    assert (lake_copy.root / ".cdp.lock").is_file()
+    assert not list(lake_copy.root.parent.glob(".data.restoring-*"))  # the staging folder is gone

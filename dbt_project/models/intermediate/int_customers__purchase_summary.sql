@@ -48,7 +48,7 @@ per_customer as (
         count(*) as purchase_orders,
         count(distinct order_date) as purchase_days,
         -- amounts
-        sum(amount) as total_spend,
+        cast(sum(amount) as decimal(18, 2)) as total_spend,
         -- tag windows
         sum(case when in_frequent_window then 1 else 0 end) as frequent_window_purchases,
         sum(case when in_potential_window then 1 else 0 end) as potential_window_purchases,

@@ -16,7 +16,7 @@ select
     cast(null as double) as conversion_rate,
     cast(null as double) as conversion_rate_ci_low,
     cast(null as double) as conversion_rate_ci_high,
-    cast(null as decimal(38, 2)) as revenue,
+    cast(null as decimal(18, 2)) as revenue,
     cast(null as double) as revenue_per_customer,
     cast(null as double) as revenue_per_customer_ci_low,
     cast(null as double) as revenue_per_customer_ci_high,
@@ -82,7 +82,7 @@ per_arm as (
         count(*) as customers,
         sum(converted) as converters,
         cast(sum(converted) as double) / count(*) as conversion_rate,
-        sum(revenue) as revenue,
+        cast(sum(revenue) as decimal(18, 2)) as revenue,
         avg(cast(revenue as double)) as revenue_per_customer,
         coalesce(stddev_samp(cast(revenue as double)), 0) as revenue_stddev
     from per_customer

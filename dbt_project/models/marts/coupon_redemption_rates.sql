@@ -59,8 +59,9 @@ final as (
         sum(case when not is_redeemed and (expires_at is null or cast(expires_at as date) >= as_of_date) then 1 else 0 end)
             as coupons_open,
         cast(sum(case when is_redeemed then 1 else 0 end) as double) / count(*) as redemption_rate,
-        sum(case when is_redeemed then coupon_value else 0 end) as redeemed_value,
-        sum(case when is_redeemed then coalesce(redeemed_order_amount, 0) else 0 end) as redeemed_order_revenue,
+        cast(sum(case when is_redeemed then coupon_value else 0 end) as decimal(18, 2)) as redeemed_value,
+        cast(sum(case when is_redeemed then coalesce(redeemed_order_amount, 0) else 0 end) as decimal(18, 2))
+            as redeemed_order_revenue,
         cast(min(issued_at) as date) as first_issued_on,
         cast(max(expires_at) as date) as last_expires_on
     from flagged

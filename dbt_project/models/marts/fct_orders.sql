@@ -28,7 +28,7 @@ line_totals as (
         order_id,
         count(*) as line_count,
         sum(quantity) as units,
-        sum(line_amount) as lines_amount
+        cast(sum(line_amount) as decimal(18, 2)) as lines_amount
     from lines
     group by order_id
 ),
@@ -56,7 +56,7 @@ final as (
         orders.item_count,
         coalesce(line_totals.line_count, 0) as line_count,
         coalesce(line_totals.units, 0) as units,
-        coalesce(line_totals.lines_amount, 0) as lines_amount,
+        coalesce(line_totals.lines_amount, cast(0 as decimal(18, 2))) as lines_amount,
         -- dates
         orders.ordered_at,
         orders.order_date,

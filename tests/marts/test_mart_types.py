@@ -46,3 +46,16 @@ def test_every_amount_is_decimal_18_2_in_the_parquet_and_in_cdp_duckdb(built):
         if in_duckdb != [("DECIMAL(18,2)",)]:
             wrong[(mart, column, "cdp.duckdb")] = in_duckdb
     assert wrong == {}
+
+
+def test_hours_are_double_whatever_the_configured_promise(built):
+    """The promises came out as the literal of the configured number (24.0: decimal(3,1); 168.0
+    would have been decimal(4,1)), so editing cdp.yaml changed the published schema."""
+    hours = {
+        field.name: field.type
+        for file in built.paths.mart_files("service_kpis")
+        for field in pq.read_schema(file)
+        if field.name.endswith("_hours")
+    }
+    assert set(hours) >= {"first_response_promise_hours", "resolution_promise_hours", "avg_resolution_hours"}
+    assert set(hours.values()) == {pa.float64()}

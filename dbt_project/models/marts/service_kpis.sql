@@ -54,9 +54,10 @@ final as (
         avg(cast(csat as double)) as avg_csat,
         cast(sum(case when csat >= {{ setting('service.satisfied_csat_from', 4) }} then 1 else 0 end) as double)
             / nullif(count(csat), 0) as csat_satisfied_share,
-        -- promises
-        {{ response_hours }} as first_response_promise_hours,
-        {{ resolution_hours }} as resolution_promise_hours
+        -- promises (double like the measured hours: a bare literal's type would follow the configured
+        -- number, decimal(3,1) for 24.0 but decimal(4,1) for 168.0, and change the published schema)
+        cast({{ response_hours }} as double) as first_response_promise_hours,
+        cast({{ resolution_hours }} as double) as resolution_promise_hours
     from timed
     group by week_start, channel
 )

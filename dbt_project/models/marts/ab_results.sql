@@ -1,7 +1,10 @@
 {#- Conversion (any purchase within the conversion window from the start date, up to the as-of
     date) and revenue per campaign arm, with `experiments.confidence_level` intervals: Wilson for
     the conversion rate, normal for revenue per customer, and the difference of each arm's
-    conversion rate to the control arm's. -#}
+    conversion rate to the control arm's. Every bound stays within what its quantity can be: a rate
+    in 0..1, exactly 0 below no converter and 1 above all (the formula left floating-point dust
+    there: +-3e-17, a lower bound above a rate of 0), revenue per customer from 0 (the normal
+    interval of a small arm reaches below it), an uplift in -1..1. -#}
 {%- set campaigns = setting('experiments.campaigns', []) -%}
 {%- set z = setting('experiments.z', 1.959964) -%}
 
@@ -112,25 +115,26 @@ final as (
         customers,
         converters,
         conversion_rate,
-        (conversion_rate + {{ z }} * {{ z }} / (2.0 * customers)
+        case when converters = 0 then 0.0 else greatest(0.0, (conversion_rate + {{ z }} * {{ z }} / (2.0 * customers)
             - {{ z }} * sqrt(conversion_rate * (1 - conversion_rate) / customers
                 + {{ z }} * {{ z }} / (4.0 * customers * customers)))
-        / (1 + {{ z }} * {{ z }} / customers) as conversion_rate_ci_low,
-        (conversion_rate + {{ z }} * {{ z }} / (2.0 * customers)
+        / (1 + {{ z }} * {{ z }} / customers)) end as conversion_rate_ci_low,
+        case when converters = customers then 1.0 else least(1.0, (conversion_rate + {{ z }} * {{ z }} / (2.0 * customers)
             + {{ z }} * sqrt(conversion_rate * (1 - conversion_rate) / customers
                 + {{ z }} * {{ z }} / (4.0 * customers * customers)))
-        / (1 + {{ z }} * {{ z }} / customers) as conversion_rate_ci_high,
+        / (1 + {{ z }} * {{ z }} / customers)) end as conversion_rate_ci_high,
         revenue,
         revenue_per_customer,
-        revenue_per_customer - {{ z }} * revenue_stddev / sqrt(customers) as revenue_per_customer_ci_low,
+        greatest(0.0, revenue_per_customer - {{ z }} * revenue_stddev / sqrt(customers))
+            as revenue_per_customer_ci_low,
         revenue_per_customer + {{ z }} * revenue_stddev / sqrt(customers) as revenue_per_customer_ci_high,
         case when not is_control then conversion_rate - control_rate end as uplift_vs_control,
-        case when not is_control then conversion_rate - control_rate - {{ z }} * sqrt(
+        case when not is_control then greatest(-1.0, conversion_rate - control_rate - {{ z }} * sqrt(
             conversion_rate * (1 - conversion_rate) / customers
-            + control_rate * (1 - control_rate) / control_customers) end as uplift_ci_low,
-        case when not is_control then conversion_rate - control_rate + {{ z }} * sqrt(
+            + control_rate * (1 - control_rate) / control_customers)) end as uplift_ci_low,
+        case when not is_control then least(1.0, conversion_rate - control_rate + {{ z }} * sqrt(
             conversion_rate * (1 - conversion_rate) / customers
-            + control_rate * (1 - control_rate) / control_customers) end as uplift_ci_high,
+            + control_rate * (1 - control_rate) / control_customers)) end as uplift_ci_high,
         window_ends_on
     from with_control
 )

@@ -2,8 +2,15 @@
     web events, service tickets, survey answers and social posts. A table of its own so that dbt
     builds it beside the segment and CLV models dim_customer also waits for (at 1M people these
     aggregates over 21M events, 10M orders and 1.8M records were ~4 s of dim_customer's own time,
-    the last model of a build). -#}
+    the last model of a build). Like every figure the marts compute, the counts are as of
+    `int_calendar__as_of` (orders, events, tickets, answers and posts up to that day; a ticket
+    resolved after it is still open), so with a configured as-of date in the past `orders` never
+    counts an order `purchase_orders` leaves out. -#}
 with
+
+as_of as (
+    select as_of_date from {{ ref('int_calendar__as_of') }}
+),
 
 linked_records as (
     select record_id, customer_id, source, created_at
@@ -27,7 +34,9 @@ orders as (
         count(*) as orders,
         sum(case when status = 'cancelled' then 1 else 0 end) as cancelled_orders
     from {{ ref('fct_orders') }}
+    cross join as_of
     where customer_id is not null
+        and order_date <= as_of.as_of_date
     group by customer_id
 ),
 
@@ -37,7 +46,9 @@ events as (
         count(*) as web_events,
         max(occurred_at) as last_event_at
     from {{ ref('fct_events') }}
+    cross join as_of
     where customer_id is not null
+        and event_date <= as_of.as_of_date
     group by customer_id
 ),
 
@@ -45,12 +56,19 @@ tickets as (
     select
         linked_records.customer_id,
         count(*) as service_tickets,
-        sum(case when tickets.resolved_at is null then 1 else 0 end) as open_service_tickets,
+        sum(
+            case
+                when tickets.resolved_at is null or cast(tickets.resolved_at as date) > as_of.as_of_date then 1
+                else 0
+            end
+        ) as open_service_tickets,
         avg(cast(tickets.csat as double)) as avg_service_csat,
         max(tickets.created_at) as last_service_ticket_at
     from {{ ref('stg_silver__tickets') }} as tickets
     inner join linked_records
         on tickets.record_id = linked_records.record_id
+    cross join as_of
+    where cast(tickets.created_at as date) <= as_of.as_of_date
     group by linked_records.customer_id
 ),
 
@@ -65,6 +83,8 @@ surveys_ranked as (
     from {{ ref('stg_silver__survey_responses') }} as surveys
     inner join linked_records
         on surveys.record_id = linked_records.record_id
+    cross join as_of
+    where cast(surveys.submitted_at as date) <= as_of.as_of_date
 ),
 
 surveys as (
@@ -80,6 +100,8 @@ social as (
     from {{ ref('stg_silver__social_posts') }} as posts
     inner join linked_records
         on posts.record_id = linked_records.record_id
+    cross join as_of
+    where cast(posts.created_at as date) <= as_of.as_of_date
     group by linked_records.customer_id
 ),
 

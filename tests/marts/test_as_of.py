@@ -6,6 +6,7 @@ four times (T105 on 06-30 not yet), opened chat K1 (06-22, resolved that day) an
 still open) and answered survey S101 (06-23, NPS 10); C04 had three orders (one cancelled) and
 tickets K4 (resolved 06-18) and K2 (opened 06-23, resolved only on 06-25: open as of 06-24); C07 had
 ordered once (O701-O703 are 06-25 to 06-29); C12's survey answer (06-29) was still to come.
+service_kpis knows the same: K2 answered after 30 h but not yet resolved nor rated.
 """
 
 from __future__ import annotations
@@ -22,7 +23,10 @@ from warehouse import dbt
 from warehouse.paths import LakePaths
 
 AS_OF = "2026-06-24"
-MODELS = "int_calendar__as_of int_orders__purchases int_customers__purchase_summary int_customers__activity"
+MODELS = (
+    "int_calendar__as_of int_orders__purchases int_customers__purchase_summary int_customers__activity"
+    " service_kpis"
+)
 COLUMNS = "orders, cancelled_orders, service_tickets, open_service_tickets, latest_nps"
 
 
@@ -80,3 +84,18 @@ def test_orders_and_events_are_those_of_the_facts_up_to_the_as_of_date(build_db)
         """
     ).fetchall()
     assert mismatches == []
+
+
+def test_service_kpis_know_what_was_answered_resolved_and_rated_by_then(build_db):
+    weeks = {
+        (row[0].isoformat(), row[1]): row[2:]
+        for row in build_db.execute(
+            "select week_start, channel, tickets, responded_tickets, resolved_tickets, avg_first_response_hours, "
+            "avg_resolution_hours, resolution_promise_share, first_contact_resolution_rate, avg_csat, csat_responses "
+            "from marts.service_kpis"
+        ).fetchall()
+    }
+    # K1 (1 h, resolved in 3 h, one contact, CSAT 5) and K2 (30 h, resolved only on 06-25, CSAT 3 then)
+    assert weeks[("2026-06-22", "chat")] == (2, 2, 1, 15.5, 3.0, 0.5, 1.0, 5.0, 1)
+    assert weeks[("2026-06-22", "phone")][:3] == (1, 1, 0)  # K3, opened on the as-of date
+    assert max(week for week, _ in weeks) <= AS_OF

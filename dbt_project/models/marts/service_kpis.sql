@@ -1,5 +1,8 @@
 {#- Service performance per channel and week of ticket creation. Promise shares count every ticket
-    of the week: one not yet answered or resolved counts as outside the promise. -#}
+    of the week: one not yet answered or resolved counts as outside the promise. As of
+    `int_calendar__as_of`, like every mart: tickets opened by that day, and a response, resolution
+    or rating after it not yet given (with a configured as-of date in the past, the later weeks and
+    answers are not known yet). -#}
 {%- set response_hours = setting('service.first_response_promise_hours', 24) -%}
 {%- set resolution_hours = setting('service.resolution_promise_hours', 48) -%}
 
@@ -7,6 +10,27 @@ with
 
 tickets as (
     select * from {{ ref('stg_silver__tickets') }}
+),
+
+as_of as (
+    select as_of_date from {{ ref('int_calendar__as_of') }}
+),
+
+known as (
+    select
+        tickets.ticket_id,
+        tickets.channel,
+        tickets.contacts,
+        tickets.created_at,
+        case
+            when cast(tickets.first_response_at as date) <= as_of.as_of_date then tickets.first_response_at
+        end as first_response_at,
+        case when cast(tickets.resolved_at as date) <= as_of.as_of_date then tickets.resolved_at end as resolved_at,
+        -- a rating is given once the ticket is resolved: none yet while that lies after the as-of date
+        case when cast(tickets.resolved_at as date) > as_of.as_of_date then null else tickets.csat end as csat
+    from tickets
+    cross join as_of
+    where cast(tickets.created_at as date) <= as_of.as_of_date
 ),
 
 timed as (
@@ -20,7 +44,7 @@ timed as (
         first_response_at is not null as is_responded,
         {{ hours_between('created_at', 'first_response_at') }} as first_response_hours,
         {{ hours_between('created_at', 'resolved_at') }} as resolution_hours
-    from tickets
+    from known
 ),
 
 final as (

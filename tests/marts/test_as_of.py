@@ -27,7 +27,7 @@ MODELS = (
     "int_calendar__as_of int_orders__purchases int_customers__purchase_summary int_customers__activity"
     " service_kpis"
 )
-COLUMNS = "orders, cancelled_orders, service_tickets, open_service_tickets, latest_nps"
+COLUMNS = "orders, cancelled_orders, service_tickets, open_service_tickets, avg_service_csat, latest_nps"
 
 
 @pytest.fixture(scope="module")
@@ -53,10 +53,10 @@ def test_counts_stop_on_the_as_of_date(build_db):
         ).fetchall()
     }
     assert activity == {
-        "C01": (4, 0, 2, 1, 10),
-        "C04": (3, 1, 2, 1, None),
-        "C07": (1, 0, 0, 0, None),
-        "C12": (0, 0, 0, 0, None),
+        "C01": (4, 0, 2, 1, 5.0, 10),
+        "C04": (3, 1, 2, 1, 2.0, None),  # K4 rated 2; K2's 3 came with its resolution on 06-25
+        "C07": (1, 0, 0, 0, None, None),
+        "C12": (0, 0, 0, 0, None, None),
     }
 
 

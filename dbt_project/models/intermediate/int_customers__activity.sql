@@ -62,7 +62,10 @@ tickets as (
                 else 0
             end
         ) as open_service_tickets,
-        avg(cast(tickets.csat as double)) as avg_service_csat,
+        -- a rating is given once the ticket is resolved (as in service_kpis): none yet after the as-of date
+        avg(
+            case when cast(tickets.resolved_at as date) > as_of.as_of_date then null else cast(tickets.csat as double) end
+        ) as avg_service_csat,
         max(tickets.created_at) as last_service_ticket_at
     from {{ ref('stg_silver__tickets') }} as tickets
     inner join linked_records

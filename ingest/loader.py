@@ -59,6 +59,7 @@ from ingest.entity_load import EmptyGuard, EntityLoad, FileResult, RowFilter
 from ingest.errors import SourceFailed
 from ingest.landing import LandedItem, appended, landed_file, matching_files, missing_folders
 from ingest.readers.database import postgres_item
+from ingest.silver.registry import check_registry
 from ingest.tables import (
     MANIFEST_SCHEMA,
     NULLED_REASON,
@@ -107,7 +108,10 @@ def load_source(
     `choices`: files whose re-delivery without records really removes their rows (any other such
     re-delivery of a file that had records fails and keeps them), files to read again.
     """
-    source_config = sources_config(config).get(source)
+    registry = sources_config(config)
+    source_config = registry.get(source)
+    # Refused before landing: a column typed other than silver reads it would land unchecked.
+    check_registry(registry, only=source)
     summary: dict[str, Any] = {"source": source, "batch_id": batch_id, "entities": {}}
     problems: list[str] = []
     warnings: list[str] = []

@@ -37,6 +37,7 @@ from ingest.silver.customers import build_customer_records, customer_plan
 from ingest.silver.orders import build_orders, order_plan
 from ingest.silver.parts import Part, Piece, Plan, Rules
 from ingest.silver.pieces import SilverSink, pieces
+from ingest.silver.registry import check_registry
 from ingest.silver.schema import DEDUP_LOG, ENTITY_KEYS, SCHEMAS
 from ingest.tables import compact, now, replace_keys
 from warehouse import delta
@@ -64,6 +65,9 @@ Builder = Callable[[pl.DataFrame, Part, Rules], Piece]
 
 
 def standardize(config: CdpConfig, batch_id: str) -> dict[str, Any]:
+    # A mapping mistake (an unknown silver column, a typed one fed by an untyped source column)
+    # would drop or null values without a record: refused before anything is built.
+    check_registry(sources_config(config))
     paths = LakePaths.at(config.data_root)
     settings = standardize_settings(config)
     parts, versions = _inputs(config, paths)

@@ -1,0 +1,117 @@
+"""A new source is configuration only: a franchise's CSV export added under `sources:` in cdp.yaml.
+
+Given a Latin-1, semicolon-delimited export with its own column names, DD.MM.YYYY dates and phones in
+local format, the rows land in bronze with lineage and reach silver standardized. A mapping mistake
+that would cost values silently (a canonical column silver does not know, a typed silver column fed
+by a source column typed otherwise on landing) is refused before anything lands, naming the source,
+entity and column.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from pathlib import Path
+
+import pytest
+
+from ingest.loader import load_source
+from ingest.silver.registry import RegistryError
+from ingest.standardize import standardize
+from tests.ingest.conftest import tuned
+from warehouse.config import CdpConfig
+
+EXPORT = (
+    "KundenNr;Vorname;Nachname;E-Mail;Telefon;Geburtsdatum;Angelegt\r\n"
+    "F1000;Zoë;Müller;zoe.mueller@example.de;138 0013 8000;21.09.1985;15.03.2025\r\n"
+    "F1001;Jürgen;Weiß;;139 1234 5678;01.02.1979;16.03.2025\r\n"
+)
+
+
+def _franchise(
+    config: CdpConfig, types: dict[str, str], columns: dict[str, object] | None = None
+) -> CdpConfig:
+    """The configuration with a `franchise` source (customers) and DD.MM.YYYY timestamps readable."""
+    customers = {
+        "path": "franchise/customers.csv",
+        "format": "csv",
+        "delimiter": ";",
+        "encoding": "latin-1",
+        "primary_key": ["KundenNr"],
+        "types": types,
+        "silver": {
+            "customer_records": {
+                "columns": columns
+                or {
+                    "source_record_id": "KundenNr",
+                    "given_name": "Vorname",
+                    "family_name": "Nachname",
+                    "email": "E-Mail",
+                    "phone": "Telefon",
+                    "date_of_birth": "Geburtsdatum",
+                    "created_at": "Angelegt",
+                }
+            }
+        },
+    }
+    config = tuned(config, "sources", franchise={"entities": {"customers": customers}})
+    formats = [*config.raw["standardize"]["timestamp_formats"], "%d.%m.%Y"]
+    return tuned(config, "standardize", timestamp_formats=formats)
+
+
+def _export(landing: Path) -> None:
+    folder = landing / "franchise"
+    folder.mkdir()
+    (folder / "customers.csv").write_bytes(EXPORT.encode("latin-1"))
+
+
+def test_a_franchise_export_lands_with_lineage_and_reaches_silver_standardized(config, landing, lake):
+    franchise = _franchise(config, {"Geburtsdatum": "date", "Angelegt": "timestamp"})
+    _export(landing)
+    assert load_source(franchise, "franchise", "b1")["status"] == "ok"
+    bronze = lake.bronze("franchise", "customers")
+    assert bronze["_file"].to_list() == ["franchise/customers.csv"] * 2
+    assert bronze["_row_number"].to_list() == [1, 2]
+    assert bronze["Vorname"].to_list() == ["Zoë", "Jürgen"]
+    standardize(franchise, "b1")
+    silver = lake.silver("customer_records").filter(source="franchise").sort("record_id")
+    assert silver["record_id"].to_list() == ["franchise:F1000", "franchise:F1001"]
+    assert silver["full_name"].to_list() == ["Zoë Müller", "Jürgen Weiß"]
+    assert silver["phone"].to_list() == ["+8613800138000", "+8613912345678"]
+    assert silver["date_of_birth"].to_list() == [date(1985, 9, 21), date(1979, 2, 1)]
+    assert silver["created_at"].to_list() == [datetime(2025, 3, 15), datetime(2025, 3, 16)]
+
+
+def test_a_date_typed_column_feeding_a_timestamp_is_refused_before_it_lands(config, landing, lake):
+    """Typed `date` on landing, `15.03.2025` passes; silver's created_at is a timestamp parsed with the
+    timestamp formats, and without the refusal every registration time became null unrecorded."""
+    franchise = _franchise(config, {"Geburtsdatum": "date", "Angelegt": "date"})
+    franchise = tuned(franchise, "standardize", timestamp_formats=["%Y-%m-%d %H:%M:%S"])
+    _export(landing)
+    with pytest.raises(
+        RegistryError,
+        match=r"franchise\.entities\.customers: silver created_at \(timestamp\) reads column 'Angelegt', typed date",
+    ):
+        load_source(franchise, "franchise", "b1")
+    assert not lake.paths.bronze("franchise", "customers").exists()
+    with pytest.raises(RegistryError, match="Angelegt"):
+        standardize(franchise, "b1")
+
+
+def test_an_untyped_column_feeding_a_typed_silver_column_is_refused(config, landing):
+    franchise = _franchise(config, {"Geburtsdatum": "date"})
+    _export(landing)
+    with pytest.raises(
+        RegistryError,
+        match=r"reads column 'Angelegt', typed string on landing: declare `types: \{Angelegt: timestamp\}`",
+    ):
+        load_source(franchise, "franchise", "b1")
+
+
+def test_a_canonical_column_silver_does_not_know_is_refused_not_dropped(config, landing):
+    columns = {"source_record_id": "KundenNr", "mobile": "Telefon", "email": "E-Mail"}
+    franchise = _franchise(config, {}, columns)
+    _export(landing)
+    with pytest.raises(
+        RegistryError, match=r"silver\.customer_records: 'mobile' is no customer_records column"
+    ):
+        load_source(franchise, "franchise", "b1")

@@ -138,6 +138,11 @@ class EntityConfig(_Strict):
     types: dict[str, ColumnType] = Field(default_factory=dict)
     date_formats: list[str] | None = None
     timestamp_formats: list[str] | None = None
+    decimal_comma: bool = Field(
+        default=False,
+        description="numbers in `types` columns are written with a decimal comma and dots grouping thousands "
+        "(1.299,00 / 140,15, as much of Europe writes them); 1,299.00 then does not parse",
+    )
     required: list[str] = Field(default_factory=list)
     optional: list[str] = Field(default_factory=list)
     not_null: list[str] = Field(
@@ -174,6 +179,11 @@ class EntityConfig(_Strict):
             raise ValueError("format postgres needs `connection`")
         if len(self.delimiter) != 1:
             raise ValueError(f"delimiter must be one character, got {self.delimiter!r}")
+        if self.decimal_comma and self.format != "csv":
+            # Excel, Parquet and database numbers are numbers, not text: they reach the checks as 140.15.
+            raise ValueError(
+                f"decimal_comma is for CSV exports (numbers as text); format {self.format} holds numbers"
+            )
         for name in [self.encoding, *self.encoding_overrides.values()]:
             _check_encoding(name)
         self._check_null_if_invalid()
@@ -275,6 +285,7 @@ class EntityConfig(_Strict):
                 "types",
                 "date_formats",
                 "timestamp_formats",
+                "decimal_comma",
                 "not_null",
                 "null_values",
                 "null_if_invalid",
@@ -283,7 +294,7 @@ class EntityConfig(_Strict):
             },
         )
         # Keys absent from older fingerprints are left out at their defaults: adding them re-reads nothing.
-        for key in ("not_null", "null_if_invalid", "nested", "nested_not_null"):
+        for key in ("decimal_comma", "not_null", "null_if_invalid", "nested", "nested_not_null"):
             if not reading[key]:
                 del reading[key]
         if reading["null_values"] in (None, DEFAULT_NULL_VALUES):

@@ -22,6 +22,9 @@ SCIENTIFIC_NUMBER = r"[+-]?\d+(\.\d+)?[eE][+-]?\d+"
 SCIENTIFIC_PATTERN = f"^{SCIENTIFIC_NUMBER}$"
 NUMBER_PATTERN = f"^({PLAIN_NUMBER}|{SCIENTIFIC_NUMBER})$"
 INTEGER_PATTERN = r"^[+-]?(\d{1,3}(,\d{3})+|\d+)(\.0+)?$"
+# 1.299,00 / -1000,5 / 12: a decimal comma (`decimal_comma: true`, as exports from much of Europe
+# write amounts), dots grouping thousands in threes; rewritten to the point form the parsers read.
+COMMA_NUMBER_PATTERN = r"^[+-]?(\d{1,3}(\.\d{3})+|\d+)(,\d+)?$"
 EXACT_FLOAT_INTEGERS = 2**53  # a float in scientific notation is an exact integer only below this
 TRUE_VALUES = ["true", "t", "yes", "y", "1", "是"]
 FALSE_VALUES = ["false", "f", "no", "n", "0", "否"]
@@ -67,9 +70,22 @@ def parse_timestamp(expr: pl.Expr, formats: list[str], timezone: str) -> pl.Expr
     return pl.coalesce(parsed)
 
 
-def parse_decimal(expr: pl.Expr) -> pl.Expr:
-    """Amounts such as `1,299.00` or `1.5e-05` -> decimal(18,2); anything else (or beyond it) -> null."""
+def point_decimal(expr: pl.Expr) -> pl.Expr:
+    """A number written with a decimal comma (`1.299,00`) in point form (`1299.00`); any other text
+    (`1,299.00`, which reads otherwise in each convention) -> null, so it never parses as a number."""
     text = clean_text(expr)
+    point = text.str.replace_all(".", "", literal=True).str.replace(",", ".", literal=True)
+    return pl.when(text.str.contains(COMMA_NUMBER_PATTERN)).then(point)
+
+
+def _numbers(expr: pl.Expr, decimal_comma: bool) -> pl.Expr:
+    return point_decimal(expr) if decimal_comma else expr
+
+
+def parse_decimal(expr: pl.Expr, decimal_comma: bool = False) -> pl.Expr:
+    """Amounts such as `1,299.00` or `1.5e-05` -> decimal(18,2); anything else (or beyond it) -> null.
+    With `decimal_comma`, amounts such as `1.299,00` or `140,15` instead."""
+    text = clean_text(_numbers(expr, decimal_comma))
     return (
         pl.when(text.str.contains(NUMBER_PATTERN))
         .then(text.str.replace_all(",", "", literal=True))
@@ -77,9 +93,10 @@ def parse_decimal(expr: pl.Expr) -> pl.Expr:
     )
 
 
-def parse_integer(expr: pl.Expr) -> pl.Expr:
-    """`1,200` / `12.0` / `1.2e3` -> int64; a fraction (`1e-05`) or anything beyond int64 -> null."""
-    text = clean_text(expr)
+def parse_integer(expr: pl.Expr, decimal_comma: bool = False) -> pl.Expr:
+    """`1,200` / `12.0` / `1.2e3` -> int64; a fraction (`1e-05`) or anything beyond int64 -> null.
+    With `decimal_comma`, `1.200` / `12,0` instead."""
+    text = clean_text(_numbers(expr, decimal_comma))
     digits = text.str.replace_all(",", "", literal=True).str.replace(r"\.0+$", "")
     plain = pl.when(text.str.contains(INTEGER_PATTERN)).then(digits).cast(pl.Int64, strict=False)
     number = pl.when(text.str.contains(SCIENTIFIC_PATTERN)).then(text.cast(pl.Float64, strict=False))
@@ -87,11 +104,11 @@ def parse_integer(expr: pl.Expr) -> pl.Expr:
     return pl.coalesce(plain, pl.when(whole).then(number).cast(pl.Int64, strict=False))
 
 
-def beyond_range(expr: pl.Expr, column_type: ColumnType) -> pl.Expr:
+def beyond_range(expr: pl.Expr, column_type: ColumnType, decimal_comma: bool = False) -> pl.Expr:
     """A value written as a number that the column's type cannot hold: 1e+20 in a decimal(18,2) or
     an int64 column. Only meaningful where the value did not parse (it names why in quarantine); a
     value that is not written as a number (`12,34.5`: separators out of place) is not one."""
-    text = clean_text(expr)
+    text = clean_text(_numbers(expr, decimal_comma))
     written = pl.when(text.str.contains(NUMBER_PATTERN)).then(text.str.replace_all(",", "", literal=True))
     number = written.cast(pl.Float64, strict=False)
     finite = number.is_finite().fill_null(False)
@@ -135,16 +152,17 @@ def parse_as(
     date_formats: list[str],
     timestamp_formats: list[str],
     timezone: str,
+    decimal_comma: bool = False,
 ) -> pl.Expr:
-    """Dispatch to the parser of one declared column type."""
+    """Dispatch to the parser of one declared column type (`decimal_comma`: the entity's numbers)."""
     if column_type == "date":
         return parse_date(expr, date_formats)
     if column_type == "timestamp":
         return parse_timestamp(expr, timestamp_formats, timezone)
     if column_type == "integer":
-        return parse_integer(expr)
+        return parse_integer(expr, decimal_comma)
     if column_type == "decimal":
-        return parse_decimal(expr)
+        return parse_decimal(expr, decimal_comma)
     if column_type == "boolean":
         return parse_boolean(expr)
     return clean_text(expr)

@@ -343,7 +343,10 @@ def _unparseable(check: EntityCheck, column: str) -> tuple[pl.Expr, pl.Expr]:
             pl.col(column),
         )
         detail = (
-            pl.when(bad & beyond_range(pl.col(column), column_type)).then(beyond).when(bad).then(not_valid)
+            pl.when(bad & beyond_range(pl.col(column), column_type, check.entity.decimal_comma))
+            .then(beyond)
+            .when(bad)
+            .then(not_valid)
         )
     return pl.when(bad).then(pl.lit(REASON_FOR_TYPE[column_type])), detail
 
@@ -497,6 +500,7 @@ def _parsed(column: pl.Expr, column_type: str, formats: list[str], check: Entity
         date_formats=formats,
         timestamp_formats=formats,
         timezone=check.timezone,
+        decimal_comma=check.entity.decimal_comma,
     )
 
 

@@ -76,8 +76,10 @@ def type_frame(
     date_formats: list[str],
     timestamp_formats: list[str],
     timezone: str,
+    decimal_comma: bool = False,
 ) -> pl.DataFrame:
-    """Parse the canonical text columns into the schema's types with the same parsers bronze checked.
+    """Parse the canonical text columns into the schema's types with the same parsers bronze checked
+    (`decimal_comma`: the entity writes numbers as `1.299,00`, as it was checked on landing).
 
     Dates and timestamps get the result of coalescing every format in order (the first format that
     parses a value wins), but each later format is tried only on the values the earlier ones left
@@ -99,6 +101,7 @@ def type_frame(
                     date_formats=date_formats,
                     timestamp_formats=timestamp_formats,
                     timezone=timezone,
+                    decimal_comma=decimal_comma,
                 ).alias(name)
             )
     if single:

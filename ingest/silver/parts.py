@@ -53,6 +53,7 @@ class Part:
             date_formats=self.entity.date_formats or rules.settings.date_formats,
             timestamp_formats=self.entity.timestamp_formats or rules.settings.timestamp_formats,
             timezone=rules.timezone,
+            decimal_comma=self.entity.decimal_comma,
         )
 
 

@@ -14,11 +14,12 @@ from pathlib import Path
 
 import pytest
 
+from ingest.config import sources_config
 from ingest.loader import load_source
 from ingest.silver.registry import RegistryError
 from ingest.standardize import standardize
 from tests.ingest.conftest import tuned
-from warehouse.config import CdpConfig
+from warehouse.config import CdpConfig, ConfigError
 
 EXPORT = (
     "KundenNr;Vorname;Nachname;E-Mail;Telefon;Geburtsdatum;Angelegt\r\n"
@@ -115,3 +116,57 @@ def test_a_canonical_column_silver_does_not_know_is_refused_not_dropped(config, 
         RegistryError, match=r"silver\.customer_records: 'mobile' is no customer_records column"
     ):
         load_source(franchise, "franchise", "b1")
+
+
+ORDERS = "BelegNr;KundenNr;Datum;Betrag\r\nB1;F1000;05.02.2026;1.299,50\r\nB2;F1001;06.02.2026;140,15\r\nB3;F1001;07.02.2026;1,299.00\r\n"
+
+
+def _franchise_orders(config: CdpConfig) -> CdpConfig:
+    orders = {
+        "path": "franchise/orders_*.csv",
+        "format": "csv",
+        "delimiter": ";",
+        "encoding": "latin-1",
+        "decimal_comma": True,
+        "timestamp_formats": ["%d.%m.%Y"],
+        "primary_key": ["BelegNr"],
+        "types": {"Datum": "timestamp", "Betrag": "decimal"},
+        "silver": {
+            "orders": {
+                "columns": {
+                    "source_order_id": "BelegNr",
+                    "source_record_id": "KundenNr",
+                    "ordered_at": "Datum",
+                    "total_amount": "Betrag",
+                    "channel": {"value": "store"},
+                    "status": {"value": "completed"},
+                }
+            }
+        },
+    }
+    return tuned(config, "sources", franchise={"entities": {"orders": orders}})
+
+
+def test_amounts_written_with_a_decimal_comma_land_and_reach_silver_as_their_value(config, landing, lake):
+    """`decimal_comma: true`: 1.299,50 is 1299.50 and 140,15 is 140.15; 1,299.00 (a point where the
+    export writes commas) is quarantined naming file, row and field, never read as 1299."""
+    franchise = _franchise_orders(config)
+    (landing / "franchise").mkdir()
+    (landing / "franchise" / "orders_2026.csv").write_bytes(ORDERS.encode("latin-1"))
+    load_source(franchise, "franchise", "b1")
+    rejected = lake.quarantine("franchise")
+    assert rejected.select("file", "row_number", "reason").rows() == [
+        ("franchise/orders_2026.csv", 3, "bad_number")
+    ]
+    assert "Betrag" in rejected["detail"][0]
+    standardize(franchise, "b1")
+    orders = lake.silver("orders").filter(source="franchise").sort("order_id")
+    assert orders["order_id"].to_list() == ["franchise:B1", "franchise:B2"]
+    assert [str(a) for a in orders["total_amount"]] == ["1299.50", "140.15"]
+    assert orders["ordered_at"].to_list() == [datetime(2026, 2, 5), datetime(2026, 2, 6)]
+
+
+def test_a_decimal_comma_is_for_csv_exports_whose_numbers_are_text(config):
+    orders = {"path": "x/*.xlsx", "format": "xlsx", "sheet": "s", "decimal_comma": True}
+    with pytest.raises(ConfigError, match="decimal_comma is for CSV exports"):
+        sources_config(tuned(config, "sources", x={"entities": {"orders": orders}}))

@@ -142,6 +142,28 @@ def bronze_record_keys(config: CdpConfig) -> dict[str, str]:
     return keys
 
 
+# Silver customer columns whose source column holds an identifier the suppression list drops by.
+IDENTIFIER_KINDS = ("email", "phone", "national_id")
+
+
+def bronze_identifier_columns(config: CdpConfig) -> dict[str, dict[str, str]]:
+    """`source__entity` -> {source column: kind} of the columns its silver mappings read as an email,
+    phone or national id, from the source registry. A new source's `E-Mail` or `mail` column is so
+    known as an email by the mapping that says so, whatever the catalogue calls it."""
+    found: dict[str, dict[str, str]] = {}
+    for source, source_config in (config.section("sources") or {}).items():
+        for entity, entity_config in (source_config.get("entities") or {}).items():
+            for mapping in (entity_config.get("silver") or {}).values():
+                columns = (mapping or {}).get("columns", {})
+                for kind in IDENTIFIER_KINDS:
+                    spec = columns.get(kind)
+                    if isinstance(spec, dict):
+                        spec = spec.get("column")
+                    if isinstance(spec, str):
+                        found.setdefault(f"{source}__{entity}", {})[spec] = kind
+    return found
+
+
 def template_expr(template: str) -> pl.Expr:
     """`{platform}:{handle}` as a Polars string expression over the row's columns."""
     parts: list[pl.Expr] = []

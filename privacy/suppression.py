@@ -18,8 +18,10 @@ import polars as pl
 from privacy.keys import Key, hmac_key
 from privacy.layout import PrivacyPaths
 from privacy.matching import (
+    IDENTIFIER_KINDS,
     PHONE_PUNCTUATION,
     Subject,
+    bronze_identifier_columns,
     bronze_record_keys,
     normalise,
     template_expr,
@@ -124,6 +126,7 @@ class Suppressor:
         self.table = suppressed(config)
         self.settings = load_settings(config)
         self.record_keys = bronze_record_keys(config)
+        self.identifier_columns = bronze_identifier_columns(config)
         self._key: Key | None = None
 
     @property
@@ -193,10 +196,14 @@ class Suppressor:
         if template and all(f in frame.columns for f in re.findall(r"\{([^{}]+)\}", template)):
             record_key = pl.concat_str([pl.lit(f"{source}:"), template_expr(template)])
             tests.append(self.is_suppressed("record_id", record_key))
+        mapped = self.identifier_columns.get(table, {})
         for column in frame.columns:
             spec = self.settings.catalogue.spec("bronze", table, column)
-            if spec is not None and spec.identifies in ("email", "phone", "national_id"):
-                tests.append(self.is_suppressed(spec.identifies, pl.col(column)))
+            # The catalogue's mark, else the registry's: a column silver reads as an email is one.
+            kind = spec.identifies if spec is not None else None
+            kind = kind if kind in IDENTIFIER_KINDS else mapped.get(column)
+            if kind is not None:
+                tests.append(self.is_suppressed(kind, pl.col(column)))
         if not tests:
             return pl.Series([False] * frame.height, dtype=pl.Boolean)
         return frame.select(pl.any_horizontal(tests).alias("suppressed"))["suppressed"]

@@ -22,6 +22,7 @@ from privacy.subject import Request
 from tests.privacy.conftest import PublishedLake
 from tests.privacy.lake import BYSTANDER_EMAIL, XIAOYU, privacy_config
 from warehouse import delta
+from warehouse.config import CdpConfig
 from warehouse.paths import LakePaths
 
 
@@ -139,6 +140,34 @@ def test_the_suppression_list_drops_her_rows_from_an_old_export(erased):
     assert flags.to_list() == [True, False]
     rejected = pl.Series([f"{XIAOYU.rejected_card},,x,,F,bad,{XIAOYU.email},S002,", "1,2,3"])
     assert suppression.Suppressor(config).raw_mask("pos", rejected).to_list() == [True, False]
+
+
+def test_a_new_source_s_export_lands_without_her_by_the_columns_its_mapping_reads_as_email_and_phone(erased):
+    """A franchise source added by configuration only, its contact columns named `E-Mail` and
+    `Telefon` and not (yet) in the PII catalogue: an export listing her under a new customer number
+    is still dropped, because the registry maps those columns to email and phone."""
+    base = erased.lake.config
+    customers = {
+        "path": "franchise/customers.csv",
+        "format": "csv",
+        "primary_key": ["KundenNr"],
+        "silver": {
+            "customer_records": {
+                "columns": {"source_record_id": "KundenNr", "email": "E-Mail", "phone": "Telefon"}
+            }
+        },
+    }
+    sources = {**base.raw["sources"], "franchise": {"entities": {"customers": customers}}}
+    config = CdpConfig(path=base.path, raw={**base.raw, "sources": sources}, data_root=base.data_root)
+    export = pl.DataFrame(
+        {
+            "KundenNr": ["F1", "F2", "F3"],
+            "E-Mail": [XIAOYU.email.upper(), None, "someone@example.com"],
+            "Telefon": [None, XIAOYU.phone_written, "13500001111"],
+        }
+    )
+    kept, dropped = suppression.drop_suppressed(config, "franchise", "customers", export)
+    assert dropped == 2 and kept["KundenNr"].to_list() == ["F3"]
 
 
 def test_the_suppression_list_finds_her_identifiers_quoted_in_text_as_written(erased):

@@ -66,6 +66,8 @@ def ingest(
     from ingest.config import sources_config
     from ingest.errors import SourceFailed
     from ingest.loader import FileChoices
+    from warehouse.config import ConfigError
+    from warehouse.errors import CdpError
 
     if report:
         _print_report(cli, sources)
@@ -86,7 +88,10 @@ def ingest(
                 {"stage": "ingest", "source": name, "status": "failed", "error": "; ".join(exc.problems)}
             )
         except Exception as exc:  # a failing source does not stop the others
-            log.exception("source %s failed", name)
+            if isinstance(exc, CdpError | ConfigError):  # says what to fix: no traceback
+                log.error("source %s failed: %s", name, exc)
+            else:
+                log.exception("source %s failed", name)
             failures.append(f"source {name}: {exc}")
             stages.append({"stage": "ingest", "source": name, "status": "failed", "error": str(exc)})
     if standardize:  # as the DAG does: silver from what landed, the failed files' earlier rows kept

@@ -26,6 +26,7 @@ from ingest.silver.mapping import column_kind
 from ingest.silver.orders import ORDER_INPUT, order_plan
 from ingest.silver.parts import Part, Plan
 from ingest.silver.schema import EXTRA_INPUTS, SCHEMAS
+from warehouse.config import ConfigError
 
 # Canonical columns silver derives itself: a mapping giving one would be overwritten.
 DERIVED = {"record_id", "source", "order_id"}
@@ -34,8 +35,9 @@ DERIVED = {"record_id", "source", "order_id"}
 INPUTS = {silver: {"source_record_id"} for silver in SCHEMAS} | {"orders": {"source_record_id", *ORDER_INPUT}}
 
 
-class RegistryError(IngestError):
-    """A silver mapping of the source registry that would drop or silently null values."""
+class RegistryError(IngestError, ConfigError):
+    """A silver mapping of the source registry that would drop or silently null values: a mistake in
+    cdp.yaml, so `cdp run` stops at once (as for any configuration error) and Airflow does not retry."""
 
 
 def entity_problems(source: str, name: str, entity: EntityConfig) -> list[str]:

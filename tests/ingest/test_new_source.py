@@ -170,3 +170,14 @@ def test_a_decimal_comma_is_for_csv_exports_whose_numbers_are_text(config):
     orders = {"path": "x/*.xlsx", "format": "xlsx", "sheet": "s", "decimal_comma": True}
     with pytest.raises(ConfigError, match="decimal_comma is for CSV exports"):
         sources_config(tuned(config, "sources", x={"entities": {"orders": orders}}))
+
+
+def test_cdp_run_stops_at_once_on_a_mapping_mistake_as_on_any_configuration_error(config, landing):
+    """The registry is cdp.yaml: a mapping mistake is said once, not recorded as one failed source
+    while the run goes on to build silver and marts without it."""
+    from cdp import pipeline
+
+    franchise = _franchise(config, {"Geburtsdatum": "date"})
+    _export(landing)
+    with pytest.raises(RegistryError, match="Angelegt"):
+        pipeline.run_all(franchise, "b1", sources=["franchise"], until="ingest")

@@ -181,3 +181,23 @@ def test_cdp_run_stops_at_once_on_a_mapping_mistake_as_on_any_configuration_erro
     _export(landing)
     with pytest.raises(RegistryError, match="Angelegt"):
         pipeline.run_all(franchise, "b1", sources=["franchise"], until="ingest")
+
+
+def test_a_json_path_feeding_a_typed_silver_column_is_not_refused(config):
+    """Nothing can type a value inside a JSON object on landing: refusing the mapping would leave a
+    source with a nested birthday no way in (it is parsed in silver only, docs/data_model.md)."""
+    from ingest.silver.registry import check_registry
+
+    members = {
+        "path": "app/members.jsonl",
+        "format": "jsonl",
+        "primary_key": ["id"],
+        "silver": {
+            "customer_records": {
+                "columns": {"source_record_id": "id", "date_of_birth": {"json": "profile.birthday"}}
+            }
+        },
+    }
+    check_registry(
+        sources_config(tuned(config, "sources", app={"entities": {"members": members}})), only="app"
+    )

@@ -311,7 +311,7 @@ def test_every_source_column_silver_types_is_typed_on_landing_with_the_same_type
         problem
         for source, registry in config.section("sources", SourcesConfig).root.items()
         for name, entity in registry.entities.items()
-        for problem in entity_problems(source, name, entity)
+        for problem in entity_problems(source, name, entity, paths=True)
     ]
     assert problems == []
 

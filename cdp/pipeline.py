@@ -91,8 +91,27 @@ def resolve(config: CdpConfig, batch_id: str) -> Summary:
     from identity_resolution.service import resolve_lake
     from ingest.config import ingest_settings
 
+    for warning in untrusted_sources(config):
+        log.warning("%s", warning)
     with data_root_lock(config, "resolve"):
         return resolve_lake(config, batch_id, retain_hours=ingest_settings(config).compaction.retain_hours)
+
+
+def untrusted_sources(config: CdpConfig) -> list[str]:
+    """A configured source missing from identity.survivorship.source_trust ranks below every listed
+    one wherever a golden attribute's rule is most_trusted_source (date of birth, national id,
+    member id): said once per run, since a newly added source lands there without anyone choosing it."""
+    from identity_resolution.settings import load_settings
+
+    trusted = set(load_settings(config).survivorship.source_trust)
+    missing = [name for name in source_names(config) if name not in trusted]
+    if not missing:
+        return []
+    return [
+        f"sources not in identity.survivorship.source_trust: {', '.join(missing)}; their values rank below "
+        "every listed source's where a golden attribute's rule is most_trusted_source (add them to the list "
+        "in the order you trust them)"
+    ]
 
 
 def quality_gate(config: CdpConfig, layer: str, batch_id: str) -> Summary:

@@ -201,3 +201,12 @@ def test_a_json_path_feeding_a_typed_silver_column_is_not_refused(config):
     check_registry(
         sources_config(tuned(config, "sources", app={"entities": {"members": members}})), only="app"
     )
+
+
+def test_a_new_source_missing_from_source_trust_is_named_not_silently_ranked_last(config):
+    from cdp import pipeline
+
+    franchise = _franchise(config, {"Geburtsdatum": "date", "Angelegt": "timestamp"})
+    assert pipeline.untrusted_sources(config) == []
+    (warning,) = pipeline.untrusted_sources(franchise)
+    assert "source_trust: franchise;" in warning

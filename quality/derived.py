@@ -4,7 +4,8 @@
   source that never landed one, hours since the pipeline first loaded anything);
 - `data_freshness`: per source and silver table, the age of the newest business date it holds
   (order, event, ticket time) at the run's logical moment vs `quality.data_freshness`;
-- `volumes`: per source entity, rows landed by this run against the recent runs (robust z-score);
+- `volumes`: per source entity, rows added by this run against the recent runs (robust z-score; a
+  file re-delivered whole adds its rows minus those it replaces);
 - `fill_rates`: per bronze column, the share of non-empty values this run landed against the
   recent runs (the history kept in `lake/quality/fill_profile`, one small row per run and column);
 - `bronze_profile`: per bronze table, the structure of its columns and this run's rows.
@@ -176,10 +177,31 @@ def _utc_naive(moment: datetime) -> datetime:
 
 # --- volumes ------------------------------------------------------------------------------
 def landed_per_batch(manifest: pl.DataFrame) -> pl.DataFrame:
-    """Rows landed per source entity and batch; a batch that saw a source but landed nothing is 0."""
-    landed = pl.when(pl.col("status").is_in(LANDED_STATUSES)).then(pl.col("rows_landed")).otherwise(0)
-    return manifest.group_by("source", "entity", "batch_id").agg(
-        landed.fill_null(0).sum().alias("rows_landed")
+    """Rows landed and rows added per source entity and batch (a batch that landed nothing: 0, 0).
+
+    `rows_landed` is what the batch wrote; `rows_added` what it grew the entity by, the measure of
+    a delivery's volume. They differ for a file landed again whole (status `replaced`: a snapshot
+    re-delivered every day, such as a database table read whole, a corrected export, a file re-read
+    after its reading rules changed), whose rows replace the ones it held: it adds its rows minus
+    those. Judged by its landed rows, an unchanged members table of 20,000 rows would be a
+    20,000-row spike on each day it is re-delivered and a drop to 0 on each day it is not.
+    """
+    landed = pl.col("status").is_in(LANDED_STATUSES)
+    file_keys = ["source", "entity", "file"]
+    loads = manifest.sort("batch_id", "finished_at").with_columns(
+        rows=pl.when(landed).then(pl.col("rows_landed").fill_null(0)).otherwise(0)
+    )
+    # Rows the file holds after each load: a `replaced` load starts it over, any other adds to it.
+    held = loads.with_columns(
+        generation=(pl.col("status") == "replaced").cast(pl.Int64).cum_sum().over(file_keys)
+    ).with_columns(held=pl.col("rows").cum_sum().over([*file_keys, "generation"]))
+    added = pl.when(pl.col("status") == "replaced").then(
+        pl.col("rows") - pl.col("held").shift(1).over(file_keys).fill_null(0)
+    )
+    return (
+        held.with_columns(added=added.otherwise(pl.col("rows")))
+        .group_by("source", "entity", "batch_id")
+        .agg(pl.col("rows").sum().alias("rows_landed"), pl.col("added").sum().alias("rows_added"))
     )
 
 
@@ -225,23 +247,36 @@ def _recent(frame: pl.DataFrame, batch_id: str, keys: list[str], window: int) ->
 
 
 def volumes(per_batch: pl.DataFrame, batch_id: str, window: int, min_history: int) -> pl.DataFrame:
-    """This batch's landed rows per source entity against the previous `window` batches.
+    """This batch's added rows per source entity against the previous `window` batches.
 
-    robust z = (rows - median) / scale, with scale = 1.4826 x MAD (the median absolute deviation),
-    falling back to 1.2533 x the mean absolute deviation when more than half the history is equal,
-    and to one row when the whole history is equal. Null until `min_history` batches exist.
+    `per_batch` is `landed_per_batch`: the rows a batch added are judged, not the rows it wrote,
+    so a snapshot re-delivered whole is measured by its growth, like a daily file, and one that
+    comes back half-empty is a large negative change.
+    robust z = (rows added - median) / scale, with scale = 1.4826 x MAD (the median absolute
+    deviation), falling back to 1.2533 x the mean absolute deviation when more than half the
+    history is equal, and to one row when the whole history is equal. Null until `min_history`
+    batches exist.
     """
-    current = per_batch.filter(pl.col("batch_id") == batch_id).select("source", "entity", "rows_landed")
+    current = per_batch.filter(pl.col("batch_id") == batch_id).select(
+        "source", "entity", "rows_landed", "rows_added"
+    )
     history = _recent(per_batch, batch_id, ["source", "entity"], window)
-    stats = history.group_by("source", "entity").agg(_spread("rows_landed"))
+    stats = history.group_by("source", "entity").agg(_spread("rows_added"))
     judged = pl.col("history_runs") >= min_history
-    z = pl.when(judged).then((pl.col("rows_landed") - pl.col("history_median")) / _robust_scale(1.0))
+    z = pl.when(judged).then((pl.col("rows_added") - pl.col("history_median")) / _robust_scale(1.0))
     return (
         current.join(stats, on=["source", "entity"], how="left")
         .with_columns(pl.col("history_runs").fill_null(0), robust_z=z.round(3))
         .with_columns(abs_robust_z=pl.col("robust_z").abs())
         .select(
-            "source", "entity", "rows_landed", "history_runs", "history_median", "robust_z", "abs_robust_z"
+            "source",
+            "entity",
+            "rows_landed",
+            "rows_added",
+            "history_runs",
+            "history_median",
+            "robust_z",
+            "abs_robust_z",
         )
         .sort("source", "entity")
     )
@@ -474,7 +509,7 @@ def _manifest(catalog: Catalog) -> pl.DataFrame | None:
     if not catalog.ensure("meta.load_manifest"):
         return None
     return catalog.frame(
-        "select source, entity, batch_id, status, rows_landed, finished_at from meta.load_manifest"
+        "select source, entity, file, batch_id, status, rows_landed, finished_at from meta.load_manifest"
     )
 
 

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import timedelta
 
 import polars as pl
 import pytest
 
 from tests.quality.conftest import GateRun, gate
-from tests.quality.lake import CHECKED_AT, bronze_rows_without_key, write_manifest
+from tests.quality.lake import CHECKED_AT, LANDED_AT, RUN_ID, Lake, bronze_rows_without_key, write_manifest
+from warehouse import delta
 
 # cdp.yaml: ecom (hourly) warns after 3 hours and fails after 12; pos (daily) after 26 and 50.
 STALE_ECOM = CHECKED_AT - timedelta(hours=6)
@@ -64,3 +66,70 @@ def test_a_source_past_its_hard_limit_fails_its_check(broken):
 def test_volumes_are_not_judged_without_history(broken):
     volume = broken.results.filter(pl.col("suite") == "bronze_volume")
     assert volume["success"].all() and (volume["checked"] == 0).all()
+
+
+# --- volumes of a snapshot re-delivered whole ------------------------------------------------
+# Six earlier daily runs, then this one (RUN_ID): each run lands a day file of tickets, and the
+# loyalty database's members table, read whole, is re-landed (`replaced`) on each day it changed.
+EARLIER_RUNS = [f"b202606{day}T020000" for day in range(25, 31)]
+MEMBER_SNAPSHOTS = [800, 804, 806, 811, 813, 816]  # ~3 members join a day
+DAY_TICKETS = [100, 96, 104, 99, 101, 98]
+
+
+def _daily_runs(members_now: int | None, tickets_now: int) -> Callable[[Lake], None]:
+    """The earlier runs' manifest rows and this run's; `members_now` None: the table did not
+    change today (skipped, nothing landed)."""
+
+    def write(lake: Lake) -> None:
+        runs = [*EARLIER_RUNS, RUN_ID]
+        snapshots = [*MEMBER_SNAPSHOTS, members_now]
+        rows = []
+        for i, (batch, members, tickets) in enumerate(
+            zip(runs, snapshots, [*DAY_TICKETS, tickets_now], strict=True)
+        ):
+            landed_at = LANDED_AT - timedelta(days=len(runs) - 1 - i)
+            status = "skipped" if members is None else ("loaded" if i == 0 else "replaced")
+            rows += [
+                ("loyalty", "members", "loyalty/loyalty.sqlite", members or 0, batch, status, landed_at),
+                ("pos", "tickets", f"pos/tickets_{batch[1:9]}.csv", tickets, batch, "loaded", landed_at),
+            ]
+        columns = ["source", "entity", "file", "rows_landed", "batch_id", "status", "finished_at"]
+        frame = pl.DataFrame(rows, schema=columns, orient="row").with_columns(
+            pl.col("finished_at").cast(pl.Datetime("us", "UTC"))
+        )
+        delta.write(frame, lake.paths.meta("load_manifest"), "append")
+
+    return write
+
+
+@pytest.fixture(scope="module")
+def ordinary_day(tmp_path_factory) -> GateRun:
+    """No member joined today: the snapshot is unchanged (skipped); the tickets are as usual."""
+    return gate(tmp_path_factory.mktemp("ordinary"), ["bronze"], _daily_runs(None, 102))
+
+
+@pytest.fixture(scope="module")
+def abnormal_day(tmp_path_factory) -> GateRun:
+    """The members table comes back half-empty, and the tills deliver a fifth of a day."""
+    return gate(tmp_path_factory.mktemp("abnormal"), ["bronze"], _daily_runs(410, 20))
+
+
+def _volume(run: GateRun, source: str, entity: str) -> dict:
+    volume = run.results.filter(pl.col("suite") == "bronze_volume")
+    [row] = volume.filter((pl.col("source") == source) & (pl.col("entity") == entity)).rows(named=True)
+    return row
+
+
+def test_an_unchanged_snapshot_on_an_ordinary_day_is_no_volume_anomaly(ordinary_day):
+    # Judged by the rows it landed, the members table fell from ~810 a day to 0; it added 0 rows,
+    # as on any day no member joins (its history: 800 at the first load, then 4, 2, 5, 2, 3).
+    for source, entity in (("loyalty", "members"), ("pos", "tickets")):
+        row = _volume(ordinary_day, source, entity)
+        assert (row["checked"], row["success"]) == (1, True), row
+
+
+def test_a_half_empty_snapshot_and_a_short_day_file_still_warn(abnormal_day):
+    members, tickets = _volume(abnormal_day, "loyalty", "members"), _volume(abnormal_day, "pos", "tickets")
+    assert (members["success"], members["severity"], tickets["success"]) == (False, "warning", False)
+    sample = json.loads(members["details"])["sample"][0]
+    assert (sample["rows_landed"], sample["rows_added"], sample["history_median"]) == (410, -406, 3.5)

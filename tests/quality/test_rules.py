@@ -29,7 +29,10 @@ from quality.settings import DataFreshnessSettings, FreshnessDefaults
 NOW = datetime(2026, 7, 1, 12, 0, tzinfo=UTC)
 
 
-def _manifest(rows: list[tuple[str, str, str, str, int, datetime]]) -> pl.DataFrame:
+def _manifest(
+    rows: list[tuple[str, str, str, str, int, datetime]], files: list[str] | None = None
+) -> pl.DataFrame:
+    """Load manifest rows; each row its own file unless `files` names them."""
     return pl.DataFrame(
         rows,
         schema={
@@ -37,7 +40,7 @@ def _manifest(rows: list[tuple[str, str, str, str, int, datetime]]) -> pl.DataFr
             "rows_landed": pl.Int64, "finished_at": pl.Datetime("us", "UTC"),
         },
         orient="row",
-    )  # fmt: skip
+    ).with_columns(file=pl.Series(files or [f"file{i}" for i in range(len(rows))]))  # fmt: skip
 
 
 def test_freshness_is_hours_since_the_newest_landed_file_against_each_sources_sla():
@@ -129,6 +132,7 @@ def _history(counts: list[int], source: str = "pos", entity: str = "tickets") ->
             "entity": entity,
             "batch_id": [f"b{i:02d}" for i in range(len(counts))],
             "rows_landed": counts,
+            "rows_added": counts,
         }
     )
 
@@ -243,6 +247,54 @@ def test_landed_rows_per_batch_count_only_new_data_and_the_current_batch_default
     assert per_batch == {"b1": 14, "b2": 0}
     assert current_batch(manifest, "b1") == "b1"
     assert current_batch(manifest, "b9") == "b2"
+
+
+def _snapshot_runs(sizes: list[int | None]) -> pl.DataFrame:
+    """A members table landed whole each run it changed (None: unchanged, skipped), beside a
+    day file of 100 tickets each run."""
+    rows, files = [], []
+    for i, size in enumerate(sizes):
+        batch = f"b{i:02d}"
+        status = "skipped" if size is None else ("loaded" if i == 0 else "replaced")
+        rows.append(("loyalty", "members", batch, status, size or 0, NOW))
+        rows.append(("pos", "tickets", batch, "loaded", 100, NOW))
+        files += ["loyalty/loyalty.sqlite", f"pos/tickets_{i:02d}.csv"]
+    return _manifest(rows, files)
+
+
+def test_a_snapshot_re_landed_whole_adds_only_its_growth():
+    per_batch = landed_per_batch(_snapshot_runs([800, 803, None, 806, 806, 810]))
+    members = per_batch.filter(pl.col("entity") == "members").sort("batch_id")
+    assert members["rows_landed"].to_list() == [800, 803, 0, 806, 806, 810]
+    assert members["rows_added"].to_list() == [800, 3, 0, 3, 0, 4]
+    tickets = per_batch.filter(pl.col("entity") == "tickets")
+    assert (tickets["rows_added"] == tickets["rows_landed"]).all()
+
+
+def test_an_ordinary_snapshot_day_is_not_a_volume_anomaly_but_a_half_empty_snapshot_is():
+    sizes = [800, 803, None, 806, 806, 810, 812, None, 815]
+    ordinary = volumes(landed_per_batch(_snapshot_runs(sizes)), "b08", window=30, min_history=5)
+    assert ordinary.filter(pl.col("entity") == "members")["abs_robust_z"].to_list()[0] < 3.5
+    skipped = volumes(landed_per_batch(_snapshot_runs(sizes[:8])), "b07", window=30, min_history=5)
+    assert skipped.filter(pl.col("entity") == "members")["abs_robust_z"].to_list()[0] < 3.5
+    half = volumes(landed_per_batch(_snapshot_runs([*sizes, 400])), "b09", window=30, min_history=5)
+    [row] = half.filter(pl.col("entity") == "members").iter_rows(named=True)
+    assert (row["rows_landed"], row["rows_added"]) == (400, -415)
+    assert row["robust_z"] < -3.5
+
+
+def test_an_append_adds_its_rows_and_a_replacement_after_it_counts_from_the_whole_file():
+    manifest = _manifest(
+        [
+            ("ecom", "customers", "b1", "loaded", 100, NOW),  # first load
+            ("ecom", "customers", "b2", "loaded", 5, NOW),  # 5 records appended
+            ("ecom", "customers", "b3", "failed", 0, NOW),  # held: changes nothing
+            ("ecom", "customers", "b4", "replaced", 104, NOW),  # re-exported whole, one record gone
+        ],
+        ["ecom/customers.jsonl"] * 4,
+    )
+    added = dict(landed_per_batch(manifest).select("batch_id", "rows_added").iter_rows())
+    assert added == {"b1": 100, "b2": 5, "b3": 0, "b4": -1}
 
 
 def test_bronze_tables_must_carry_keys_typed_and_required_columns_but_not_optional_ones():

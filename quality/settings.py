@@ -117,11 +117,18 @@ class DataFreshnessSettings(_Section):
 
 
 class VolumeSettings(_Section):
-    """Row-count anomalies: robust z-score of this run's landed rows against recent runs."""
+    """Row-count anomalies: robust z-score of this run's added rows against recent runs.
+
+    Flagged when |robust z| exceeds `max_robust_z` *and* the rows added differ from the recent
+    median by at least `min_change` rows: small entities swing by multiples on ordinary days.
+    """
 
     window: int = Field(30, ge=2, description="recent runs the current run is compared with")
     min_history: int = Field(5, ge=2, description="runs needed before a volume is judged at all")
     max_robust_z: float = Field(3.5, gt=0, description="|robust z| above this flags the source")
+    min_change: int = Field(
+        50, ge=0, description="a change of fewer rows than this from the recent median is never flagged"
+    )
 
 
 class FillRateSettings(_Section):

@@ -137,28 +137,41 @@ def _history(counts: list[int], source: str = "pos", entity: str = "tickets") ->
     )
 
 
+VOLUME_RULE = {"window": 30, "min_history": 5, "max_robust_z": 3.5, "min_change": 50}
+
+
 def test_a_volume_far_from_the_recent_median_has_a_large_robust_z():
     # history 100,102,98,101,99,103,97 -> median 100, MAD 2 -> scale 2.9652; this run lands 40
-    result = volumes(_history([100, 102, 98, 101, 99, 103, 97, 40]), "b07", window=30, min_history=5).row(
-        0, named=True
-    )
+    result = volumes(_history([100, 102, 98, 101, 99, 103, 97, 40]), "b07", **VOLUME_RULE).row(0, named=True)
     assert result["history_median"] == 100
     assert result["robust_z"] == pytest.approx((40 - 100) / (2 * 1.4826), abs=1e-3)
     assert result["abs_robust_z"] > 3.5
+    assert (result["change"], result["anomalous"]) == (-60, 1)
 
 
 def test_an_ordinary_volume_stays_near_zero_and_only_the_window_counts():
     counts = [5000] * 20 + [100, 102, 98, 101, 99, 103, 97, 100]  # an old regime outside the window
-    result = volumes(_history(counts), "b27", window=7, min_history=5).row(0, named=True)
+    result = volumes(_history(counts), "b27", **(VOLUME_RULE | {"window": 7})).row(0, named=True)
     assert result["history_runs"] == 7
     assert abs(result["robust_z"]) < 1
 
 
 def test_a_flat_history_falls_back_to_one_row_as_scale_and_a_short_one_is_not_judged():
-    flat = volumes(_history([50, 50, 50, 50, 50, 80]), "b05", window=30, min_history=5).row(0, named=True)
+    flat = volumes(_history([50, 50, 50, 50, 50, 80]), "b05", **VOLUME_RULE).row(0, named=True)
     assert flat["robust_z"] == 30.0
-    short = volumes(_history([50, 50, 90]), "b02", window=30, min_history=5).row(0, named=True)
-    assert short["history_runs"] == 2 and short["robust_z"] is None
+    assert flat["anomalous"] == 0  # 30 rows more than ever: below min_change (50)
+    short = volumes(_history([50, 50, 90]), "b02", **VOLUME_RULE).row(0, named=True)
+    assert short["history_runs"] == 2 and short["robust_z"] is None and short["anomalous"] is None
+
+
+def test_a_small_entity_swinging_by_multiples_is_not_anomalous_but_a_large_jump_is():
+    # ~1 new loyalty member a day, then 11 on a busy day: z 6.7, but 10 rows is no broken export
+    swing = volumes(_history([1, 0, 0, 2, 3, 11], "loyalty", "members"), "b05", **VOLUME_RULE)
+    [row] = swing.iter_rows(named=True)
+    assert (row["robust_z"] > 3.5, row["change"], row["anomalous"]) == (True, 10.0, 0)
+    # the same entity landing its whole table again as new rows (a re-export under a new name)
+    jump = volumes(_history([1, 0, 0, 2, 3, 850], "loyalty", "members"), "b05", **VOLUME_RULE)
+    assert jump["anomalous"].to_list() == [1]
 
 
 FILL_RULE = {"window": 30, "min_history": 5, "min_rows": 100, "min_drop": 0.2, "max_robust_z": 3.5}
@@ -273,14 +286,14 @@ def test_a_snapshot_re_landed_whole_adds_only_its_growth():
 
 def test_an_ordinary_snapshot_day_is_not_a_volume_anomaly_but_a_half_empty_snapshot_is():
     sizes = [800, 803, None, 806, 806, 810, 812, None, 815]
-    ordinary = volumes(landed_per_batch(_snapshot_runs(sizes)), "b08", window=30, min_history=5)
-    assert ordinary.filter(pl.col("entity") == "members")["abs_robust_z"].to_list()[0] < 3.5
-    skipped = volumes(landed_per_batch(_snapshot_runs(sizes[:8])), "b07", window=30, min_history=5)
-    assert skipped.filter(pl.col("entity") == "members")["abs_robust_z"].to_list()[0] < 3.5
-    half = volumes(landed_per_batch(_snapshot_runs([*sizes, 400])), "b09", window=30, min_history=5)
+    ordinary = volumes(landed_per_batch(_snapshot_runs(sizes)), "b08", **VOLUME_RULE)
+    assert ordinary.filter(pl.col("entity") == "members")["anomalous"].to_list() == [0]
+    skipped = volumes(landed_per_batch(_snapshot_runs(sizes[:8])), "b07", **VOLUME_RULE)
+    assert skipped.filter(pl.col("entity") == "members")["anomalous"].to_list() == [0]
+    half = volumes(landed_per_batch(_snapshot_runs([*sizes, 400])), "b09", **VOLUME_RULE)
     [row] = half.filter(pl.col("entity") == "members").iter_rows(named=True)
     assert (row["rows_landed"], row["rows_added"]) == (400, -415)
-    assert row["robust_z"] < -3.5
+    assert (row["robust_z"] < -3.5, row["anomalous"]) == (True, 1)
 
 
 def test_an_append_adds_its_rows_and_a_replacement_after_it_counts_from_the_whole_file():

@@ -223,3 +223,44 @@ def test_a_critical_silver_failure_leaves_the_published_marts_untouched(broken):
 def test_a_failed_gate_still_records_its_results_and_docs(broken):
     assert broken.results.filter(~pl.col("success")).height >= 3
     assert (broken.lake.paths.docs / "quality" / "index.html").exists()
+
+
+def _one_name_in_two_scripts(lake) -> None:
+    """Every multi-record customer's records carry one name: 黄雪梅 in characters in the first,
+    the same name typed in Latin letters, given name first, in the others (silver's columns)."""
+    links = delta.read(lake.paths.identity("identity_links"), ["record_id", "customer_id"])
+    several = links.filter(pl.len().over("customer_id") > 1).sort("record_id")
+    first = several.group_by("customer_id").agg(pl.col("record_id").first())["record_id"]
+    records = lake.silver("customer_records")
+    shared = pl.col("record_id").is_in(several["record_id"].implode())
+    han = pl.col("record_id").is_in(first.implode())
+
+    def name(han_value: str, latin_value: str) -> pl.Expr:
+        return pl.when(han).then(pl.lit(han_value)).otherwise(pl.lit(latin_value))
+
+    lake.replace_silver(
+        "customer_records",
+        records.with_columns(
+            full_name=pl.when(shared).then(name("黄雪梅", "Xuemei Huang")).otherwise(pl.col("full_name")),
+            family_name=pl.when(shared).then(name("黄", "Huang")).otherwise(pl.col("family_name")),
+            given_name=pl.when(shared).then(name("雪梅", "Xuemei")).otherwise(pl.col("given_name")),
+            name_script=pl.when(shared).then(name("han", "latin")).otherwise(pl.col("name_script")),
+            name_pinyin=pl.when(shared)
+            .then(name("huang xue mei", "xuemei huang"))
+            .otherwise(pl.col("name_pinyin")),
+        ),
+    )
+
+
+@pytest.fixture(scope="module")
+def two_scripts(tmp_path_factory) -> GateRun:
+    return gate(tmp_path_factory.mktemp("scripts"), ["silver"], _one_name_in_two_scripts)
+
+
+def test_a_chinese_name_and_the_same_name_typed_in_latin_letters_agree(two_scripts):
+    # 黄雪梅's pinyin is a word per character (huang xue mei), the typed name a word per part
+    # (Xuemei Huang): both are `huang xuemei`, one name, not a cross-source disagreement
+    [names] = two_scripts.results.filter(
+        (pl.col("suite") == "silver_cross_source_consistency") & (pl.col("column") == "name_values")
+    ).rows(named=True)
+    assert names["checked"] > 0 and names["passed"] == names["checked"], names

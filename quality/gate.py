@@ -191,6 +191,7 @@ def gate_parameters(
         "sample_rows": settings.sample_rows,
         "completeness_threshold": settings.completeness.threshold,
         "volume_max_robust_z": settings.volume.max_robust_z,
+        "min_share_rows": settings.min_share_rows,
         "legal_status_paths": standardize_rule(config, "legal_status_paths"),
     }
 

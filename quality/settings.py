@@ -172,6 +172,13 @@ class QualitySettings(_Section):
     completeness: CompletenessSettings = Field(default_factory=CompletenessSettings)
     freshness_defaults: FreshnessDefaults = Field(default_factory=FreshnessDefaults)
     data_freshness: DataFreshnessSettings = Field(default_factory=DataFreshnessSettings)
+    min_share_rows: int = Field(
+        20,
+        ge=1,
+        description="share rules (a source's e-mail share, its malformed e-mail and phone shares) "
+        "judge a source only when the gate's scope holds at least this many of its rows: one junk "
+        "phone among a day's 3 new records is a third, yet says nothing of a parsing problem",
+    )
     volume: VolumeSettings = Field(default_factory=VolumeSettings)
     fill_rate: FillRateSettings = Field(default_factory=FillRateSettings)
     docs: DocsSettings = Field(default_factory=DocsSettings)

@@ -51,11 +51,18 @@ class Lake:
         return delta.read(self.paths.lake / "quality" / table)
 
 
-def lake_config(root: Path) -> CdpConfig:
-    """The repository's cdp.yaml on `root`, its source registry narrowed to the fixture's sources."""
+def lake_config(root: Path, min_share_rows: int | None = 1) -> CdpConfig:
+    """The repository's cdp.yaml on `root`, its source registry narrowed to the fixture's sources.
+
+    The tiny lake's sources hold a handful of records each, so its share rules are judged from
+    one row on (`quality.min_share_rows`; the repository's default would leave them unjudged;
+    None keeps it).
+    """
     base = load_config(REPO_ROOT / "cdp.yaml", data_root=root)
     raw = dict(base.raw)
     raw["sources"] = {name: base.raw["sources"][name] for name in SOURCES}
+    if min_share_rows is not None:
+        raw["quality"] = {**(base.raw.get("quality") or {}), "min_share_rows": min_share_rows}
     return CdpConfig(path=base.path, raw=raw, data_root=base.data_root)
 
 

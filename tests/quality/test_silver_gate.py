@@ -5,18 +5,23 @@ from __future__ import annotations
 import json
 import socket
 from datetime import date
+from pathlib import Path
 
 import polars as pl
 import pytest
 
 from quality.gate import run_gate
+from quality.settings import load_settings
 from tests.quality.conftest import GateRun, gate
 from tests.quality.lake import (
     CHECKED_AT,
     RUN_ID,
+    Lake,
+    clean_lake,
     daily_orders,
     drop_emails,
     drop_orders_on,
+    lake_config,
     miscode_gender,
     orphan_orders,
     publish_previous,
@@ -264,3 +269,47 @@ def test_a_chinese_name_and_the_same_name_typed_in_latin_letters_agree(two_scrip
         (pl.col("suite") == "silver_cross_source_consistency") & (pl.col("column") == "name_values")
     ).rows(named=True)
     assert names["checked"] > 0 and names["passed"] == names["checked"], names
+
+
+def _junk_phone(lake: Lake) -> None:
+    """One loyalty record's phone a placeholder (12345678901): one of the source's few phones."""
+    records = lake.silver("customer_records")
+    record_id = records.filter((pl.col("source") == "loyalty") & pl.col("phone").is_not_null())["record_id"][
+        0
+    ]
+    junk = pl.when(pl.col("record_id") == record_id).then(pl.lit("12345678901")).otherwise(pl.col("phone"))
+    lake.replace_silver("customer_records", records.with_columns(phone=junk))
+
+
+def _with_default_share_rows(root: Path) -> Lake:
+    """The clean lake under cdp.yaml's own quality.min_share_rows (20): every source is below it."""
+    return Lake(root=clean_lake(root).root, config=lake_config(root, min_share_rows=None))
+
+
+@pytest.fixture(scope="module")
+def junk_phone(tmp_path_factory) -> tuple[GateRun, GateRun]:
+    """The same junk phone, judged from one row on and under the repository's default."""
+    tmp = tmp_path_factory.mktemp("junk")
+    return (
+        gate(tmp / "every", ["silver"], _junk_phone),
+        gate(tmp / "default", ["silver"], _junk_phone, build=_with_default_share_rows),
+    )
+
+
+def test_a_share_of_a_handful_of_records_is_not_judged(junk_phone):
+    every, default = junk_phone
+    phones = every.failed("silver_customer_records", "malformed_phone_share", "loyalty")
+    assert phones["severity"].to_list() == ["warning"]  # 1 of a handful: above a tenth
+    # under cdp.yaml's quality.min_share_rows (20), a few records are no evidence of a parsing
+    # problem: the share rules write no result for them, the count rules still judge every row
+    shares = default.results.filter(
+        (pl.col("suite") == "silver_customer_records")
+        & pl.col("column").is_in(["email_share", "malformed_email_share", "malformed_phone_share"])
+    )
+    assert shares.filter(~pl.col("success")).is_empty(), shares
+    assert shares.filter(pl.col("checked") > 0).is_empty(), shares
+    assert load_settings(default.lake.config).min_share_rows == 20
+    counts = default.results.filter(
+        (pl.col("suite") == "silver_customer_records") & (pl.col("column") == "invalid_genders")
+    )
+    assert counts.height > 0 and (counts["checked"] > 0).all()

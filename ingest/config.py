@@ -19,7 +19,15 @@ from warehouse.config import CdpConfig
 
 Format = Literal["csv", "jsonl", "xlsx", "parquet", "sqlite", "postgres"]
 ColumnType = Literal["string", "date", "timestamp", "integer", "decimal", "boolean"]
-Schedule = Literal["hourly", "daily", "weekly"]
+Schedule = Literal["hourly", "daily", "weekly", "monthly", "quarterly"]
+# The longest regular gap between two deliveries of each schedule, in hours.
+SCHEDULE_HOURS: dict[str, float] = {
+    "hourly": 1,
+    "daily": 24,
+    "weekly": 168,
+    "monthly": 744,
+    "quarterly": 2208,
+}
 SilverEntity = Literal[
     "customer_records",
     "orders",
@@ -329,6 +337,32 @@ class SourceConfig(_Strict):
         description="CSV field texts that read as missing, for every entity that sets none (default: only empty)",
     )
     entities: dict[str, EntityConfig]
+
+    @model_validator(mode="after")
+    def _freshness_fits_schedule(self) -> SourceConfig:
+        """A freshness SLA shorter than the gap between regular deliveries warns (or stops the
+        publish) between every two of them: a source delivering weekly with the daily default
+        would be 'stale' six days a week."""
+        gap = SCHEDULE_HOURS[self.schedule]
+        if "freshness" not in self.model_fields_set:
+            if gap > SCHEDULE_HOURS["daily"]:
+                raise ValueError(
+                    f"schedule {self.schedule} needs its own freshness (the default warns after "
+                    f"{self.freshness.warn_hours:g} h, a {self.schedule} source arrives up to {gap:g} h apart): "
+                    f"set freshness: {{warn_hours: ..., fail_hours: ...}} above {gap:g}"
+                )
+        elif self.freshness.warn_hours < gap:
+            raise ValueError(
+                f"freshness.warn_hours {self.freshness.warn_hours:g} is shorter than the {self.schedule} "
+                f"schedule's gap between deliveries ({gap:g} h): every regular gap would warn; raise it "
+                "(and fail_hours) or fix the schedule"
+            )
+        if self.freshness.fail_hours < self.freshness.warn_hours:
+            raise ValueError(
+                f"freshness.fail_hours {self.freshness.fail_hours:g} is below warn_hours "
+                f"{self.freshness.warn_hours:g}"
+            )
+        return self
 
     @model_validator(mode="after")
     def _entities_inherit(self) -> SourceConfig:

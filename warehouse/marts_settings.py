@@ -144,6 +144,12 @@ class ServiceSettings(_Section):
     satisfied_csat_from: int = Field(4, ge=1, le=5)
 
 
+class SurveySettings(_Section):
+    """NPS from survey answers: the level of the NPS confidence interval (`survey_nps`)."""
+
+    confidence_level: float = Field(0.95, gt=0.5, lt=1)
+
+
 class LoyaltySettings(_Section):
     points_per_yuan: float = Field(100, gt=0)
 
@@ -249,6 +255,7 @@ class MartsSettings(_Section):
     tags: TagSettings = Field(default_factory=TagSettings)
     churn_risk: ChurnRiskSettings = Field(default_factory=ChurnRiskSettings)
     service: ServiceSettings = Field(default_factory=ServiceSettings)
+    surveys: SurveySettings = Field(default_factory=SurveySettings)
     loyalty: LoyaltySettings = Field(default_factory=LoyaltySettings)
     activation: ActivationSettings = Field(default_factory=ActivationSettings)
     experiments: ExperimentSettings = Field(default_factory=ExperimentSettings)
@@ -270,5 +277,6 @@ def dbt_vars(config: CdpConfig) -> dict[str, Any]:
     experiments = settings.experiments
     data = settings.model_dump(mode="json", exclude={"engine", "report"})
     data["experiments"]["z"] = NormalDist().inv_cdf(0.5 + experiments.confidence_level / 2)
+    data["surveys"]["z"] = NormalDist().inv_cdf(0.5 + settings.surveys.confidence_level / 2)
     data["activation"]["min_completeness"] = completeness_threshold(config)
     return {"cdp": data, "clv_settings": config.section("clv") or {}}

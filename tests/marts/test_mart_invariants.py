@@ -27,6 +27,7 @@ FURTHER_MARTS = [
     "association_rules",
     "coupon_redemption_rates",
     "points_redemption_rates",
+    "survey_nps",
     "ab_assignments",
     "ab_results",
 ]

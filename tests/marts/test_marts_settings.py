@@ -24,6 +24,7 @@ def test_dbt_vars_carry_every_rule_and_the_confidence_z(config):
     assert variables["cdp"]["lifecycle"]["dormant_days"] == 30
     assert variables["cdp"]["churn_risk"]["one_time_buyers"] == {"min_repeat_buyers": 30}
     assert variables["cdp"]["experiments"]["z"] == pytest.approx(1.959964, abs=1e-6)
+    assert variables["cdp"]["surveys"]["z"] == pytest.approx(1.959964, abs=1e-6)  # survey_nps interval
     assert "engine" not in variables["cdp"]
 
 

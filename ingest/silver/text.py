@@ -13,17 +13,12 @@ from typing import NamedTuple
 import phonenumbers
 import polars as pl
 
-from warehouse.text import compatible
+from warehouse.text import compatible, han_family_given
 
 EMAIL_PATTERN = r"^[a-z0-9.!#$%&'*+/=?^_`{|}~-]+@[a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)*\.[a-z]{2,}$"
 PHONE_NOISE = r"[\s\-().·/]"
 HAN = r"^[\p{Han}·•\s]+$"
 LATIN = r"^[\p{Latin}\s'.\-]+$"
-# Two-character Chinese family names; any other Han name takes its first character as family name.
-COMPOUND_SURNAMES = [
-    "欧阳", "司马", "诸葛", "上官", "东方", "皇甫", "慕容", "令狐", "尉迟", "长孙", "夏侯", "公孙",
-    "轩辕", "端木", "宇文", "司徒", "司空", "申屠", "万俟", "独孤", "南宫", "西门", "呼延", "澹台",
-]  # fmt: skip
 
 
 def _distinct_map(values: pl.Series, function, schema: dict[str, pl.DataType]) -> pl.DataFrame:
@@ -179,12 +174,9 @@ def add_pinyin(frame: pl.DataFrame, column: str, script_column: str, target: str
 
 
 def split_han_name(full: str) -> tuple[pl.Expr, pl.Expr]:
-    """(family, given) of a Chinese full name: a known two-character surname, else the first character."""
-    name = pl.col(full).str.replace_all(r"\s", "")
-    compound = name.str.slice(0, 2).is_in(COMPOUND_SURNAMES)
-    family = pl.when(compound).then(name.str.slice(0, 2)).otherwise(name.str.slice(0, 1))
-    given = pl.when(compound).then(name.str.slice(2)).otherwise(name.str.slice(1))
-    return family, pl.when(given.str.len_chars() > 0).then(given)
+    """(family, given) of a Chinese full name: family name first, also when written given name
+    first with a space (雨涵 李); see `warehouse.text.han_family_given`."""
+    return han_family_given(pl.col(full).str.strip_chars().str.replace_all(r"\s+", " "))
 
 
 def map_vocabulary(column: str, vocabulary: dict[str, str], default: pl.Expr) -> pl.Expr:

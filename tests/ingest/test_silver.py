@@ -11,6 +11,7 @@ import pytest
 from ingest.config import SilverMapping
 from ingest.loader import load_source
 from ingest.silver import text
+from ingest.silver.customers import standardize_names
 from ingest.silver.mapping import narrowed_to_keys
 from ingest.silver.schema import SCHEMAS
 from ingest.standardize import standardize
@@ -80,6 +81,20 @@ def test_a_full_width_birthday_lands_and_types_as_a_date(config, landing, lake):
         lake.silver("customer_records").filter(pl.col("record_id") == "pos:8800000001").row(0, named=True)
     )
     assert (member["date_of_birth"], member["phone"]) == (date(1985, 3, 12), "+8613800138000")
+
+
+def test_a_chinese_name_written_given_name_first_is_split_family_name_first():
+    # A marketing tool fills "first name" + "last name" into one field: 雨涵 李 is 李雨涵.
+    names = ["雨涵 李", "李 雨涵", "李雨涵", "娜娜 欧阳", "欧阳娜娜", "雨涵李"]
+    out = standardize_names(pl.DataFrame({"full_name": names}))
+    assert list(zip(out["family_name"], out["given_name"], strict=True)) == [
+        ("李", "雨涵"),
+        ("李", "雨涵"),
+        ("李", "雨涵"),
+        ("欧阳", "娜娜"),
+        ("欧阳", "娜娜"),
+        ("雨", "涵李"),  # without a space the order cannot be told from a rare family name
+    ]
 
 
 def test_customer_records_are_standardized(everything):

@@ -3,9 +3,11 @@
 Raw input (`cdp resolve`) and silver (already standardized) go through the same functions, which
 are idempotent on standardized values, so both paths compare like with like:
 - names: Unicode-folded, accents and emoji stripped, Chinese characters turned into pinyin (family
-  name = first character, given name = the rest joined: 王晓芳 -> `wang` + `xiaofang`, which is how
-  the name is typed in Latin script), variants folded (`Bob` -> `robert`, `Wong` -> `wang`, see
-  `name_variants`), tokens sorted so that `FANG WANG` and `王芳` share a key;
+  name = first character or a known compound family name, given name = the rest joined: 王晓芳 ->
+  `wang` + `xiaofang`, which is how the name is typed in Latin script; a name written given name
+  first with a space, 雨涵 李, is read family name first, see `warehouse.text.han_family_given`:
+  the order a name is written in is no evidence), variants folded (`Bob` -> `robert`, `Wong` ->
+  `wang`, see `name_variants`), tokens sorted so that `FANG WANG` and `王芳` share a key;
 - dates of birth from the formats found in the wild; implausible dates become null;
 - emails lower-cased with plus-tags (and Gmail dots) removed; phones in E.164 using the default
   region for national numbers; ids without spaces, dashes or case; addresses as folded tokens;
@@ -25,7 +27,7 @@ from pypinyin import Style, lazy_pinyin
 
 from identity_resolution.name_variants import name_variants
 from identity_resolution.settings import FEATURE_COLUMNS, IdentitySettings
-from warehouse.text import compatible
+from warehouse.text import compatible, han_family_given
 
 DATE_FORMATS = ("%Y-%m-%d", "%Y/%m/%d", "%Y%m%d", "%d.%m.%Y", "%Y.%m.%d", "%d/%m/%Y")
 EARLIEST_BIRTH_YEAR = 1900
@@ -137,7 +139,18 @@ def _name_features(
         _without_titles(fold_text(pl.col("full_name"), max_length), titles).alias("_full"),
     ).with_columns(
         (pl.col("_given").is_not_null() | pl.col("_family").is_not_null()).alias("_split"),
-        pl.col("_full").str.contains(r"^[\p{Han}]{2,}$").fill_null(False).alias("_han_full"),
+        (
+            pl.col("_full").str.contains(r"^\p{Han}+(?: \p{Han}+)*$")
+            & (pl.col("_full").str.replace_all(" ", "").str.len_chars() >= 2)
+        )
+        .fill_null(False)
+        .alias("_han_full"),
+    )
+    # A Chinese full name split family name first, whichever order it was written in (雨涵 李).
+    han_family, han_given = han_family_given(pl.col("_full"))
+    cleaned = cleaned.with_columns(
+        pl.when("_han_full").then(han_family).alias("_han_family"),
+        pl.when("_han_full").then(han_given).alias("_han_given"),
     )
     # Chinese given names are written as one Latin word (xiaofang), so join their syllables.
     keyed = cleaned.select(
@@ -146,12 +159,12 @@ def _name_features(
         pl.when("_split")
         .then(_pinyin(pl.col("_given"), table, ""))
         .when("_han_full")
-        .then(_pinyin(pl.col("_full").str.slice(1), table, ""))
+        .then(_pinyin(pl.col("_han_given"), table, ""))
         .alias("_given_key"),
         pl.when("_split")
         .then(_pinyin(pl.col("_family"), table, ""))
         .when("_han_full")
-        .then(_pinyin(pl.col("_full").str.slice(0, 1), table, ""))
+        .then(_pinyin(pl.col("_han_family"), table, ""))
         .alias("_family_key"),
         pl.when(pl.col("_split") | pl.col("_han_full"))
         .then(None)

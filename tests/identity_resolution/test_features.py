@@ -31,6 +31,23 @@ def test_a_chinese_name_and_its_pinyin_in_either_order_share_a_name_key():
     ]
 
 
+def test_the_order_a_chinese_name_is_written_in_does_not_change_its_keys():
+    # given name first with a space (a Western form's "first name" + "last name"), family name
+    # first with or without a space, a compound family name in either order or in split fields
+    keys = features(
+        [
+            {"record_id": "1", "source": "marketing", "full_name": "雨涵 李"},
+            {"record_id": "2", "source": "pos", "full_name": "李 雨涵"},
+            {"record_id": "3", "source": "ecom", "full_name": "李雨涵"},
+            {"record_id": "4", "source": "marketing", "full_name": "娜娜 欧阳"},
+            {"record_id": "5", "source": "pos", "full_name": "欧阳娜娜"},
+            {"record_id": "6", "source": "ecom", "given_name": "娜娜", "family_name": "欧阳"},
+        ]
+    )
+    rows = keys.select("name_key", "given_key", "family_key").rows()
+    assert rows == [("li yuhan", "yuhan", "li")] * 3 + [("nana ouyang", "nana", "ouyang")] * 3
+
+
 def test_accents_full_width_letters_and_emoji_are_folded_away():
     keys = features([{"record_id": "1", "source": "web", "full_name": "Ｊｏｓé  Dóe 😀"}])
     assert keys["name_key"].to_list() == ["doe jose"]

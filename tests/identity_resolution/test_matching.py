@@ -8,6 +8,7 @@ import logging
 import polars as pl
 
 from identity_resolution.overrides import read_overrides
+from ingest.silver.customers import standardize_names
 
 from .conftest import customer_of, fast_settings, records, run
 
@@ -59,6 +60,85 @@ def test_the_same_person_across_sources_and_scripts_is_one_customer():
     evidence = json.loads(result.links.filter(pl.col("record_id") == "ecom:2")["evidence"][0])
     assert evidence["rule"].startswith("deterministic:")
     assert evidence["comparisons"]["name"]["level"] == "exact"
+
+
+def test_a_chinese_name_written_given_name_first_links_on_the_same_email():
+    # QA: a marketing tool's export (雨涵 李) did not merge with the web shop's 李雨涵
+    result = run(
+        records(
+            [
+                {
+                    "record_id": "marketing:MC-12",
+                    "source": "marketing",
+                    "full_name": "雨涵 李",
+                    "email": "yuhan.li@163.com",
+                },
+                {
+                    "record_id": "ecom:700010112",
+                    "source": "ecom",
+                    "full_name": "李雨涵",
+                    "email": "yuhan.li@163.com",
+                },
+            ]
+        )
+    )
+    assert len(set(customer_of(result).values())) == 1
+    evidence = json.loads(result.links.filter(pl.col("record_id") == "marketing:MC-12")["evidence"][0])
+    assert evidence["comparisons"]["name"]["level"] == "exact"
+
+
+def test_a_chinese_name_written_given_name_first_links_after_silver_split_it():
+    # the pipeline's path: silver splits the full name into family and given name first
+    rows = [
+        {
+            "record_id": "marketing:MC-12",
+            "source": "marketing",
+            "full_name": "雨涵 李",
+            "email": "yuhan.li@163.com",
+        },
+        {"record_id": "ecom:700010112", "source": "ecom", "full_name": "李雨涵", "email": "yuhan.li@163.com"},
+    ]
+    silver = standardize_names(records(rows)).drop("name_script", "name_pinyin")
+    assert len(set(customer_of(run(silver)).values())) == 1
+
+
+def test_a_chinese_name_in_pinyin_and_in_characters_given_name_first_is_one_customer():
+    phone = "13822761354"
+    rows = [
+        {"record_id": "loyalty:1", "source": "loyalty", "full_name": "Yuhan Li", "phone": phone},
+        {"record_id": "marketing:2", "source": "marketing", "full_name": "雨涵 李", "phone": phone},
+        {"record_id": "pos:3", "source": "pos", "full_name": "李雨涵", "phone": phone},
+    ]
+    assert len(set(customer_of(run(records(rows))).values())) == 1
+
+
+def test_siblings_on_a_family_phone_stay_two_people_in_either_name_order():
+    phone = "13822761354"
+    rows = [
+        {
+            "record_id": "pos:1",
+            "source": "pos",
+            "full_name": "李雨涵",
+            "phone": phone,
+            "date_of_birth": "2012-05-01",
+        },
+        {
+            "record_id": "marketing:2",
+            "source": "marketing",
+            "full_name": "雨轩 李",
+            "phone": phone,
+            "date_of_birth": "2015-09-17",
+        },
+        {
+            "record_id": "ecom:3",
+            "source": "ecom",
+            "full_name": "李雨轩",
+            "phone": phone,
+            "date_of_birth": "2015-09-17",
+        },
+    ]
+    ids = customer_of(run(records(rows)))
+    assert ids["marketing:2"] == ids["ecom:3"] != ids["pos:1"]
 
 
 def test_a_phone_typed_in_full_width_digits_links_like_its_ascii_form():

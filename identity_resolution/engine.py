@@ -46,7 +46,7 @@ from identity_resolution import (
     model,
 )
 from identity_resolution.customer_ids import HISTORY_SCHEMA, assign_customer_ids
-from identity_resolution.features import build_features
+from identity_resolution.features import FEATURES_VERSION, build_features
 from identity_resolution.name_variants import name_variants
 from identity_resolution.overrides import manual_pairs
 from identity_resolution.records import CANONICAL_COLUMNS
@@ -101,10 +101,12 @@ def _feature_hash(features: pl.DataFrame) -> pl.Expr:
 
 
 def _input_hash(records: pl.DataFrame, settings: IdentitySettings, default_region: str) -> pl.Expr:
-    """A hash of what a record's features are built from (its identity columns) and of every
-    setting that shapes them: an unchanged hash lets a daily run take the saved features."""
+    """A hash of what a record's features are built from (its identity columns), of every
+    setting that shapes them and of the code's `FEATURES_VERSION`: an unchanged hash lets a daily
+    run take the saved features."""
     shaping = json.dumps(
         [
+            FEATURES_VERSION,
             settings.fingerprint(),
             default_region,
             name_variants(settings.name_variants_file, settings.name_variants),

@@ -29,6 +29,11 @@ from identity_resolution.name_variants import name_variants
 from identity_resolution.settings import FEATURE_COLUMNS, IdentitySettings
 from warehouse.text import compatible, han_family_given
 
+# What `build_features` computes from the same input, as a number: a saved record's features are
+# taken over only when its input *and* this version are unchanged, so a release that reads names
+# or phones differently (2: a Chinese name written given name first) reaches every saved record
+# on its next daily run, not only records that change. Bump it with any such change.
+FEATURES_VERSION = 2
 DATE_FORMATS = ("%Y-%m-%d", "%Y/%m/%d", "%Y%m%d", "%d.%m.%Y", "%Y.%m.%d", "%d/%m/%Y")
 EARLIEST_BIRTH_YEAR = 1900
 GMAIL_DOMAINS = ("gmail.com", "googlemail.com")

@@ -9,7 +9,7 @@ import polars as pl
 from identity_resolution.model import em_sample, pair_hashes, u_sample, u_sample_size
 from identity_resolution.settings import ModelSettings
 
-from .conftest import fast_settings, partition
+from .conftest import fast_settings, partition, run
 from .test_incremental import assert_same_model, daily_and_scratch, febrl_days
 
 
@@ -140,3 +140,18 @@ def test_the_em_sample_is_the_pairs_with_the_lowest_hashes():
         assert (em_sample(ids, pairs, size, seed=42, chunk=700) == expected).all()
         # a threshold under the cut (what the margin makes all but impossible) ranks every pair
         assert (em_sample(ids, pairs, size, seed=42, margin_sigmas=-50) == expected).all()
+
+
+def test_a_release_that_builds_features_differently_rebuilds_every_saved_record(monkeypatch):
+    """Saved features are taken over by input hash; a release whose feature code reads the same
+    input differently bumps FEATURES_VERSION, and the next daily run builds every record again
+    (without it, a fixed name reading reached only records whose export changed)."""
+    from identity_resolution import engine
+
+    yesterday, everything = febrl_days()
+    settings = fast_settings()
+    saved = run(yesterday, settings)
+    monkeypatch.setattr(engine, "FEATURES_VERSION", engine.FEATURES_VERSION + 1)
+    daily = run(everything, settings, saved.graph, run_id="r2")
+    assert daily.stats["features_built"] == len(everything)
+    assert daily.stats["mode"] == "incremental"

@@ -15,7 +15,15 @@ from warehouse.spark import DBT_SPARK_UNSUPPORTED, dbt_build
 pytestmark = pytest.mark.spark
 
 # Marts that must build on both engines with the same rows (see docs/scaling.md for the rest).
-COMPARED_MARTS = ("identity_links", "fct_orders", "customer_rfm", "customer_lifecycle", "service_kpis")
+COMPARED_MARTS = (
+    "identity_links",
+    "fct_orders",
+    "customer_rfm",
+    "customer_lifecycle",
+    "service_kpis",
+    "survey_nps",
+    "coupon_redemption_rates",
+)
 
 
 def test_the_dbt_project_builds_on_spark_with_the_rows_of_the_duckdb_build(spark, small_lake: Path) -> None:

@@ -1,7 +1,9 @@
--- One current lifecycle state per customer, and history intervals that follow each other
--- without gaps (each interval ends where the next begins). The customers are the golden records,
--- the rows dim_customer is built from (one each): read from there, the test runs beside the other
--- marts instead of after dim_customer, which ends the build.
+-- One current lifecycle state per customer known on the as-of date, and history intervals that
+-- follow each other without gaps (each interval ends where the next begins). The customers are the
+-- golden records, the rows dim_customer is built from (one each), less those first recorded after
+-- the as-of date (int_customers__known; no state yet): read from there, the test runs beside the
+-- other marts instead of after dim_customer, which ends the build. A not-yet-known customer must
+-- have no state at all.
 -- The intervals are ordered for the customers the latest build wrote: the history is rebuilt by
 -- customer (delete+insert, macros/incremental.sql), so only their intervals can have changed
 -- since the last build's test; a full build writes, so orders, every customer (at 1M people a
@@ -15,11 +17,13 @@ history as (
 current_counts as (
     select
         dim.customer_id,
+        case when dim.is_known then 1 else 0 end as expected_states,
+        count(history.customer_id) as states,
         sum(case when history.is_current then 1 else 0 end) as current_states
-    from {{ ref('stg_identity__golden_customer') }} as dim
+    from {{ ref('int_customers__known') }} as dim
     left join history
         on dim.customer_id = history.customer_id
-    group by dim.customer_id
+    group by dim.customer_id, dim.is_known
 ),
 
 rewritten as (
@@ -40,7 +44,12 @@ ordered as (
 
 select customer_id, 'current states: ' || cast(current_states as {{ dbt.type_string() }}) as problem
 from current_counts
-where current_states <> 1
+where coalesce(current_states, 0) <> expected_states
+union all
+select customer_id, 'not known on the as-of date, yet states: ' || cast(states as {{ dbt.type_string() }}) as problem
+from current_counts
+where expected_states = 0
+    and states > 0
 union all
 select customer_id, 'gap or overlap after ' || cast(valid_from as {{ dbt.type_string() }}) as problem
 from ordered

@@ -7,6 +7,12 @@ still open) and answered survey S101 (06-23, NPS 10); C04 had three orders (one 
 tickets K4 (resolved 06-18) and K2 (opened 06-23, resolved only on 06-25: open as of 06-24); C07 had
 ordered once (O701-O703 are 06-25 to 06-29); C12's survey answer (06-29) was still to come.
 service_kpis knows the same: K2 answered after 30 h but not yet resolved nor rated.
+
+A backfill as of 2026-05-31 is a point-in-time view: C02 (first record 06-10) and C12 (06-20)
+were not known yet, so they have no lifecycle state, though dim_customer keeps their rows; C09
+(05-20) was a potential customer. The daily path: the
+lake's orders up to 05-15 make the as-of date 05-10 (C09 not known yet); once the later orders
+arrive the as-of moves to 06-30 and the incremental build adds C09, who never bought.
 """
 
 from __future__ import annotations
@@ -14,12 +20,15 @@ from __future__ import annotations
 import copy
 import shutil
 from dataclasses import replace
+from datetime import date
 
 import duckdb
+import polars as pl
 import pytest
 
 from tests.marts.conftest import BuiltMarts, tiny_config
-from warehouse import dbt
+from warehouse import dbt, delta
+from warehouse.config import CdpConfig
 from warehouse.paths import LakePaths
 
 AS_OF = "2026-06-24"
@@ -99,3 +108,91 @@ def test_service_kpis_know_what_was_answered_resolved_and_rated_by_then(build_db
     assert weeks[("2026-06-22", "chat")] == (2, 2, 1, 15.5, 3.0, 0.5, 1.0, 5.0, 1)
     assert weeks[("2026-06-22", "phone")][:3] == (1, 1, 0)  # K3, opened on the as-of date
     assert max(week for week, _ in weeks) <= AS_OF
+
+
+BACKFILL_AS_OF = "2026-05-31"
+BACKFILL_MODELS = (
+    "int_calendar__as_of int_orders__purchases int_customers__purchase_summary int_customers__fingerprinted"
+    " int_customers__known int_customers__contactability int_customers__activity customer_lifecycle_history"
+    " customer_lifecycle ab_assignments activation_lists dim_customer"
+)
+
+
+def _copy(built: BuiltMarts, tmp_path_factory: pytest.TempPathFactory, name: str) -> CdpConfig:
+    """The tiny config on a copy of the built tiny lake (its build database included)."""
+    root = tmp_path_factory.mktemp(name) / "data"
+    shutil.copytree(built.config.data_root, root)
+    return tiny_config(root)
+
+
+@pytest.fixture(scope="module")
+def backfill(built: BuiltMarts, tmp_path_factory: pytest.TempPathFactory):
+    """The build database of a copy of the tiny lake, its customer marts rebuilt as of 2026-05-31."""
+    config = _copy(built, tmp_path_factory, "backfill")
+    raw = copy.deepcopy(config.raw)
+    raw["marts"]["as_of_date"] = BACKFILL_AS_OF
+    config = replace(config, raw=raw)
+    assert dbt.invoke(config, ["run"], "--select", BACKFILL_MODELS).success
+    with duckdb.connect(str(LakePaths.at(config.data_root).build_duckdb), read_only=True) as con:
+        yield con
+
+
+def test_customers_first_recorded_after_the_as_of_date_have_no_lifecycle_state(backfill):
+    history = backfill.execute(
+        "select customer_id, lifecycle_state, valid_from from marts.customer_lifecycle_history"
+    ).fetchall()
+    assert {row[0] for row in history} == {f"C{n:02d}" for n in range(1, 13)} - {"C02", "C12"}
+    assert max(row[2] for row in history).isoformat() <= BACKFILL_AS_OF
+    current = backfill.execute(
+        "select customer_id, lifecycle_state, state_since, days_in_state from marts.customer_lifecycle "
+        "where customer_id in ('C02', 'C09', 'C12')"
+    ).fetchall()
+    assert [(c, s, d.isoformat(), n) for c, s, d, n in current] == [("C09", "potential", "2026-05-20", 11)]
+    dim = backfill.execute(
+        "select customer_id, lifecycle_state, as_of_date from marts.dim_customer "
+        "where customer_id in ('C02', 'C12') order by customer_id"
+    ).fetchall()
+    assert [(c, s, d.isoformat()) for c, s, d in dim] == [
+        ("C02", None, BACKFILL_AS_OF),
+        ("C12", None, BACKFILL_AS_OF),
+    ]
+
+
+def _history(config: CdpConfig) -> list[tuple]:
+    with duckdb.connect(str(LakePaths.at(config.data_root).build_duckdb), read_only=True) as con:
+        return con.execute(
+            "select customer_id, lifecycle_state, previous_state, valid_from, valid_to, is_current "
+            "from marts.customer_lifecycle_history order by customer_id, valid_from"
+        ).fetchall()
+
+
+@pytest.mark.slow
+def test_the_daily_build_adds_a_customer_once_the_as_of_date_reaches_their_first_record(
+    built: BuiltMarts, tmp_path_factory: pytest.TempPathFactory
+):
+    """The as-of date follows the data (the latest order): orders up to 05-15 make it 05-10, when
+    C09 (first record 05-20, only a cancelled order) was not known; the later orders move it to
+    06-30 and the daily (incremental) build must add C09 as potential since 05-20, as a full build
+    does, although nothing about C09's records or purchases changed."""
+    config = _copy(built, tmp_path_factory, "as_of_moves")
+    orders_path = LakePaths.at(config.data_root).silver("orders")
+    orders = delta.read(orders_path)
+    models = "+customer_lifecycle_history"
+    delta.write(orders.filter(pl.col("order_date") <= pl.date(2026, 5, 15)), orders_path, "overwrite")
+    assert dbt.invoke(config, ["run"], "--select", models, "--full-refresh").success
+    before = _history(config)
+    assert max(row[3] for row in before).isoformat() <= "2026-05-10"
+    assert "C09" not in {row[0] for row in before}
+
+    delta.write(orders, orders_path, "overwrite")
+    assert dbt.invoke(config, ["run"], "--select", models).success  # continued, not rebuilt
+    daily = _history(config)
+    with duckdb.connect(str(LakePaths.at(config.data_root).build_duckdb), read_only=True) as con:
+        kept = con.execute(
+            "select count(*) from marts.customer_lifecycle_history "
+            "where _built_at < (select max(_built_at) from marts.customer_lifecycle_history)"
+        ).fetchall()
+    assert kept[0][0] > 0  # continued: rows of customers the daily build did not rewrite stay
+    assert [row[:4] for row in daily if row[0] == "C09"] == [("C09", "potential", None, date(2026, 5, 20))]
+    assert dbt.invoke(config, ["run"], "--select", models, "--full-refresh").success
+    assert daily == _history(config)

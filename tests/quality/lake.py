@@ -335,7 +335,11 @@ def write_build_database(
             create table marts.dim_customer as
             select customer_id,
                    (select count(*) from marts.fct_orders f where f.customer_id = c.customer_id) as purchase_orders,
-                   true as is_contactable
+                   true as is_contactable,
+                   -- every customer known on the as-of date (as gold_segments counts them)
+                   cast(null as timestamp) as customer_since,
+                   cast(null as date) as first_purchase_date,
+                   date '2026-06-30' as as_of_date
             from (select distinct customer_id from links) c
             """
         )

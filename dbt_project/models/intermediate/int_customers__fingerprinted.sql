@@ -1,6 +1,7 @@
 {#- One row per customer with a fingerprint of what the customer marts compute their rows from:
-    their linked source records (identity: merges, splits, new records) and their purchases (new,
-    corrected, re-keyed or gone orders). Incremental on DuckDB (macros/incremental.sql): a daily
+    their linked source records known on the as-of date (identity: merges, splits, new records, a
+    record the as-of date reached) and their purchases up to it (new, corrected, re-keyed or gone
+    orders). Incremental on DuckDB (macros/incremental.sql): a daily
     build rewrites only the rows whose fingerprint changed, so their `_built_at` tells the
     incremental customer marts which customers to rebuild; customers gone from the identity
     links lose their row. -#}
@@ -12,12 +13,21 @@ golden as (
     select customer_id from {{ ref('stg_identity__golden_customer') }}
 ),
 
+as_of as (
+    select as_of_date from {{ ref('int_calendar__as_of') }}
+),
+
 records as (
+    -- the records known on the as-of date (as the purchases are those up to it): a customer first
+    -- recorded later changes fingerprint, and so is rebuilt, on the day the as-of reaches that record
     select
-        customer_id,
-        {{ cdp.set_hash(['record_id', 'created_at']) }} as records_hash
-    from {{ ref('int_customer_records__linked') }}
-    group by customer_id
+        linked.customer_id,
+        {{ cdp.set_hash(['linked.record_id', 'linked.created_at']) }} as records_hash
+    from {{ ref('int_customer_records__linked') }} as linked
+    cross join as_of
+    where linked.created_at is null
+        or cast(linked.created_at as date) <= as_of.as_of_date
+    group by linked.customer_id
 ),
 
 purchases as (

@@ -5,7 +5,10 @@
     Incremental on DuckDB (macros/incremental.sql): transitions before the last build's as-of date
     are fixed unless the customer's identity or purchases changed, so a daily build rebuilds those
     customers and the ones whose last interval crossed a threshold since (last purchase +
-    dormant_days or churn_days, first purchase + new_days); everyone else keeps their rows. -#}
+    dormant_days or churn_days, first purchase + new_days); everyone else keeps their rows.
+    Customers not known yet on the as-of date (int_customers__known: first recorded later) have
+    no rows; the day the as-of reaches their first record changes their fingerprint, so the daily
+    build adds them. -#}
 {%- set new_days = setting('lifecycle.new_days', 30) -%}
 {%- set dormant_days = setting('lifecycle.dormant_days', 30) -%}
 {%- set churn_days = setting('lifecycle.churn_days', 180) -%}
@@ -26,17 +29,12 @@ as_of as (
 {%- endcall %}
 
 customers as (
-    select customer_id from {{ ref('stg_identity__golden_customer') }}
-    {{ cdp.only_rebuilt() }}
-),
-
-records as (
-    select
-        customer_id,
-        cast(min(created_at) as date) as created_on
-    from {{ ref('int_customer_records__linked') }}
-    {{ cdp.only_rebuilt() }}
-    group by customer_id
+    -- the customers known on the as-of date: one first recorded later has no state yet
+    select customer_id, first_recorded_on from {{ ref('int_customers__known') }}
+    where is_known
+    {%- if cdp.incremental_fact() %}
+        and customer_id in (select customer_id from rebuild)
+    {%- endif %}
 ),
 
 purchase_days as (
@@ -109,15 +107,13 @@ potential_states as (
     -- known before the first purchase (or never bought): potential since the first record was created
     select
         customers.customer_id,
-        records.created_on as state_date,
+        customers.first_recorded_on as state_date,
         'potential' as lifecycle_state
     from customers
-    left join records
-        on customers.customer_id = records.customer_id
     left join first_purchases
         on customers.customer_id = first_purchases.customer_id
     where first_purchases.first_purchase_date is null
-        or records.created_on < first_purchases.first_purchase_date
+        or customers.first_recorded_on < first_purchases.first_purchase_date
 ),
 
 all_states as (

@@ -1,7 +1,10 @@
 {#- The 360° profile: one row per resolved customer with the golden attributes, every linked
     source record, purchases, channels, service, survey, social and loyalty summaries, consent,
     and the segment, lifecycle state, tags and CLV from the other marts. The counts over the big
-    tables come ready from int_customers__activity, built while the segments are. -#}
+    tables come ready from int_customers__activity, built while the segments are. Every customer
+    has a row (the facts and identity links name them all); one first recorded after the as-of
+    date (int_customers__known) was not known yet then: customer_since after as_of_date, no
+    lifecycle state, counts of zero. -#}
 with
 
 golden as (
@@ -42,6 +45,10 @@ tags as (
 
 clv as (
     select * from {{ ref('customer_clv') }}
+),
+
+as_of as (
+    select as_of_date from {{ ref('int_calendar__as_of') }}
 ),
 
 final as (
@@ -109,8 +116,9 @@ final as (
         clv.probability_alive,
         clv.churn_risk_score,
         clv.churn_risk_band,
-        lifecycle.as_of_date
+        as_of.as_of_date
     from golden
+    cross join as_of
     left join activity on golden.customer_id = activity.customer_id
     left join contactability on golden.customer_id = contactability.customer_id
     left join purchases on golden.customer_id = purchases.customer_id

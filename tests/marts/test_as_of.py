@@ -10,9 +10,10 @@ service_kpis knows the same: K2 answered after 30 h but not yet resolved nor rat
 
 A backfill as of 2026-05-31 is a point-in-time view: C02 (first record 06-10) and C12 (06-20)
 were not known yet, so they have no lifecycle state, though dim_customer keeps their rows; C09
-(05-20) was a potential customer. The daily path: the
-lake's orders up to 05-15 make the as-of date 05-10 (C09 not known yet); once the later orders
-arrive the as-of moves to 06-30 and the incremental build adds C09, who never bought.
+(05-20) was a potential customer. A campaign starting 06-20 had not started, so it assigns no one;
+spring_winback (05-01) assigns as before. The daily path: the lake's orders up to 05-15 make the
+as-of date 05-10 (C09 not known yet); once the later orders arrive the as-of moves to 06-30 and
+the incremental build adds C09, who never bought.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ import duckdb
 import polars as pl
 import pytest
 
-from tests.marts.conftest import BuiltMarts, tiny_config
+from tests.marts.conftest import TEST_CAMPAIGN, BuiltMarts, tiny_config
 from warehouse import dbt, delta
 from warehouse.config import CdpConfig
 from warehouse.paths import LakePaths
@@ -111,6 +112,7 @@ def test_service_kpis_know_what_was_answered_resolved_and_rated_by_then(build_db
 
 
 BACKFILL_AS_OF = "2026-05-31"
+LATER_CAMPAIGN = {**TEST_CAMPAIGN, "id": "summer_all", "starts_on": "2026-06-20", "audience_states": []}
 BACKFILL_MODELS = (
     "int_calendar__as_of int_orders__purchases int_customers__purchase_summary int_customers__fingerprinted"
     " int_customers__known int_customers__contactability int_customers__activity customer_lifecycle_history"
@@ -127,10 +129,12 @@ def _copy(built: BuiltMarts, tmp_path_factory: pytest.TempPathFactory, name: str
 
 @pytest.fixture(scope="module")
 def backfill(built: BuiltMarts, tmp_path_factory: pytest.TempPathFactory):
-    """The build database of a copy of the tiny lake, its customer marts rebuilt as of 2026-05-31."""
+    """The build database of a copy of the tiny lake, its customer marts rebuilt as of 2026-05-31
+    with a second campaign that starts after that day."""
     config = _copy(built, tmp_path_factory, "backfill")
     raw = copy.deepcopy(config.raw)
     raw["marts"]["as_of_date"] = BACKFILL_AS_OF
+    raw["marts"]["experiments"]["campaigns"] = [TEST_CAMPAIGN, LATER_CAMPAIGN]
     config = replace(config, raw=raw)
     assert dbt.invoke(config, ["run"], "--select", BACKFILL_MODELS).success
     with duckdb.connect(str(LakePaths.at(config.data_root).build_duckdb), read_only=True) as con:
@@ -156,6 +160,13 @@ def test_customers_first_recorded_after_the_as_of_date_have_no_lifecycle_state(b
         ("C02", None, BACKFILL_AS_OF),
         ("C12", None, BACKFILL_AS_OF),
     ]
+
+
+def test_a_campaign_that_starts_after_the_as_of_date_assigns_no_one(backfill):
+    assigned = backfill.execute(
+        "select campaign_id, count(*) from marts.ab_assignments group by campaign_id"
+    ).fetchall()
+    assert assigned == [("spring_winback", assigned[0][1])] and assigned[0][1] > 0
 
 
 def _history(config: CdpConfig) -> list[tuple]:

@@ -6,10 +6,11 @@ On the tiny lake the win-back audience on 2026-05-01 is C01, C03, C07 and C10; C
 so the normal interval of revenue per customer reaches below 0 (150 - 1.96 x 212 / sqrt 2);
 `winback_6` puts both buyers in control and none in treatment (a Wilson lower bound of no
 converter, which floating point made -4e-17); `spring_winback` (the fixture's) a treatment arm of
-one non-buyer against 2 of 3 in control, whose uplift interval reached -1.2. `summer_12` has not
-started by the as-of date: no converter yet in a control arm of five (C01, C03, C07, C10, C11,
-active or dormant and contactable) and a treatment arm of two, where the Wilson formula's
-floating-point dust put the lower bound at +3e-17, above the rate of 0.
+one non-buyer against 2 of 3 in control, whose uplift interval reached -1.2. `summer_12` starts
+on 2026-07-14, the day before the as-of date this module configures (2026-07-15; a campaign that
+has not started by the as-of date assigns no one): no converter yet in a control arm of five (C01,
+C03, C07, C10, C11, active or dormant and contactable) and a treatment arm of two, where the Wilson
+formula's floating-point dust put the lower bound at +3e-17, above the rate of 0.
 """
 
 from __future__ import annotations
@@ -30,20 +31,22 @@ CAMPAIGNS = [
     TEST_CAMPAIGN,
     {**TEST_CAMPAIGN, "id": "winback_3"},
     {**TEST_CAMPAIGN, "id": "winback_6"},
-    {"id": "summer_12", "starts_on": "2026-07-15", "audience_states": ["active", "dormant"]},
+    {"id": "summer_12", "starts_on": "2026-07-14", "audience_states": ["active", "dormant"]},
 ]
+AS_OF = "2026-07-15"  # summer_12 has started, two weeks after the tiny lake's last order
 
 
 @pytest.fixture(scope="module")
 def results(built: BuiltMarts, tmp_path_factory: pytest.TempPathFactory) -> dict[tuple[str, str], dict]:
-    """ab_results rebuilt on a copy of the built tiny lake with the three campaigns."""
+    """ab_results rebuilt on a copy of the built tiny lake with the four campaigns, as of 2026-07-15."""
     root = tmp_path_factory.mktemp("experiments") / "data"
     shutil.copytree(built.config.data_root, root)
     config: CdpConfig = tiny_config(root)
     raw = copy.deepcopy(config.raw)
     raw["marts"]["experiments"]["campaigns"] = CAMPAIGNS
+    raw["marts"]["as_of_date"] = AS_OF
     config = replace(config, raw=raw)
-    assert dbt.invoke(config, ["run"], "--select", "ab_assignments ab_results").success
+    assert dbt.invoke(config, ["run"], "--select", "+ab_results").success
     with duckdb.connect(str(LakePaths.at(root).build_duckdb), read_only=True) as con:
         cursor = con.execute("select * from marts.ab_results")
         names = [column[0] for column in cursor.description]

@@ -2,7 +2,8 @@
     the contactable customers whose lifecycle state on the campaign's start date is one of
     `audience_states` (any state when empty); each customer's arm follows from
     md5(campaign id || ':' || customer id) in `experiments.hash_buckets` buckets split by the
-    arms' weights, so re-running never moves anyone between arms. -#}
+    arms' weights, so re-running never moves anyone between arms. A campaign starting after the
+    as-of date has no assignments yet (a backfill for a day before it started). -#}
 {%- set campaigns = setting('experiments.campaigns', []) -%}
 {%- set buckets = setting('experiments.hash_buckets', 10000) -%}
 
@@ -67,8 +68,17 @@ campaign_states as (
     {%- endfor %}
 ),
 
+as_of as (
+    select as_of_date from {{ ref('int_calendar__as_of') }}
+),
+
 campaigns as (
-    select distinct campaign_id, starts_on from campaign_arms
+    -- a campaign that has not started by the as-of date assigns no one yet: the state on its start
+    -- date is not known (the lifecycle history ends on the as-of date, its last state open-ended)
+    select distinct campaign_arms.campaign_id, campaign_arms.starts_on
+    from campaign_arms
+    cross join as_of
+    where campaign_arms.starts_on <= as_of.as_of_date
 ),
 
 history as (

@@ -8,12 +8,12 @@ tickets K4 (resolved 06-18) and K2 (opened 06-23, resolved only on 06-25: open a
 ordered once (O701-O703 are 06-25 to 06-29); C12's survey answer (06-29) was still to come.
 service_kpis knows the same: K2 answered after 30 h but not yet resolved nor rated.
 
-A backfill as of 2026-05-31 is a point-in-time view: C02 (first record 06-10) and C12 (06-20)
-were not known yet, so they have no lifecycle state, though dim_customer keeps their rows; C09
-(05-20) was a potential customer. A campaign starting 06-20 had not started, so it assigns no one;
-spring_winback (05-01) assigns as before. The daily path: the lake's orders up to 05-15 make the
-as-of date 05-10 (C09 not known yet); once the later orders arrive the as-of moves to 06-30 and
-the incremental build adds C09, who never bought.
+A backfill as of 2026-05-31 is a point-in-time view: C02 (first record 06-10, birthday in May)
+and C12 (06-20) were not known yet, so they have no lifecycle state and are on no list, though
+dim_customer keeps their rows; C09 (05-20) was a potential customer. A campaign starting 06-20 had
+not started, so it assigns no one; spring_winback (05-01) assigns as before. The daily path: the
+lake's orders up to 05-15 make the as-of date 05-10 (C09 not known yet); once the later orders
+arrive the as-of moves to 06-30 and the incremental build adds C09, who never bought.
 """
 
 from __future__ import annotations
@@ -167,6 +167,24 @@ def test_a_campaign_that_starts_after_the_as_of_date_assigns_no_one(backfill):
         "select campaign_id, count(*) from marts.ab_assignments group by campaign_id"
     ).fetchall()
     assert assigned == [("spring_winback", assigned[0][1])] and assigned[0][1] > 0
+
+
+def test_activation_lists_name_no_customer_unknown_on_the_as_of_date(backfill):
+    """C02's birthday is in May, yet on 05-31 nobody knew C02 (first record 06-10)."""
+    birthdays = backfill.execute(
+        "select customer_id from marts.activation_lists where list_name = 'birthday_this_month'"
+    ).fetchall()
+    assert ("C02",) not in birthdays
+    contactable = backfill.execute(
+        "select customer_id, is_contactable from marts.dim_customer where customer_id = 'C02'"
+    ).fetchall()
+    assert contactable == [("C02", False)]  # consent to e-mail, but not a customer yet
+    unknown = backfill.execute(
+        "select count(*) from marts.activation_lists as lists "
+        "inner join marts.dim_customer as dim using (customer_id) "
+        "where cast(dim.customer_since as date) > dim.as_of_date"
+    ).fetchall()
+    assert unknown == [(0,)]
 
 
 def _history(config: CdpConfig) -> list[tuple]:

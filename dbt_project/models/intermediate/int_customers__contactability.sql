@@ -1,6 +1,8 @@
 {#- Whether and how marketing may reach each customer: the first channel in
     `activation.channel_priority` with consent and a valid address, and whether the profile is
-    complete enough (`activation.min_completeness`) to be worth a campaign. -#}
+    complete enough (`activation.min_completeness`) to be worth a campaign, among the customers
+    known on the as-of date (int_customers__known): activation lists and campaigns of a backfill
+    never name a customer first recorded after that day. -#}
 {%- set conditions = {
     'email': 'golden.consent_email and golden.email is not null',
     'sms': 'golden.consent_sms and golden.phone is not null',
@@ -42,10 +44,17 @@ final as (
     from golden
     left join records
         on golden.customer_id = records.customer_id
+),
+
+known as (
+    select customer_id, is_known from {{ ref('int_customers__known') }}
 )
 
 select
     final.*,
     final.contact_channel is not null as has_marketing_consent,
-    final.contact_channel is not null and final.meets_completeness as is_contactable
+    -- a customer not known yet on the as-of date (a backfill for an earlier day) could not be contacted then
+    final.contact_channel is not null and final.meets_completeness and known.is_known as is_contactable
 from final
+inner join known
+    on final.customer_id = known.customer_id

@@ -1,8 +1,9 @@
 {#- Which customers the CDP knew on the as-of date: those with a source record created by then (or
     with no creation date to go by) or a purchase by then. A point-in-time view (a backfill, a
     re-run for a past day with `marts.as_of_date`) leaves out a customer first recorded later: the
-    lifecycle marts give them no state, as on that day. One definition, shared by
-    customer_lifecycle_history and its tests. -#}
+    lifecycle marts give them no state and they are on no activation list or campaign, as on that
+    day. One definition, shared by customer_lifecycle_history, int_customers__contactability and the
+    tests. -#}
 with
 
 golden as (

@@ -10,10 +10,11 @@ service_kpis knows the same: K2 answered after 30 h but not yet resolved nor rat
 
 A backfill as of 2026-05-31 is a point-in-time view: C02 (first record 06-10, birthday in May)
 and C12 (06-20) were not known yet, so they have no lifecycle state and are on no list, though
-dim_customer keeps their rows; C09 (05-20) was a potential customer. A campaign starting 06-20 had
-not started, so it assigns no one; spring_winback (05-01) assigns as before. The daily path: the
-lake's orders up to 05-15 make the as-of date 05-10 (C09 not known yet); once the later orders
-arrive the as-of moves to 06-30 and the incremental build adds C09, who never bought.
+dim_customer keeps their rows (no record known yet); C01 had three records (R001 and S101 came in
+June); C09 (05-20) was a potential customer. A campaign starting 06-20 had not started, so it
+assigns no one; spring_winback (05-01) assigns as before. The daily path: the lake's orders up to
+05-15 make the as-of date 05-10 (C09 not known yet); once the later orders arrive the as-of moves
+to 06-30 and the incremental build adds C09, who never bought.
 """
 
 from __future__ import annotations
@@ -225,3 +226,14 @@ def test_the_daily_build_adds_a_customer_once_the_as_of_date_reaches_their_first
     assert [row[:4] for row in daily if row[0] == "C09"] == [("C09", "potential", None, date(2026, 5, 20))]
     assert dbt.invoke(config, ["run"], "--select", models, "--full-refresh").success
     assert daily == _history(config)
+
+
+def test_linked_records_are_those_created_by_the_as_of_date(backfill):
+    records = backfill.execute(
+        "select customer_id, record_count, sources, source_record_ids, cast(customer_since as date) "
+        "from marts.dim_customer where customer_id in ('C01', 'C02') order by customer_id"
+    ).fetchall()
+    assert records == [
+        ("C01", 3, "ecom,loyalty,pos", "ecom:E001,loyalty:L001,pos:P001", date(2025, 6, 1)),
+        ("C02", 0, None, None, date(2026, 6, 10)),
+    ]

@@ -5,7 +5,7 @@
     the last model of a build). Like every figure the marts compute, the counts are as of
     `int_calendar__as_of` (orders, events, tickets, answers and posts up to that day; a ticket
     resolved after it is still open), so with a configured as-of date in the past `orders` never
-    counts an order `purchase_orders` leaves out. -#}
+    counts an order `purchase_orders` leaves out, and the linked records are those created by then. -#}
 with
 
 as_of as (
@@ -18,14 +18,23 @@ linked_records as (
 ),
 
 records as (
+    -- the records known on the as-of date (created by then, or undated); customer_since is the
+    -- first of them all, so a customer first recorded later shows a date after the as-of date
     select
-        customer_id,
-        count(*) as record_count,
-        {{ sorted_distinct_list('source') }} as sources,
-        {{ sorted_distinct_list('record_id') }} as source_record_ids,
-        min(created_at) as customer_since
-    from linked_records
-    group by customer_id
+        linked_records.customer_id,
+        sum(case when linked_records.known then 1 else 0 end) as record_count,
+        {{ sorted_distinct_list('case when linked_records.known then linked_records.source end') }} as sources,
+        {{ sorted_distinct_list('case when linked_records.known then linked_records.record_id end') }}
+            as source_record_ids,
+        min(linked_records.created_at) as customer_since
+    from (
+        select
+            linked.*,
+            linked.created_at is null or cast(linked.created_at as date) <= as_of.as_of_date as known
+        from linked_records as linked
+        cross join as_of
+    ) as linked_records
+    group by linked_records.customer_id
 ),
 
 orders as (

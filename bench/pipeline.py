@@ -51,6 +51,8 @@ DEFAULT_INCREMENT_DAY = date(2026, 11, 1)  # the first day after generator.end_d
 FULL_TARGET_SECONDS = 25 * 60  # issue 9: 1M people end to end
 INCREMENTAL_TARGET_SHARE = 0.10  # issue 9: the daily run under 10% of the full run
 
+GENERATOR_MANIFEST = "truth/generator_manifest.json"  # written last by datagen
+
 
 @click.command("pipeline")
 @click.option("--customers", type=click.IntRange(min=100), default=10_000, show_default=True)
@@ -223,8 +225,16 @@ def _orders(root: Path) -> int | None:
 
 # --- the data set ------------------------------------------------------------------------------
 def _ensure_dataset(dataset: Path, customers: int) -> Measurement | None:
-    """Generate N people into `dataset` unless it already holds a generated data set."""
+    """Generate N people into `dataset` unless it already holds a generated data set.
+
+    The generator writes its manifest last: folders without it are a generation cut short (a
+    killed bench), which is refused by name rather than read as a data set."""
     if (dataset / "truth").is_dir() and (dataset / "landing").is_dir():
+        if not (dataset / GENERATOR_MANIFEST).is_file():
+            raise click.ClickException(
+                f"{dataset} holds an unfinished data set (no {GENERATOR_MANIFEST}: its generation was "
+                "cut short); remove the folder or point --data at another one"
+            )
         have = _people(dataset)
         if have != customers:
             click.echo(f"reusing {dataset} ({have:,} people; --customers {customers:,} ignored)")
@@ -239,7 +249,7 @@ def _ensure_dataset(dataset: Path, customers: int) -> Measurement | None:
 
 
 def _people(dataset: Path) -> int:
-    manifest = json.loads((dataset / "truth" / "generator_manifest.json").read_text(encoding="utf-8"))
+    manifest = json.loads((dataset / GENERATOR_MANIFEST).read_text(encoding="utf-8"))
     return int(manifest["settings"]["customers"])
 
 

@@ -40,3 +40,15 @@ def test_a_child_reaped_during_a_step_charges_it_only_with_what_it_spent_then() 
     assert before[child.pid] >= 0.4
     child.communicate(b"")  # exits and is reaped now
     assert bench.measure.cpu_since(before) < 0.3
+
+
+def test_a_data_set_whose_generation_was_cut_short_is_refused_by_name(tmp_path: Path) -> None:
+    """A killed `cdp bench pipeline` leaves landing/ and truth/ without the generator's manifest
+    (written last): the next run said FileNotFoundError in a traceback; it now names the folder."""
+    import click
+
+    dataset = tmp_path / "d1m"
+    (dataset / "landing" / "pos").mkdir(parents=True)
+    (dataset / "truth").mkdir()
+    with pytest.raises(click.ClickException, match=r"unfinished data set .*remove the folder"):
+        bench.pipeline._ensure_dataset(dataset, 1000)

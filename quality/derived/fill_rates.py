@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 import polars as pl
 
-from quality.derived.lake import TEXT_TYPES, current_batch, landed_per_batch, read_manifest
+from quality.derived.lake import TEXT_TYPES, landed_per_batch, manifest_and_batch
 from quality.derived.robust import recent_runs, robust_scale, spread
 from quality.settings import QualitySettings
 
@@ -181,12 +181,10 @@ def build_fill_rates(
     whose gate never ran), so the rule judges from the first run after it is deployed. `profiled`
     receives the counted rows; the gate stores them with its results.
     """
-    manifest = read_manifest(catalog)
-    if manifest is None:
+    found = manifest_and_batch(catalog)
+    if found is None:
         return None
-    batch = current_batch(manifest, catalog.parameters["run_id"])
-    if batch is None:
-        return None
+    manifest, batch = found
     rule = settings.fill_rate
     needed = fill_batches(landed_per_batch(manifest), batch, rule.window, rule.min_rows)
     stored = _stored_fill_profile(catalog, needed, batch)

@@ -62,3 +62,13 @@ def current_batch(manifest: pl.DataFrame, batch_id: str) -> str | None:
     if (batches == batch_id).any():
         return batch_id
     return batches.max() if len(batches) else None  # type: ignore[return-value]
+
+
+def manifest_and_batch(catalog: Catalog) -> tuple[pl.DataFrame, str] | None:
+    """The load manifest and the batch a drift rule judges (`current_batch` of the gate's run), or
+    None before anything was loaded: what every per-run rule starts from."""
+    manifest = read_manifest(catalog)
+    if manifest is None:
+        return None
+    batch = current_batch(manifest, catalog.parameters["run_id"])
+    return None if batch is None else (manifest, batch)

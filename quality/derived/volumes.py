@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import polars as pl
 
-from quality.derived.lake import current_batch, landed_per_batch, read_manifest
+from quality.derived.lake import landed_per_batch, manifest_and_batch
 from quality.derived.robust import recent_runs, robust_scale, spread
 from quality.settings import QualitySettings
 
@@ -74,12 +74,10 @@ def volumes(
 
 
 def build_volumes(catalog: Catalog, settings: QualitySettings) -> pl.DataFrame | None:
-    manifest = read_manifest(catalog)
-    if manifest is None:
+    found = manifest_and_batch(catalog)
+    if found is None:
         return None
-    batch = current_batch(manifest, catalog.parameters["run_id"])
-    if batch is None:
-        return None
+    manifest, batch = found
     per_batch = landed_per_batch(manifest)
     rule = settings.volume
     return volumes(

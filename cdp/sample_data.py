@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from datetime import date, timedelta
 
 from warehouse.config import CdpConfig
 from warehouse.paths import LakePaths
@@ -31,3 +32,14 @@ def ensure_sample_data(config: CdpConfig, customers: int, seed: int) -> bool:
     marker.parent.mkdir(parents=True, exist_ok=True)
     marker.write_text(json.dumps(wanted))
     return True
+
+
+def day_after_sample(config: CdpConfig) -> date:
+    """The demo's logical date: the day after the sample's last simulated day (`generator.end_date`).
+
+    Run on today's date, every source's newest order, event and ticket would be weeks old and warn
+    as stale data (`silver_data_freshness`); on this date the demo judges its data as the nightly
+    run after the export would, and a re-run on another day gives the same run and summary."""
+    from datagen.settings import load_settings
+
+    return load_settings(config).end_date + timedelta(days=1)

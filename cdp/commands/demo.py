@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from datetime import date
 
 import click
 
@@ -23,7 +22,7 @@ from cdp.report import print_summary
     "--logical-date",
     type=click.DateTime(formats=["%Y-%m-%d"]),
     default=None,
-    help="Logical date of the DAG run (default: today).",
+    help="Logical date of the DAG run (default: the day after the sample data's last day, generator.end_date).",
 )
 @pass_cli
 def demo(cli: CliContext, customers: int | None, seed: int | None, logical_date) -> None:
@@ -34,7 +33,7 @@ def demo(cli: CliContext, customers: int | None, seed: int | None, logical_date)
     the marts and cdp.duckdb are.
     """
     from cdp.airflow_runner import dags_test
-    from cdp.sample_data import ensure_sample_data
+    from cdp.sample_data import day_after_sample, ensure_sample_data
     from privacy.keys import create_missing_keys
 
     # Pseudonymisation and encryption keys live outside the repository and the data root.
@@ -48,7 +47,8 @@ def demo(cli: CliContext, customers: int | None, seed: int | None, logical_date)
         seed=seed if seed is not None else int(settings.get("seed", 42)),
     )
     click.echo("Running the cdp_daily DAG through Airflow (airflow dags test)...")
-    result = dags_test(cli.config, logical_date=(logical_date.date() if logical_date else date.today()))
+    day = logical_date.date() if logical_date else day_after_sample(cli.config)
+    result = dags_test(cli.config, logical_date=day)
     latest = cli.paths.runs / "latest.json"
     if latest.exists():
         print_summary(json.loads(latest.read_text(encoding="utf-8")))

@@ -6,6 +6,7 @@ shares it. Tests that change the lake copy the published data root first.
 
 from __future__ import annotations
 
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -57,6 +58,13 @@ class BuiltMarts:
     def by_key(self, sql: str) -> dict[Any, tuple]:
         """Rows keyed by their first column."""
         return {row[0]: row[1:] for row in self.rows(sql)}
+
+    def copy_to(self, folder: Path) -> CdpConfig:
+        """A copy of the built tiny lake (build database included) under `folder`/data, to change
+        and build some models on again without touching the shared one."""
+        root = folder / "data"
+        shutil.copytree(self.config.data_root, root)
+        return tiny_config(root)
 
 
 def _build_and_publish(directory: Path) -> BuiltMarts:

@@ -20,7 +20,6 @@ to 06-30 and the incremental build adds C09, who never bought.
 from __future__ import annotations
 
 import copy
-import shutil
 from dataclasses import replace
 from datetime import date
 
@@ -28,7 +27,7 @@ import duckdb
 import polars as pl
 import pytest
 
-from tests.marts.conftest import TEST_CAMPAIGN, BuiltMarts, tiny_config
+from tests.marts.conftest import TEST_CAMPAIGN, BuiltMarts
 from warehouse import dbt, delta
 from warehouse.config import CdpConfig
 from warehouse.paths import LakePaths
@@ -44,14 +43,12 @@ COLUMNS = "orders, cancelled_orders, service_tickets, open_service_tickets, avg_
 @pytest.fixture(scope="module")
 def build_db(built: BuiltMarts, tmp_path_factory: pytest.TempPathFactory):
     """The build database of a copy of the tiny lake, its activity rebuilt as of 2026-06-24."""
-    root = tmp_path_factory.mktemp("as_of") / "data"
-    shutil.copytree(built.config.data_root, root)
-    config = tiny_config(root)
+    config = built.copy_to(tmp_path_factory.mktemp("as_of"))
     raw = copy.deepcopy(config.raw)
     raw["marts"]["as_of_date"] = AS_OF
     config = replace(config, raw=raw)
     assert dbt.invoke(config, ["run"], "--select", MODELS).success
-    with duckdb.connect(str(LakePaths.at(root).build_duckdb), read_only=True) as con:
+    with duckdb.connect(str(LakePaths.at(config.data_root).build_duckdb), read_only=True) as con:
         yield con
 
 
@@ -123,9 +120,7 @@ BACKFILL_MODELS = (
 
 def _copy(built: BuiltMarts, tmp_path_factory: pytest.TempPathFactory, name: str) -> CdpConfig:
     """The tiny config on a copy of the built tiny lake (its build database included)."""
-    root = tmp_path_factory.mktemp(name) / "data"
-    shutil.copytree(built.config.data_root, root)
-    return tiny_config(root)
+    return built.copy_to(tmp_path_factory.mktemp(name))
 
 
 @pytest.fixture(scope="module")

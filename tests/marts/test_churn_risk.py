@@ -15,14 +15,13 @@ since the purchase.
 from __future__ import annotations
 
 import copy
-import shutil
 from dataclasses import replace
 from pathlib import Path
 
 import duckdb
 import pytest
 
-from tests.marts.conftest import BuiltMarts, tiny_config
+from tests.marts.conftest import BuiltMarts
 from warehouse import dbt
 from warehouse.config import CdpConfig
 from warehouse.paths import LakePaths
@@ -55,9 +54,7 @@ def _churn(config: CdpConfig) -> dict[str, tuple]:
 @pytest.fixture
 def lake(built: BuiltMarts, tmp_path: Path) -> CdpConfig:
     """A copy of the built tiny lake (build database included) to rebuild the churn score on."""
-    root = tmp_path / "data"
-    shutil.copytree(built.config.data_root, root)
-    return tiny_config(root)
+    return built.copy_to(tmp_path)
 
 
 def test_a_one_time_buyer_long_ago_is_high_risk_and_a_recent_one_is_not(built):

@@ -10,14 +10,13 @@ fitted again; `--full-refresh` always fits.
 from __future__ import annotations
 
 import copy
-import shutil
 from dataclasses import replace
 from pathlib import Path
 
 import duckdb
 import pytest
 
-from tests.marts.conftest import BuiltMarts, tiny_config
+from tests.marts.conftest import BuiltMarts
 from warehouse import dbt
 from warehouse.config import CdpConfig
 from warehouse.paths import LakePaths
@@ -32,9 +31,7 @@ PREDICTED = "select * from intermediate.int_customers__clv_predicted order by cu
 @pytest.fixture
 def lake(built: BuiltMarts, tmp_path: Path) -> CdpConfig:
     """A copy of the built tiny lake (build database included) to build the CLV models on again."""
-    root = tmp_path / "data"
-    shutil.copytree(built.config.data_root, root)
-    return tiny_config(root)
+    return built.copy_to(tmp_path)
 
 
 def _as_of(config: CdpConfig, as_of_date: str) -> CdpConfig:

@@ -10,7 +10,6 @@ campaigns and counts whole in each, so the campaigns' revenues do not add up to 
 
 from __future__ import annotations
 
-import shutil
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
@@ -19,7 +18,7 @@ import duckdb
 import pyarrow as pa
 
 from tests.fixtures.tiny_lake import BATCH, coupons, web_order_number
-from tests.marts.conftest import BuiltMarts, tiny_config
+from tests.marts.conftest import BuiltMarts
 from warehouse import dbt, delta
 from warehouse.paths import LakePaths
 
@@ -46,9 +45,8 @@ def _redeemed(coupon_id: str, campaign: str, order_ref: str, redeemed_at: dateti
 def test_an_order_counts_once_per_campaign_and_a_cancelled_order_is_no_revenue(
     built: BuiltMarts, tmp_path: Path
 ):
-    root = tmp_path / "data"
-    shutil.copytree(built.config.data_root, root)
-    config = tiny_config(root)
+    config = built.copy_to(tmp_path)
+    root = config.data_root
     paths = LakePaths.at(root)
     more = [
         _redeemed("CP5", "spring2026", "O102", datetime(2026, 3, 15, 14)),

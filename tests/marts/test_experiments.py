@@ -16,13 +16,12 @@ formula's floating-point dust put the lower bound at +3e-17, above the rate of 0
 from __future__ import annotations
 
 import copy
-import shutil
 from dataclasses import replace
 
 import duckdb
 import pytest
 
-from tests.marts.conftest import TEST_CAMPAIGN, BuiltMarts, tiny_config
+from tests.marts.conftest import TEST_CAMPAIGN, BuiltMarts
 from warehouse import dbt
 from warehouse.config import CdpConfig
 from warehouse.paths import LakePaths
@@ -39,15 +38,13 @@ AS_OF = "2026-07-15"  # summer_12 has started, two weeks after the tiny lake's l
 @pytest.fixture(scope="module")
 def results(built: BuiltMarts, tmp_path_factory: pytest.TempPathFactory) -> dict[tuple[str, str], dict]:
     """ab_results rebuilt on a copy of the built tiny lake with the four campaigns, as of 2026-07-15."""
-    root = tmp_path_factory.mktemp("experiments") / "data"
-    shutil.copytree(built.config.data_root, root)
-    config: CdpConfig = tiny_config(root)
+    config: CdpConfig = built.copy_to(tmp_path_factory.mktemp("experiments"))
     raw = copy.deepcopy(config.raw)
     raw["marts"]["experiments"]["campaigns"] = CAMPAIGNS
     raw["marts"]["as_of_date"] = AS_OF
     config = replace(config, raw=raw)
     assert dbt.invoke(config, ["run"], "--select", "+ab_results").success
-    with duckdb.connect(str(LakePaths.at(root).build_duckdb), read_only=True) as con:
+    with duckdb.connect(str(LakePaths.at(config.data_root).build_duckdb), read_only=True) as con:
         cursor = con.execute("select * from marts.ab_results")
         names = [column[0] for column in cursor.description]
         rows = [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]

@@ -9,7 +9,6 @@ of 2026-06-22 are K1 (resolved at the first contact) and K2 (two contacts): a ra
 
 from __future__ import annotations
 
-import shutil
 from datetime import datetime
 from pathlib import Path
 
@@ -17,7 +16,7 @@ import duckdb
 import pyarrow as pa
 
 from tests.fixtures.tiny_lake import BATCH, tickets
-from tests.marts.conftest import BuiltMarts, tiny_config
+from tests.marts.conftest import BuiltMarts
 from warehouse import dbt, delta
 from warehouse.paths import LakePaths
 
@@ -30,9 +29,8 @@ FCR = (
 def test_a_resolved_ticket_without_a_contact_count_does_not_lower_the_first_contact_resolution_rate(
     built: BuiltMarts, tmp_path: Path
 ):
-    root = tmp_path / "data"
-    shutil.copytree(built.config.data_root, root)
-    config = tiny_config(root)
+    config = built.copy_to(tmp_path)
+    root = config.data_root
     paths = LakePaths.at(root)
     unknown = {
         **tickets().slice(0, 1).to_pylist()[0],

@@ -12,7 +12,6 @@ survey again on 06-25 with a 2 (their latest answer replaces the 10), a store 10
 from __future__ import annotations
 
 import math
-import shutil
 from datetime import datetime
 from pathlib import Path
 from statistics import NormalDist
@@ -22,7 +21,7 @@ import pyarrow as pa
 import pytest
 
 from tests.fixtures.tiny_lake import BATCH, survey_responses
-from tests.marts.conftest import BuiltMarts, tiny_config
+from tests.marts.conftest import BuiltMarts
 from warehouse import dbt, delta
 from warehouse.paths import LakePaths
 
@@ -70,9 +69,8 @@ def _expected(
 
 
 def test_nps_per_month_and_touchpoint_matches_the_hand_computation(built: BuiltMarts, tmp_path: Path):
-    root = tmp_path / "data"
-    shutil.copytree(built.config.data_root, root)
-    config = tiny_config(root)
+    config = built.copy_to(tmp_path)
+    root = config.data_root
     paths = LakePaths.at(root)
     delta.write(
         pa.Table.from_pylist(_more_answers(), schema=survey_responses().schema),

@@ -21,6 +21,7 @@ import pyarrow.compute as pc
 from privacy.errors import CatalogueError
 from privacy.keys import Key
 from privacy.settings import GeneraliseSettings, MaskSettings, PrivacySettings, Treatment
+from warehouse.sql import quote_identifier as quote
 
 PSEUDONYM_TABLE = "cdp_pseudonyms"
 SHA256_BLOCK = 64  # bytes: HMAC pads the key to the hash's block size
@@ -92,10 +93,6 @@ def hmac_sql(value: str, hex_chars: int) -> str:
     is bound, not spelled out in the query.
     """
     return f"left(sha256(?::blob || unhex(sha256(?::blob || encode({value})))), {hex_chars})"
-
-
-def quote(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
 
 
 def literal(value: str) -> str:

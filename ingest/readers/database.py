@@ -22,17 +22,14 @@ from ingest.config import EntityConfig
 from ingest.errors import FileFailed, IngestError
 from ingest.landing import LandedItem
 from ingest.readers.base import RawBatch, ReadRequest
+from warehouse.sql import quote_identifier
 
 FETCH_ROWS = 100_000
 ENV_REFERENCE = re.compile(r"^\$\{(\w+)\}$")
 
 
-def _quote(identifier: str) -> str:
-    return '"' + identifier.replace('"', '""') + '"'
-
-
 def _table_sql(table: str) -> str:
-    return ".".join(_quote(part) for part in table.split("."))
+    return ".".join(quote_identifier(part) for part in table.split("."))
 
 
 def connection_string(entity: EntityConfig) -> str:
@@ -69,7 +66,7 @@ def read_table(request: ReadRequest) -> Iterator[RawBatch]:
         except Exception as exc:
             raise FileFailed(f"table {table!r} cannot be read: {exc}") from exc
         names = [d[0] for d in cursor.description]
-        casts = ", ".join(f"cast({_quote(n)} as text)" for n in names)
+        casts = ", ".join(f"cast({quote_identifier(n)} as text)" for n in names)
         cursor.execute(f"select {casts} from {_table_sql(table)}")
         start = 1
         while rows := cursor.fetchmany(FETCH_ROWS):

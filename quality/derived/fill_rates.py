@@ -12,6 +12,7 @@ import polars as pl
 from quality.derived.lake import TEXT_TYPES, landed_per_batch, manifest_and_batch
 from quality.derived.robust import recent_runs, robust_scale, spread
 from quality.settings import QualitySettings
+from warehouse.sql import quote_identifier
 
 if TYPE_CHECKING:
     from quality.catalog import Catalog
@@ -106,7 +107,7 @@ def fill_batches(per_batch: pl.DataFrame, batch_id: str, window: int, min_rows: 
 
 def _filled_expression(column: str, column_type: str) -> str:
     """Non-empty values of one column: null, blank text and an empty list are empty."""
-    quoted = _quoted(column)
+    quoted = quote_identifier(column)
     if column_type in TEXT_TYPES:
         return f"count(nullif(trim({quoted}), ''))"
     if column_type.endswith("[]"):
@@ -129,7 +130,7 @@ def bronze_fill_counts(catalog: Catalog, table: str, batches: list[str], max_row
     data_columns = [c for c in types if not c.startswith("_")]
     if "_batch_id" not in types or not data_columns or not batches:
         return pl.DataFrame(schema=FILL_PROFILE_SCHEMA)
-    quoted = [_quoted(c) for c in data_columns]
+    quoted = [quote_identifier(c) for c in data_columns]
     per_batch = " union all ".join(
         f"(select _batch_id, {', '.join(quoted)} from {name} where _batch_id = $b{i} limit $max_rows)"
         for i in range(len(batches))
@@ -164,10 +165,6 @@ def _gone(source: str, entity: str, batches: set[str]) -> pl.DataFrame:
         {"batch_id": b, "source": source, "entity": entity, "rows": 0, "filled": 0} for b in sorted(batches)
     ]
     return pl.DataFrame(rows, schema=FILL_PROFILE_SCHEMA)
-
-
-def _quoted(column: str) -> str:
-    return '"' + column.replace('"', '""') + '"'
 
 
 def build_fill_rates(
